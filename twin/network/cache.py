@@ -1,0 +1,90 @@
+"""Load a map as a RoadNet, compiling it once and caching the arrays on disk.
+
+The cache key is the SHA-256 of the file's bytes, the build options and the RoadNet format
+version, so a changed file or option rebuilds, and a renamed or copied file does not. The
+cache lives in ``$TWIN_CACHE_DIR`` (default ``~/.cache/twin``); entries are plain ``.npz``
+files (no pickle) and can be deleted at any time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import osmnx
+
+from twin.errors import MapError
+from twin.network.compile import compile_roadnet
+from twin.network.graph import BuildOptions, build_graph
+from twin.network.osm import read_osm
+from twin.network.road import FORMAT_VERSION, RoadNet
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    """Where compiled networks are kept."""
+    return Path(os.environ.get("TWIN_CACHE_DIR", Path.home() / ".cache" / "twin"))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_key(path: Path, options: BuildOptions) -> str:
+    """A key that changes with the file's content, the options or the format."""
+    parts = {
+        "file": file_sha256(path),
+        "options": asdict(options),
+        "format": FORMAT_VERSION,
+        "osmnx": osmnx.__version__,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def build_roadnet(path: str | Path, options: BuildOptions | None = None) -> RoadNet:
+    """Read, clean and compile a map file, without the cache."""
+    path = Path(path)
+    options = options or BuildOptions()
+    extract = read_osm(path)
+    G, report, attached = build_graph(extract, options)
+    if G.number_of_edges() == 0:
+        raise MapError(f"{path}: no routable roads left after cleaning the network")
+    return compile_roadnet(G, report, attached, options, source=str(path))
+
+
+def load_roadnet(
+    path: str | Path, options: BuildOptions | None = None, *, use_cache: bool = True
+) -> RoadNet:
+    """The compiled RoadNet of a map file, from the cache when the file was compiled before."""
+    path = Path(path)
+    options = options or BuildOptions()
+    if not path.is_file():
+        raise MapError(f"{path}: map file not found")
+    if not use_cache:
+        return build_roadnet(path, options)
+    entry = cache_dir() / f"roadnet-{cache_key(path, options)}.npz"
+    if entry.exists():
+        try:
+            net = RoadNet.load(entry)
+            net.meta["source"] = str(path)
+            net.meta["cache"] = str(entry)
+            return net
+        except (OSError, ValueError, KeyError) as exc:  # stale or damaged: rebuild
+            log.warning("ignoring unreadable cache entry %s (%s)", entry, exc)
+    net = build_roadnet(path, options)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        net.save(entry)
+        net.meta["cache"] = str(entry)
+    except OSError as exc:  # a read-only home must not stop a run
+        log.warning("could not write the network cache %s (%s)", entry, exc)
+    return net

@@ -1,0 +1,409 @@
+"""Scenario files: schema, loading, inheritance and validation errors.
+
+A scenario is a TOML file validated against the models below. Rules a user can rely on:
+
+- Unknown keys are errors; every error names the file, the dotted key and what was expected.
+- ``base = "other.toml"`` (relative to the inheriting file) inherits another scenario. Tables
+  merge key by key, the child winning; any other value (arrays included) is replaced whole.
+  ``name`` and ``description`` describe one file and are not inherited: ``name`` defaults to
+  the stem of the file being loaded.
+- Relative paths resolve against the directory of the file that set them, before merging.
+- Times of day are ``"07:00"`` strings, durations ``"2h"`` / ``"90min"`` strings; the models
+  hold them as float seconds (``start_s``, ``duration_s``, ``report_interval_s``).
+
+To add a section: write a ``_Section`` subclass and add one field to ``Scenario``. Path fields
+(``Path`` or ``Path | None``) in any section are resolved automatically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+
+from twin.errors import ScenarioError
+
+__all__ = [
+    "MapConfig",
+    "Scenario",
+    "TimeConfig",
+    "format_clock",
+    "format_duration",
+    "load_scenario",
+    "parse_clock_s",
+    "parse_duration_s",
+]
+
+MAX_CLOCK_S = 48 * 3600.0  # a run may go past midnight, up to 48:00
+
+_NUM = r"(\d+(?:\.\d*)?|\.\d+)"
+_DURATION_UNITS = re.compile(
+    rf"\s*(?:{_NUM}\s*d)?\s*(?:{_NUM}\s*h)?\s*(?:{_NUM}\s*min)?\s*(?:{_NUM}\s*s)?\s*"
+)
+_HMS = re.compile(r"\s*(\d+):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?\s*")
+_DURATION_FORMS = '(accepted: "1h30min", "1.5h", "15 min", "30s", "H:MM[:SS]", or seconds)'
+_CLOCK_FORMS = '(accepted: "H:MM" or "H:MM:SS", from "00:00" to "48:00")'
+
+
+def _show(value: Any) -> str:
+    """A value as a user would write it in TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "a table"
+    return str(value)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def parse_duration_s(text: str | int | float) -> float:
+    """Seconds in ``"2h"``, ``"90min"``, ``"1h30min"``, ``"1.5h"``, ``"30s"``, ``"01:30"``
+    (H:MM[:SS]), ``"90"`` or a number of seconds. Raises ValueError otherwise."""
+    bad = ValueError(
+        f'expected a duration such as "2h" or "90min", got {_show(text)} {_DURATION_FORMS}'
+    )
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise bad
+    if isinstance(text, str):
+        if m := _HMS.fullmatch(text):
+            seconds = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3] or 0)
+        elif re.fullmatch(rf"\s*{_NUM}\s*", text):
+            seconds = float(text)
+        elif (m := _DURATION_UNITS.fullmatch(text)) and any(m.groups()):
+            d, h, mins, s = (float(g or 0) for g in m.groups())
+            seconds = d * 86400 + h * 3600 + mins * 60 + s
+        else:
+            raise bad
+    else:
+        seconds = float(text)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise bad
+    return seconds
+
+
+def parse_clock_s(text: str | dt.time) -> float:
+    """Seconds since midnight of ``"07:00"``, ``"7:00"``, ``"07:00:30"``, up to ``"48:00"``
+    (a TOML local time ``07:00:00`` works too). Raises ValueError otherwise."""
+    if isinstance(text, dt.time) and text.tzinfo is None:
+        return text.hour * 3600 + text.minute * 60 + text.second + text.microsecond / 1e6
+    m = _HMS.fullmatch(text) if isinstance(text, str) else None
+    seconds = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3] or 0) if m else -1.0
+    if not 0 <= seconds <= MAX_CLOCK_S:
+        raise ValueError(
+            f'expected a time of day such as "07:00", got {_show(text)} {_CLOCK_FORMS}'
+        )
+    return seconds
+
+
+def _hms(seconds: float) -> tuple[int, int, float]:
+    """Whole hours, whole minutes and the seconds left, exactly (each step at most halves)."""
+    h, m = int(seconds) // 3600, int(seconds) % 3600 // 60
+    return h, m, seconds - h * 3600 - m * 60
+
+
+def format_duration(seconds: float) -> str:
+    """The inverse of parse_duration_s: 7200 -> "2h", 5400 -> "1h30min", 0 -> "0s"."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"expected a finite number of seconds >= 0, got {seconds}")
+    h, m, s = _hms(seconds)
+    parts = [f"{h}h" if h else "", f"{m}min" if m else "", f"{_num(s)}s" if s else ""]
+    return "".join(parts) or "0s"
+
+
+def format_clock(seconds: float) -> str:
+    """The inverse of parse_clock_s: 25200 -> "07:00", 25230 -> "07:00:30"."""
+    if not 0 <= seconds <= MAX_CLOCK_S:
+        raise ValueError(
+            f"expected seconds since midnight in [0, {MAX_CLOCK_S:.0f}], got {seconds}"
+        )
+    h, m, s = _hms(seconds)
+    return f"{h:02d}:{m:02d}" + (f":{'0' if s < 10 else ''}{_num(s)}" if s else "")
+
+
+class _Section(BaseModel):
+    """Base of every section: strict types, unknown keys forbidden, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class MapConfig(_Section):
+    """``[map]``: the OSM extract and how its road graph is simplified."""
+
+    #: OSM extract (.osm, .osm.bz2, .osm.gz, .osm.pbf), relative to the file setting it; required
+    file: Path = Field(strict=False)
+    #: m; junction nodes of one intersection closer than this are merged; default 10
+    consolidate_m: float = Field(10.0, ge=0)
+    #: m; a signal node off a junction joins the junction downstream within this; default 30
+    signal_snap_m: float = Field(30.0, ge=0)
+    #: keep only the largest strongly connected component of the road graph; default true
+    keep_largest_scc: bool = True
+
+
+class TimeConfig(_Section):
+    """``[time]``: when the simulated day starts, how long it runs, how often it reports."""
+
+    #: time of day the run starts, "H:MM[:SS]" up to "48:00"; default "07:00"
+    start_s: float = Field(parse_clock_s("07:00"), alias="start")
+    #: simulated duration, > 0; default "1h"
+    duration_s: float = Field(3600.0, alias="duration")
+    #: how often results are recorded, in (0, duration]; default "15min"
+    report_interval_s: float = Field(900.0, alias="report_interval")
+
+    @field_validator("start_s", mode="before")
+    @classmethod
+    def _parse_start(cls, value: Any) -> float:
+        return parse_clock_s(value)
+
+    @field_validator("duration_s", "report_interval_s", mode="before")
+    @classmethod
+    def _parse_positive(cls, value: Any) -> float:
+        seconds = parse_duration_s(value)
+        if seconds <= 0:
+            raise ValueError(f"expected a duration > 0, got {_show(value)}")
+        return seconds
+
+    @model_validator(mode="after")
+    def _interval_within_duration(self) -> TimeConfig:
+        if self.report_interval_s > self.duration_s:
+            raise ValueError(
+                f"report_interval ({format_duration(self.report_interval_s)}) must not exceed "
+                f"duration ({format_duration(self.duration_s)})"
+            )
+        return self
+
+    @field_serializer("start_s", when_used="json")
+    def _dump_start(self, value: float) -> str:
+        return format_clock(value)
+
+    @field_serializer("duration_s", "report_interval_s", when_used="json")
+    def _dump_duration(self, value: float) -> str:
+        return format_duration(value)
+
+
+class Scenario(_Section):
+    """A validated scenario. ``source`` is the file it was loaded from (not compared)."""
+
+    #: label of the run and its outputs; default: the stem of the loaded file (not inherited)
+    name: str = Field("scenario", min_length=1)
+    #: root of every named random stream, >= 0; default 0
+    seed: int = Field(0, ge=0)
+    #: free text (not inherited); default empty
+    description: str = ""
+    map: MapConfig  # required table
+    time: TimeConfig = Field(default_factory=TimeConfig)
+
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    def __eq__(self, other: object) -> bool:
+        return self.__dict__ == other.__dict__ if isinstance(other, Scenario) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.values()))
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: dict[str, Any],
+        *,
+        source: str | Path | None = None,
+        base_dir: str | Path | None = None,
+    ) -> Scenario:
+        """Validate a plain dict. Relative paths resolve against ``base_dir``, else the
+        directory of ``source``, else the working directory. Raises ScenarioError."""
+        if "base" in data:
+            raise ScenarioError("base: inheritance needs a scenario file; use load_scenario")
+        source = Path(os.path.abspath(source)) if source is not None else None
+        base = Path(base_dir) if base_dir is not None else source.parent if source else Path.cwd()
+        data = _resolve_paths(data, cls, base)
+        if source is not None:
+            data.setdefault("name", source.stem)
+        return _validate(data, source=source, origins={}, label=_display(source) if source else "")
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """A plain, fully resolved dict (absolute paths, "07:00" / "2h" strings) that
+        tomli_w can write and load_scenario reads back into an equal Scenario."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
+        """A copy with ``overrides`` deep-merged in and re-validated. Keys may be nested dicts
+        or dotted (``{"time.duration": "2h"}``); relative paths resolve as in the source file."""
+        nested: dict[str, Any] = {}
+        for key, value in overrides.items():
+            *parents, leaf = key.split(".")
+            table = nested
+            for part in parents:
+                table = table.setdefault(part, {})
+            table[leaf] = value
+        base = self.source.parent if self.source else Path.cwd()
+        merged = _deep_merge(self.to_toml_dict(), _resolve_paths(nested, Scenario, base))
+        return _validate(merged, source=self.source, origins={}, label="overrides")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load, inherit and validate a scenario file. Raises ScenarioError."""
+    source = Path(os.path.abspath(path))
+    data, origins = _load_raw(source, ())
+    data.setdefault("name", source.stem)
+    return _validate(data, source=source, origins=origins, label=_display(source))
+
+
+def _display(path: Path) -> str:
+    """A path as short as possible for messages: relative to the working dir if inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _load_raw(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The merged raw dict of ``path`` and its bases, and which file set each leaf key."""
+    if path in chain:
+        raise ScenarioError(
+            "inheritance cycle: " + " -> ".join(_display(p) for p in (*chain, path))
+        )
+    where = _display(path)
+    if not path.is_file():
+        prefix = f"{_display(chain[-1])}: base: " if chain else ""
+        raise ScenarioError(f"{prefix}scenario file not found: {where}")
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{where}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{where}: cannot read scenario file: {exc}") from None
+    data = _resolve_paths(data, Scenario, path.parent)
+    base_ref = data.pop("base", None)
+    origins = {key: where for key in _set_keys(data)}
+    if base_ref is None:
+        return data, origins
+    if not isinstance(base_ref, str):
+        raise ScenarioError(f"{where}: base: expected a scenario file path, got {_show(base_ref)}")
+    base_data, base_origins = _load_raw(
+        Path(os.path.abspath(path.parent / base_ref)), (*chain, path)
+    )
+    for key in ("name", "description"):  # they describe one file
+        base_data.pop(key, None)
+        base_origins.pop(key, None)
+    return _deep_merge(base_data, data), {**base_origins, **origins}
+
+
+def _set_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Every dotted key in ``data``, tables included ("time" and "time.duration")."""
+    keys = []
+    for key, value in data.items():
+        keys.append(prefix + key)
+        if isinstance(value, dict):
+            keys += _set_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+def _deep_merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key with ``child`` winning; other values are replaced whole."""
+    merged = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _section_model(info: FieldInfo) -> type[BaseModel] | None:
+    ann = info.annotation
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def _is_path(info: FieldInfo) -> bool:
+    ann = info.annotation
+    return ann is Path or (isinstance(ann, types.UnionType) and Path in typing.get_args(ann))
+
+
+def _resolve_paths(data: dict[str, Any], model: type[BaseModel], base_dir: Path) -> dict[str, Any]:
+    """A copy of ``data`` with relative path strings of ``model``'s Path fields made absolute."""
+    out = dict(data)
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        value = out.get(key)
+        if (sub := _section_model(info)) and isinstance(value, dict):
+            out[key] = _resolve_paths(value, sub, base_dir)
+        elif _is_path(info) and isinstance(value, str):
+            out[key] = os.path.abspath(base_dir / Path(value).expanduser())
+    return out
+
+
+def _validate(
+    data: dict[str, Any], *, source: Path | None, origins: dict[str, str], label: str
+) -> Scenario:
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(part) for part in err["loc"])
+            where = origins.get(key, label)
+            lines.append(f"{where + ': ' if where else ''}{key or 'scenario'}: {_describe(err)}")
+        raise ScenarioError("\n".join(lines)) from None
+    scenario._source = source
+    return scenario
+
+
+def _describe(err: Any) -> str:
+    """What was wrong, in the user's terms, for one pydantic error."""
+    model: type[BaseModel] | None = Scenario
+    model_at, info = model, None
+    for part in err["loc"]:
+        fields = {(i.alias or n): i for n, i in model.model_fields.items()} if model else {}
+        info = fields.get(str(part))
+        model_at, model = model, _section_model(info) if info else None
+    if err["type"] == "extra_forbidden":
+        names = [i.alias or n for n, i in model_at.model_fields.items()] if model_at else []
+        names = ["base", *names] if model_at is Scenario else names
+        return f"unknown key (expected one of: {', '.join(names)})"
+    if err["type"] == "missing":
+        return "missing required " + ("table" if model else "key")
+    if err["type"] == "value_error":
+        return str(err["ctx"]["error"])
+    if info is None:
+        return err["msg"]
+    return f"expected {_expected(info)}, got {_show(err['input'])}"
+
+
+def _expected(info: FieldInfo) -> str:
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if _section_model(info):
+        return "a table"
+    text = "a file path" if _is_path(info) else words.get(info.annotation, "a value")
+    for meta in info.metadata:  # annotated_types constraints: Ge(ge=0), MinLen(1), ...
+        for attr, op in {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}.items():
+            text += f" {op} {_num(getattr(meta, attr))}" if hasattr(meta, attr) else ""
+        if getattr(meta, "min_length", 0) == 1:
+            text = f"a non-empty {text.removeprefix('a ')}"
+    return text
