@@ -18,8 +18,7 @@ from tqdm.auto import tqdm
 
 from twin.clock import Clock, Process
 from twin.network.cache import load_roadnet
-from twin.network.graph import BuildOptions
-from twin.network.road import RoadNet
+from twin.network.road import BuildOptions, RoadNet
 from twin.results import Results
 from twin.rng import stream
 from twin.scenario import Scenario, format_clock

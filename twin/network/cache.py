@@ -13,15 +13,11 @@ import json
 import logging
 import os
 from dataclasses import asdict
+from importlib import metadata
 from pathlib import Path
 
-import osmnx
-
 from twin.errors import MapError
-from twin.network.compile import compile_roadnet
-from twin.network.graph import BuildOptions, build_graph
-from twin.network.osm import read_osm
-from twin.network.road import FORMAT_VERSION, RoadNet
+from twin.network.road import FORMAT_VERSION, BuildOptions, RoadNet
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +41,17 @@ def cache_key(path: Path, options: BuildOptions) -> str:
         "file": file_sha256(path),
         "options": asdict(options),
         "format": FORMAT_VERSION,
-        "osmnx": osmnx.__version__,
+        "osmnx": metadata.version("osmnx"),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def build_roadnet(path: str | Path, options: BuildOptions | None = None) -> RoadNet:
     """Read, clean and compile a map file, without the cache."""
+    from twin.network.compile import compile_roadnet  # osmnx and friends: imported on need
+    from twin.network.graph import build_graph
+    from twin.network.osm import read_osm
+
     path = Path(path)
     options = options or BuildOptions()
     extract = read_osm(path)

@@ -10,7 +10,7 @@ import networkx as nx
 import numpy as np
 from shapely.geometry import LineString
 
-from twin.network.graph import BuildOptions, BuildReport
+from twin.network.graph import BuildReport
 from twin.network.movements import (
     assign_lanes,
     bearing_deg,
@@ -18,7 +18,7 @@ from twin.network.movements import (
     group_approaches,
     turning_angle_deg,
 )
-from twin.network.road import RoadNet
+from twin.network.road import BuildOptions, RoadNet
 from twin.network.tags import HIGHWAY_CLASSES
 
 BEARING_REACH_M = 20.0  # m, a link's end bearings are measured over this much of its line

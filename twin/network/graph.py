@@ -26,16 +26,8 @@ import networkx as nx
 import osmnx as ox
 
 from twin.network.osm import OsmExtract
+from twin.network.road import BuildOptions
 from twin.network.tags import road_attributes
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """Options that change the compiled network (and so the cache key)."""
-
-    consolidate_m: float = 10.0  # m, osmnx buffer radius: junctions < 2x this apart merge
-    signal_snap_m: float = 30.0  # m, farthest a signal node may sit from its junction
-    keep_largest_scc: bool = True  # keep only the largest strongly connected component
 
 
 @dataclass

@@ -30,6 +30,15 @@ TURN_U, TURN_LEFT, TURN_THROUGH, TURN_RIGHT = 0, 1, 2, 3
 TURN_NAMES = ("U", "left", "through", "right")
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """Options that change the compiled network (and so the cache key)."""
+
+    consolidate_m: float = 10.0  # m, osmnx buffer radius: junctions < 2x this apart merge
+    signal_snap_m: float = 30.0  # m, farthest a signal node may sit from its junction
+    keep_largest_scc: bool = True  # keep only the largest strongly connected component
+
+
 @dataclass(eq=False)
 class RoadNet:
     """A compiled road network; every array is indexed by node, link, movement or signal."""
