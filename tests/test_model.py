@@ -1,0 +1,105 @@
+"""CityModel and Results: stepping by reporting interval, reporters, determinism, saving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from twin.clock import Process
+from twin.errors import TwinError
+from twin.model import CityModel
+from twin.scenario import load_scenario
+
+MAPS = Path(__file__).resolve().parents[1] / "maps"
+
+
+@pytest.fixture
+def scenario_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "oakland.toml"
+    path.write_text(
+        f'name = "oakland"\nseed = 3\n[map]\nfile = "{MAPS / "west-oakland.osm.bz2"}"\n'
+        '[time]\nstart = "08:00"\nduration = "1h"\nreport_interval = "20min"\n'
+    )
+    return path
+
+
+def test_step_advances_one_reporting_interval(scenario_file):
+    model = CityModel(load_scenario(scenario_file))
+    assert model.now_s == 8 * 3600
+    model.step()
+    assert model.now_s == 8 * 3600 + 1200
+    assert model.steps == 1 and model.running
+    model.step()
+    model.step()
+    assert model.now_s == 9 * 3600 and not model.running
+    model.step()  # past the end: nothing moves
+    assert model.now_s == 9 * 3600
+
+
+def test_run_records_every_reporting_instant_with_component_reporters(scenario_file):
+    model = CityModel(load_scenario(scenario_file))
+    counter = {"ticks": 0}
+
+    def tick(_t: float) -> None:
+        counter["ticks"] += 1
+
+    model.clock.register(Process("counter", 60.0, tick, order=10))
+    model.add_reporter("ticks", lambda m: counter["ticks"])
+    results = model.run(progress=False)
+    ts = results.timeseries
+    assert list(ts["clock"]) == ["08:00", "08:20", "08:40", "09:00"]
+    # the counter (order 10) runs before the recorder (order 1000) at shared instants
+    assert list(ts["ticks"]) == [1, 21, 41, 61]
+    assert "counter" in model.plan() and "recorder" in model.plan()
+    assert results.kpi("run.simulated_s") == 3600
+    assert results.kpi("network.links") == model.network.n_links
+
+
+def test_same_scenario_same_results(scenario_file):
+    def kpis():
+        res = CityModel(load_scenario(scenario_file)).run(progress=False)
+        table = res.kpi_table()
+        return table[~table["kpi"].str.contains("wall")], res.timeseries
+
+    (k1, t1), (k2, t2) = kpis(), kpis()
+    pd.testing.assert_frame_equal(k1, k2)
+    pd.testing.assert_frame_equal(t1, t2)
+
+
+def test_model_streams_are_named_and_seeded(scenario_file):
+    a = CityModel(load_scenario(scenario_file))
+    b = CityModel(load_scenario(scenario_file))
+    assert np.array_equal(a.stream("trips").random(5), b.stream("trips").random(5))
+    assert a.rng.random() == b.rng.random()  # mesa's own generator is seeded too
+
+
+def test_results_save_round_trip_and_never_overwrite(scenario_file, tmp_path):
+    results = CityModel(load_scenario(scenario_file)).run(progress=False)
+    run_dir = results.save(tmp_path / "run")
+    names = sorted(p.name for p in run_dir.iterdir())
+    assert names == sorted(
+        [
+            "kpis.csv",
+            "kpis.parquet",
+            "timeseries.csv",
+            "timeseries.parquet",
+            "scenario.toml",
+            "run.json",
+        ]
+    )
+    kpis = pd.read_parquet(run_dir / "kpis.parquet")
+    assert kpis.set_index("kpi").loc["network.nodes", "value"] == results.kpi("network.nodes")
+    assert pd.read_csv(run_dir / "timeseries.csv").shape[0] == 4
+    # the saved scenario re-loads to the same scenario
+    assert load_scenario(run_dir / "scenario.toml") == load_scenario(scenario_file).with_overrides(
+        {"name": "oakland"}
+    )
+    before = (run_dir / "kpis.csv").read_bytes()
+    with pytest.raises(TwinError, match="already exists"):
+        results.save(run_dir)
+    assert (run_dir / "kpis.csv").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run-")]

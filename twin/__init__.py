@@ -1,0 +1,49 @@
+"""twin: a city digital twin on real OpenStreetMap data.
+
+Common tasks are one call::
+
+    import twin
+    results = twin.run("scenarios/baltimore.toml")
+    net = twin.load_roadnet("maps/baltimore.osm.bz2")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twin.errors import MapError, ScenarioError, TwinError
+from twin.model import CityModel
+from twin.network.cache import load_roadnet
+from twin.network.road import BuildOptions, RoadNet
+from twin.results import Results
+from twin.rng import stream
+from twin.scenario import Scenario, load_scenario
+
+__all__ = [
+    "BuildOptions",
+    "CityModel",
+    "MapError",
+    "Results",
+    "RoadNet",
+    "Scenario",
+    "ScenarioError",
+    "TwinError",
+    "load_roadnet",
+    "load_scenario",
+    "run",
+    "stream",
+]
+
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("twin")
+except Exception:  # pragma: no cover - running from a source tree without installing
+    __version__ = "0.0.0"
+
+
+def run(scenario: str | Path | Scenario, *, progress: bool = False) -> Results:
+    """Load (if needed) and run a scenario; return its Results."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    return CityModel(scenario).run(progress=progress)
