@@ -51,7 +51,7 @@ def _load_map(args: argparse.Namespace):
         signal_snap_m=args.signal_snap_m,
         keep_largest_scc=not args.keep_all,
     )
-    return load_roadnet(args.file, options, use_cache=not args.no_cache)
+    return load_roadnet(args.file, options, use_cache=not args.no_cache, progress=True)
 
 
 def cmd_map_info(args: argparse.Namespace) -> int:
@@ -110,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"{scenario.name}-{datetime.now():%Y%m%d-%H%M%S}"
     if out.exists() and any(out.iterdir()):
         raise TwinError(f"{out}: output directory already exists and is not empty")
-    model = CityModel(scenario)
+    model = CityModel(scenario, progress=not args.no_progress)
     if args.plan:
         print(model.plan())
     results = model.run(progress=not args.no_progress)

@@ -29,7 +29,9 @@ RECORDER_ORDER = 1000  # the recorder runs after every component at a reporting 
 class CityModel(mesa.Model):
     """A city twin built from a :class:`~twin.scenario.Scenario`."""
 
-    def __init__(self, scenario: Scenario, *, network: RoadNet | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, *, network: RoadNet | None = None, progress: bool = False
+    ) -> None:
         super().__init__(rng=stream(scenario.seed, "mesa"))
         self.scenario = scenario
         t = scenario.time
@@ -109,7 +111,11 @@ class CityModel(mesa.Model):
         """Run to the end of the scenario; return its Results."""
         n = int(np.ceil((self.end_s - self.now_s) / self.report_interval_s))
         with tqdm(
-            total=n, desc=self.scenario.name, unit="interval", disable=not progress, leave=False
+            total=n,
+            desc=self.scenario.name,
+            unit="interval",
+            disable=None if progress else True,
+            leave=False,
         ) as bar:
             while not self.finished:
                 self.step()

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -46,23 +47,48 @@ def cache_key(path: Path, options: BuildOptions) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def build_roadnet(path: str | Path, options: BuildOptions | None = None) -> RoadNet:
-    """Read, clean and compile a map file, without the cache."""
+def build_roadnet(
+    path: str | Path, options: BuildOptions | None = None, *, progress: bool = False
+) -> RoadNet:
+    """Read, clean and compile a map file, without the cache; ``progress`` shows a bar."""
+    from tqdm.auto import tqdm
+
     from twin.network.compile import compile_roadnet  # osmnx and friends: imported on need
     from twin.network.graph import build_graph
     from twin.network.osm import read_osm
 
     path = Path(path)
     options = options or BuildOptions()
-    extract = read_osm(path)
-    G, report, attached = build_graph(extract, options)
-    if G.number_of_edges() == 0:
-        raise MapError(f"{path}: no routable roads left after cleaning the network")
-    return compile_roadnet(G, report, attached, options, source=str(path))
+    timings: dict[str, float] = {}
+    with tqdm(
+        total=3, desc=f"building {path.name}", disable=None if progress else True, leave=False
+    ) as bar:
+        t0 = time.perf_counter()
+        bar.set_postfix_str("reading OSM")
+        extract = read_osm(path)
+        timings["read_s"] = time.perf_counter() - t0
+        bar.update(1)
+        bar.set_postfix_str("simplifying and consolidating")
+        G, report, attached = build_graph(extract, options)
+        timings["graph_s"] = time.perf_counter() - t0 - timings["read_s"]
+        bar.update(1)
+        if G.number_of_edges() == 0:
+            raise MapError(f"{path}: no routable roads left after cleaning the network")
+        bar.set_postfix_str("compiling arrays")
+        net = compile_roadnet(G, report, attached, options, source=str(path))
+        timings["compile_s"] = time.perf_counter() - t0 - timings["read_s"] - timings["graph_s"]
+        bar.update(1)
+    net.meta["build_timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    log.info("built %s in %.1f s (%s)", path, sum(timings.values()), net.meta["build_timings_s"])
+    return net
 
 
 def load_roadnet(
-    path: str | Path, options: BuildOptions | None = None, *, use_cache: bool = True
+    path: str | Path,
+    options: BuildOptions | None = None,
+    *,
+    use_cache: bool = True,
+    progress: bool = False,
 ) -> RoadNet:
     """The compiled RoadNet of a map file, from the cache when the file was compiled before."""
     path = Path(path)
@@ -70,7 +96,7 @@ def load_roadnet(
     if not path.is_file():
         raise MapError(f"{path}: map file not found")
     if not use_cache:
-        return build_roadnet(path, options)
+        return build_roadnet(path, options, progress=progress)
     entry = cache_dir() / f"roadnet-{cache_key(path, options)}.npz"
     if entry.exists():
         try:
@@ -80,7 +106,7 @@ def load_roadnet(
             return net
         except (OSError, ValueError, KeyError) as exc:  # stale or damaged: rebuild
             log.warning("ignoring unreadable cache entry %s (%s)", entry, exc)
-    net = build_roadnet(path, options)
+    net = build_roadnet(path, options, progress=progress)
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         net.save(entry)
