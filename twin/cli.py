@@ -33,6 +33,12 @@ def _map_options(parser: argparse.ArgumentParser) -> None:
         help="farthest a signal node may sit from its junction (m; default 30)",
     )
     parser.add_argument(
+        "--signal-join-m",
+        type=float,
+        default=15.0,
+        help="merge radius of signalised junctions (m; default 15)",
+    )
+    parser.add_argument(
         "--keep-all",
         action="store_true",
         help="keep every component, not just the largest strongly connected one",
@@ -44,11 +50,12 @@ def _load_map(args: argparse.Namespace):
     from twin.network.cache import load_roadnet
     from twin.network.road import BuildOptions
 
-    if args.consolidate_m < 0 or args.signal_snap_m < 0:
-        raise TwinError("--consolidate-m and --signal-snap-m must be >= 0")
+    if min(args.consolidate_m, args.signal_snap_m, args.signal_join_m) < 0:
+        raise TwinError("--consolidate-m, --signal-snap-m and --signal-join-m must be >= 0")
     options = BuildOptions(
         consolidate_m=args.consolidate_m,
         signal_snap_m=args.signal_snap_m,
+        signal_join_m=args.signal_join_m,
         keep_largest_scc=not args.keep_all,
     )
     return load_roadnet(args.file, options, use_cache=not args.no_cache, progress=True)

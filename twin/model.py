@@ -40,17 +40,10 @@ class CityModel(mesa.Model):
         self.report_interval_s = t.report_interval_s
         self.clock = Clock(start_s=t.start_s)
         wall0 = time.perf_counter()
-        self.network = (
-            network
-            if network is not None
-            else load_roadnet(
-                scenario.map.file,
-                BuildOptions(
-                    consolidate_m=scenario.map.consolidate_m,
-                    signal_snap_m=scenario.map.signal_snap_m,
-                    keep_largest_scc=scenario.map.keep_largest_scc,
-                ),
-            )
+        self.network = network or load_roadnet(
+            scenario.map.file,
+            BuildOptions(**scenario.map.model_dump(exclude={"file"})),
+            progress=progress,
         )
         self.network_load_s = time.perf_counter() - wall0
         self._reporters: dict[str, Callable[[CityModel], float]] = {

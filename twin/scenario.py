@@ -154,10 +154,12 @@ class MapConfig(_Section):
 
     #: OSM extract (.osm, .osm.bz2, .osm.gz, .osm.pbf), relative to the file setting it; required
     file: Path = Field(strict=False)
-    #: m; junction nodes of one intersection closer than this are merged; default 10
+    #: m; junction nodes up to twice this apart are merged into one intersection; default 10
     consolidate_m: float = Field(10.0, ge=0)
     #: m; a signal node off a junction joins the junction downstream within this; default 30
     signal_snap_m: float = Field(30.0, ge=0)
+    #: m; the merge radius of signalised junctions, if larger than consolidate_m; default 15
+    signal_join_m: float = Field(15.0, ge=0)
     #: keep only the largest strongly connected component of the road graph; default true
     keep_largest_scc: bool = True
 

@@ -11,7 +11,8 @@ The steps, in order, each counted in the :class:`BuildReport`:
    keeps its node, so every link is uniform);
 4. projection to UTM, then osmnx intersection consolidation: junction nodes closer than
    ``2 x consolidate_m`` that are connected form one intersection (as SUMO's
-   ``--junctions.join``); a signalised member makes the intersection signalised;
+   ``--junctions.join``); signalised junctions use the larger radius ``signal_join_m``, so the
+   nodes of one signalised crossing of dual carriageways become one controlled intersection;
 5. the largest strongly connected component is kept for routing.
 """
 
@@ -192,7 +193,14 @@ def build_graph(
         # buffer junctions only: a dead end is merged only where it lies inside a junction's
         # buffer, and is never removed (osmnx's dead_ends=False would delete cul-de-sacs)
         spn = ox.stats.count_streets_per_node(G)
-        tolerance = {n: options.consolidate_m for n, c in spn.items() if c >= 3}
+        # signalised junctions reach further: the nodes of one signalised crossing of dual
+        # carriageways are often 20-30 m apart (SUMO joins signals within 20 m: --tls.join)
+        signal_m = max(options.consolidate_m, options.signal_join_m)
+        tolerance = {
+            n: signal_m if G.nodes[n]["signal"] else options.consolidate_m
+            for n, c in spn.items()
+            if c >= 3
+        }
         G = ox.consolidate_intersections(
             G,
             tolerance=tolerance,

@@ -36,6 +36,7 @@ class BuildOptions:
 
     consolidate_m: float = 10.0  # m, osmnx buffer radius: junctions < 2x this apart merge
     signal_snap_m: float = 30.0  # m, farthest a signal node may sit from its junction
+    signal_join_m: float = 15.0  # m, buffer radius of signalised junctions (if > consolidate_m)
     keep_largest_scc: bool = True  # keep only the largest strongly connected component
 
 
