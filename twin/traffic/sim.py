@@ -1,0 +1,251 @@
+"""TrafficSim: vehicles on a RoadNet from a trip table, stepped by the Numba kernel.
+
+Usable on its own (tests, benchmarks, the Gymnasium environments later) or as the traffic
+component of a CityModel, which calls :meth:`TrafficSim.step` from its clock. Every trip gets
+one vehicle and a fastest route at the start; trips with no route are reported (count and
+examples) and never driven. Each step: release the trips now due into the waiting queue,
+run the vehicle kernel, then advance the signals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from twin.network.road import RoadNet
+from twin.rng import stream
+from twin.traffic import kernel
+from twin.traffic.demand import Trips
+from twin.traffic.routing import Router
+from twin.traffic.signals import SignalPlans, run_signals, webster_plans
+from twin.traffic.state import (
+    ARRIVED,
+    RUNNING,
+    SCHEDULED,
+    UNROUTABLE,
+    WAITING,
+    Params,
+    lane_links,
+    net_arrays,
+    new_fleet,
+    new_link_stats,
+)
+
+STATUS_NAMES = {
+    SCHEDULED: "scheduled",
+    WAITING: "waiting",
+    RUNNING: "running",
+    ARRIVED: "arrived",
+    UNROUTABLE: "unroutable",
+}
+
+
+@dataclass
+class Counts:
+    """Where every vehicle is; the parts always add up to the number of trips."""
+
+    scheduled: int
+    waiting: int
+    running: int
+    arrived: int
+    unroutable: int
+    teleported: int  # vehicles teleported at least once (any state)
+
+    @property
+    def total(self) -> int:
+        return self.scheduled + self.waiting + self.running + self.arrived + self.unroutable
+
+
+class TrafficSim:
+    """Microscopic traffic on ``net`` for ``trips``, starting at ``start_s``."""
+
+    def __init__(
+        self,
+        net: RoadNet,
+        trips: Trips,
+        *,
+        seed: int,
+        start_s: float,
+        dt_s: float = 1.0,
+        params: Params | None = None,
+        router: Router | None = None,
+        plans: SignalPlans | None = None,
+    ) -> None:
+        self.net = net
+        self.trips = trips
+        self.dt_s = float(dt_s)
+        self.params = params or Params()
+        self.arrays = net_arrays(net)
+        self.router = router or Router(net)
+        routes = self.router.routes(trips.origin_node, trips.dest_node)
+        self.routes = routes
+        self.fleet = new_fleet(
+            routes.offsets,
+            routes.links,
+            trips.depart_s,
+            int(self.arrays.link_lane_offset[-1]),
+            lane_links(self.arrays),
+        )
+        self.route_length_m = np.add.reduceat(
+            np.append(net.link_length_m[routes.links], 0.0), routes.offsets[:-1]
+        ) * (np.diff(routes.offsets) > 0)
+        self.plans = plans or webster_plans(net, stream(seed, "signal-offsets"))
+        run_signals(self.plans, self.arrays.mov_state, 0.0)
+        self.stats = new_link_stats(net.n_links)
+        n = len(trips)
+        self._order = np.argsort(trips.depart_s, kind="stable").astype(np.int32)
+        self._order = self._order[self.fleet.state[self._order] == SCHEDULED]
+        self._next_due = 0
+        self._waiting = np.empty(n, dtype=np.int32)
+        self._n_waiting = 0
+        self._moved = np.full(n, -1, dtype=np.int64)
+        self._seed = int(stream(seed, "dawdling").integers(0, 2**62))
+        self.step_no = 0
+        self.t_s = float(start_s)
+        self.updates = 0  # vehicle-updates done (running vehicles x steps)
+        self._bin_start_s = self.t_s
+
+    # -- stepping ----------------------------------------------------------------------------
+
+    def _release_due(self) -> None:
+        order, i = self._order, self._next_due
+        fl = self.fleet
+        j = i + int(np.searchsorted(fl.depart_plan_s[order[i:]], self.t_s, side="right"))
+        if j > i:
+            due = order[i:j]
+            fl.state[due] = WAITING
+            self._waiting[self._n_waiting : self._n_waiting + len(due)] = due
+            self._n_waiting += len(due)
+            self._next_due = j
+
+    def step(self) -> None:
+        """Advance by one time step ``dt_s``."""
+        self._release_due()
+        self._n_waiting, _, updates = kernel.step(
+            self.arrays,
+            self.fleet,
+            self.params,
+            self.stats,
+            self._waiting,
+            self._n_waiting,
+            self._moved,
+            self.t_s,
+            self.dt_s,
+            self.step_no,
+            self._seed,
+        )
+        run_signals(self.plans, self.arrays.mov_state, self.dt_s)
+        self.updates += updates
+        self.step_no += 1
+        self.t_s += self.dt_s
+
+    def run_until(self, t_s: float) -> None:
+        """Step until the clock reaches ``t_s``."""
+        while self.t_s + 1e-9 < t_s:
+            self.step()
+
+    # -- what it measures --------------------------------------------------------------------
+
+    def counts(self) -> Counts:
+        state = self.fleet.state
+        return Counts(
+            scheduled=int((state == SCHEDULED).sum()),
+            waiting=int((state == WAITING).sum()),
+            running=int((state == RUNNING).sum()),
+            arrived=int((state == ARRIVED).sum()),
+            unroutable=int((state == UNROUTABLE).sum()),
+            teleported=int((self.fleet.teleports > 0).sum()),
+        )
+
+    def unroutable_examples(self, k: int = 5) -> list[tuple[int, int, int]]:
+        """Up to ``k`` (trip id, origin OSM node, destination OSM node) with no route."""
+        bad = np.flatnonzero(~self.routes.ok)[:k]
+        osm = self.net.node_osmid
+        return [
+            (
+                int(self.trips.trip_id[i]),
+                int(osm[self.trips.origin_node[i]]),
+                int(osm[self.trips.dest_node[i]]),
+            )
+            for i in bad
+        ]
+
+    def trip_table(self) -> pd.DataFrame:
+        """One row per trip: timing, route, time loss, waiting, stops, teleports, status."""
+        fl = self.fleet
+        return pd.DataFrame(
+            {
+                "trip_id": self.trips.trip_id,
+                "origin_node": self.trips.origin_node,
+                "dest_node": self.trips.dest_node,
+                "depart_plan_s": fl.depart_plan_s,
+                "depart_s": fl.depart_s,
+                "depart_delay_s": fl.depart_s - fl.depart_plan_s,
+                "arrive_s": fl.arrive_s,
+                "duration_s": fl.arrive_s - fl.depart_s,
+                "route_length_m": self.route_length_m,
+                "dist_m": fl.dist_m,
+                "time_loss_s": fl.time_loss_s,
+                "wait_s": fl.wait_s,
+                "stops": fl.stops,
+                "teleports": fl.teleports,
+                "status": pd.Categorical.from_codes(
+                    fl.state, categories=[STATUS_NAMES[i] for i in range(len(STATUS_NAMES))]
+                ),
+            }
+        )
+
+    def network_kpis(self) -> dict[str, float]:
+        """Network totals so far: counts, vehicle-km and vehicle-hours, mean speed."""
+        c = self.counts()
+        fl = self.fleet
+        done = fl.state == ARRIVED
+        vkt = float(fl.dist_m.sum() / 1000.0)
+        vht = float(
+            np.nansum(
+                np.where(fl.state == RUNNING, self.t_s - fl.depart_s, fl.arrive_s - fl.depart_s)
+            )
+            / 3600.0
+        )
+        return {
+            "vehicles_running": c.running,
+            "vehicles_waiting": c.waiting,
+            "trips_completed": c.arrived,
+            "trips_unroutable": c.unroutable,
+            "vehicles_teleported": c.teleported,
+            "vehicle_km": vkt,
+            "vehicle_hours": vht,
+            "mean_speed_kmh": vkt / vht if vht > 0 else 0.0,
+            "mean_duration_s": float(np.mean((fl.arrive_s - fl.depart_s)[done]))
+            if done.any()
+            else float("nan"),
+            "mean_time_loss_s": float(np.mean(fl.time_loss_s[done]))
+            if done.any()
+            else float("nan"),
+        }
+
+    def flush_link_bin(self) -> pd.DataFrame:
+        """Per-link flow, speed, density and queue since the last flush; resets the bins."""
+        s, net = self.stats, self.net
+        span_s = max(self.t_s - self._bin_start_s, 1e-9)
+        veh = s.veh_steps
+        frame = pd.DataFrame(
+            {
+                "t_start_s": self._bin_start_s,
+                "t_end_s": self.t_s,
+                "link": np.arange(net.n_links, dtype=np.int32),
+                "flow_vph": s.exits * 3600.0 / span_s,
+                "mean_speed_mps": np.divide(
+                    s.speed_sum, veh, out=np.full_like(veh, np.nan), where=veh > 0
+                ),
+                "density_veh_per_km": veh / span_s / (net.link_length_m / 1000.0),
+                "mean_queue_veh": s.halt_steps / span_s,
+                "max_queue_veh": s.queue_max,
+            }
+        )
+        for arr in s:
+            arr[:] = 0
+        self._bin_start_s = self.t_s
+        return frame[(frame["flow_vph"] > 0) | (frame["density_veh_per_km"] > 0)]

@@ -1,0 +1,204 @@
+"""Struct-of-arrays state of the traffic engine, as the Numba kernels read it.
+
+Three bundles, each a NamedTuple of numpy arrays (Numba compiles NamedTuples of arrays into
+plain structs, and caches the kernels that take them):
+
+- :class:`NetArrays`: the RoadNet arrays the kernels need, plus lanes as slots
+  (lane slot ``link_lane_offset[l] + k`` is lane ``k`` of link ``l``; ``k = 0`` is the kerb lane);
+- :class:`Fleet`: one entry per vehicle (one vehicle per trip) and the per-lane doubly linked
+  lists that order vehicles along each lane (``lane_head`` is the vehicle nearest the stop line);
+- :class:`LinkStats`: per-link accumulators, emptied by the engine at every reporting bin.
+
+Positions are of a vehicle's front, in metres from the start of its link.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from twin.network.road import RoadNet
+from twin.network.tags import DRIVABLE_HIGHWAYS, HIGHWAY_CLASSES
+
+# vehicle states (Fleet.state)
+SCHEDULED, WAITING, RUNNING, ARRIVED, UNROUTABLE = 0, 1, 2, 3, 4
+# movement signal states (NetArrays.mov_state)
+RED, YELLOW, GREEN = 0, 1, 2
+
+
+class NetArrays(NamedTuple):
+    link_from: np.ndarray  # int32
+    link_to: np.ndarray  # int32
+    link_length_m: np.ndarray  # float64
+    link_speed_mps: np.ndarray  # float64
+    link_lanes: np.ndarray  # int32
+    link_rank: np.ndarray  # int32, road-class priority (higher = major road)
+    link_end_bearing_deg: np.ndarray  # float64, heading of the link where it meets its node
+    link_closed: np.ndarray  # bool, closed links admit no vehicle
+    link_lane_offset: np.ndarray  # int64 (n_links + 1)
+    link_mov_offsets: np.ndarray  # int64 (n_links + 1)
+    mov_to_link: np.ndarray  # int32
+    mov_lane_first: np.ndarray  # int32
+    mov_lane_last: np.ndarray  # int32
+    mov_state: np.ndarray  # int8, RED / YELLOW / GREEN, written by the signal kernel
+    node_signal: np.ndarray  # int32, -1 if unsignalised
+    node_in_offsets: np.ndarray  # int64
+    node_in_links: np.ndarray  # int32
+    node_top_rank: np.ndarray  # int32, highest rank among the node's in-links
+    node_busy_until_s: np.ndarray  # float64, unsignalised junction reserved until
+    node_busy_link: np.ndarray  # int32, the in-link holding the reservation
+
+
+class Fleet(NamedTuple):
+    state: np.ndarray  # int8
+    link: np.ndarray  # int32, current link (-1 off network)
+    lane: np.ndarray  # int32, current lane slot
+    pos_m: np.ndarray  # float64, front position on the link
+    speed_mps: np.ndarray  # float64
+    v_next_mps: np.ndarray  # float64, speed planned for this step
+    target_lane: np.ndarray  # int32, lane slot chosen on the next link (-1 none)
+    ahead: np.ndarray  # int32, vehicle in front on the same lane (-1 none)
+    behind: np.ndarray  # int32, vehicle behind on the same lane (-1 none)
+    route_start: np.ndarray  # int64, the vehicle's route is route_links[start:end]
+    route_end: np.ndarray  # int64 (a new route is appended to route_links on re-routing)
+    route_links: np.ndarray  # int32
+    route_idx: np.ndarray  # int32, position of `link` in the vehicle's route
+    depart_plan_s: np.ndarray  # float64
+    depart_s: np.ndarray  # float64, actual insertion time (nan before)
+    arrive_s: np.ndarray  # float64 (nan before)
+    dist_m: np.ndarray  # float64, distance driven
+    time_loss_s: np.ndarray  # float64, as SUMO: sum of (1 - v / v_max) * dt
+    wait_s: np.ndarray  # float64, time at speed < HALT_MPS
+    stops: np.ndarray  # int32, number of times it came to a halt
+    halted: np.ndarray  # bool, halted in the last step
+    stuck_s: np.ndarray  # float64, continuous time halted (for gridlock detection)
+    teleports: np.ndarray  # int32
+    lane_head: np.ndarray  # int32 per lane slot
+    lane_tail: np.ndarray  # int32 per lane slot
+    lane_link: np.ndarray  # int32 per lane slot
+
+
+class LinkStats(NamedTuple):
+    exits: np.ndarray  # int64, vehicles that left the link (flow)
+    veh_steps: np.ndarray  # float64, vehicle-seconds on the link (density x length x time)
+    speed_sum: np.ndarray  # float64, sum of speed x dt (for the time-mean speed)
+    halt_steps: np.ndarray  # float64, halted vehicle-seconds (queue)
+    queue_max: np.ndarray  # int64, most halted vehicles seen at once
+
+
+class Params(NamedTuple):
+    """Krauss car-following and junction parameters (SUMO's passenger-car defaults)."""
+
+    length_m: float = 5.0  # SUMO vType default length
+    min_gap_m: float = 2.5  # SUMO vType default minGap
+    accel_mps2: float = 2.6  # SUMO passenger accel
+    decel_mps2: float = 4.5  # SUMO passenger decel
+    sigma: float = 0.5  # SUMO Krauss driver imperfection (dawdling)
+    tau_s: float = 1.0  # SUMO Krauss reaction time / desired headway
+    halt_mps: float = 0.1  # SUMO's halting threshold (waiting time, stops)
+    critical_gap_s: float = 4.0  # minor-road gap acceptance (HCM 2010 ch. 19: 4-7 s; lower end)
+    junction_clear_s: float = 2.0  # equal-rank junction reservation (first come, first served)
+    teleport_s: float = 300.0  # SUMO --time-to-teleport default; <= 0 disables teleporting
+
+
+def net_arrays(net: RoadNet) -> NetArrays:
+    """Kernel view of a RoadNet (lanes laid out as slots; all links open; all green)."""
+    lanes = net.link_lanes.astype(np.int32)
+    lane_offset = np.zeros(net.n_links + 1, dtype=np.int64)
+    lane_offset[1:] = np.cumsum(lanes)
+    rank_of = np.array([DRIVABLE_HIGHWAYS.get(c, 0) for c in HIGHWAY_CLASSES], dtype=np.int32)
+    names = net.highway_names
+    code_rank = np.array(
+        [rank_of[HIGHWAY_CLASSES.index(n)] if n in HIGHWAY_CLASSES else 0 for n in names],
+        dtype=np.int32,
+    )
+    link_rank = code_rank[net.link_highway]
+    top = np.zeros(net.n_nodes, dtype=np.int32)
+    np.maximum.at(top, net.link_to, link_rank)
+    return NetArrays(
+        link_from=net.link_from.astype(np.int32),
+        link_to=net.link_to.astype(np.int32),
+        link_length_m=net.link_length_m.astype(np.float64),
+        link_speed_mps=net.link_speed_mps.astype(np.float64),
+        link_lanes=lanes,
+        link_rank=link_rank,
+        link_end_bearing_deg=end_bearings_deg(net),
+        link_closed=np.zeros(net.n_links, dtype=np.bool_),
+        link_lane_offset=lane_offset,
+        link_mov_offsets=net.link_mov_offsets.astype(np.int64),
+        mov_to_link=net.mov_to_link.astype(np.int32),
+        mov_lane_first=net.mov_lane_first.astype(np.int32),
+        mov_lane_last=net.mov_lane_last.astype(np.int32),
+        mov_state=np.full(net.n_movements, GREEN, dtype=np.int8),
+        node_signal=net.node_signal.astype(np.int32),
+        node_in_offsets=net.node_in_offsets.astype(np.int64),
+        node_in_links=net.node_in_links.astype(np.int32),
+        node_top_rank=top,
+        node_busy_until_s=np.full(net.n_nodes, -np.inf),
+        node_busy_link=np.full(net.n_nodes, -1, dtype=np.int32),
+    )
+
+
+def end_bearings_deg(net: RoadNet) -> np.ndarray:
+    """Compass heading of each link over its last segment, as it arrives at its node."""
+    last = net.link_geom_offsets[1:] - 1
+    dx = net.link_geom_xy_m[last, 0] - net.link_geom_xy_m[last - 1, 0]
+    dy = net.link_geom_xy_m[last, 1] - net.link_geom_xy_m[last - 1, 1]
+    return np.degrees(np.arctan2(dx, dy)) % 360.0
+
+
+def new_fleet(
+    route_offsets: np.ndarray,
+    route_links: np.ndarray,
+    depart_plan_s: np.ndarray,
+    n_lane_slots: int,
+    lane_link: np.ndarray,
+) -> Fleet:
+    """A fleet of scheduled vehicles, one per route (an empty route makes it UNROUTABLE)."""
+    n = len(depart_plan_s)
+    state = np.where(np.diff(route_offsets) > 0, SCHEDULED, UNROUTABLE).astype(np.int8)
+    nan = np.full(n, np.nan)
+    return Fleet(
+        state=state,
+        link=np.full(n, -1, dtype=np.int32),
+        lane=np.full(n, -1, dtype=np.int32),
+        pos_m=np.zeros(n),
+        speed_mps=np.zeros(n),
+        v_next_mps=np.zeros(n),
+        target_lane=np.full(n, -1, dtype=np.int32),
+        ahead=np.full(n, -1, dtype=np.int32),
+        behind=np.full(n, -1, dtype=np.int32),
+        route_start=route_offsets[:-1].astype(np.int64),
+        route_end=route_offsets[1:].astype(np.int64),
+        route_links=route_links.astype(np.int32),
+        route_idx=np.zeros(n, dtype=np.int32),
+        depart_plan_s=depart_plan_s.astype(np.float64),
+        depart_s=nan.copy(),
+        arrive_s=nan.copy(),
+        dist_m=np.zeros(n),
+        time_loss_s=np.zeros(n),
+        wait_s=np.zeros(n),
+        stops=np.zeros(n, dtype=np.int32),
+        halted=np.zeros(n, dtype=np.bool_),
+        stuck_s=np.zeros(n),
+        teleports=np.zeros(n, dtype=np.int32),
+        lane_head=np.full(n_lane_slots, -1, dtype=np.int32),
+        lane_tail=np.full(n_lane_slots, -1, dtype=np.int32),
+        lane_link=lane_link.astype(np.int32),
+    )
+
+
+def lane_links(net_a: NetArrays) -> np.ndarray:
+    """The link of every lane slot."""
+    return np.repeat(np.arange(len(net_a.link_lanes), dtype=np.int32), net_a.link_lanes)
+
+
+def new_link_stats(n_links: int) -> LinkStats:
+    return LinkStats(
+        exits=np.zeros(n_links, dtype=np.int64),
+        veh_steps=np.zeros(n_links),
+        speed_sum=np.zeros(n_links),
+        halt_steps=np.zeros(n_links),
+        queue_max=np.zeros(n_links, dtype=np.int64),
+    )
