@@ -65,9 +65,10 @@ def safe_speed(gap_m: float, v_leader_mps: float, decel_mps2: float, tau_s: floa
 
 
 @njit(cache=True)
-def find_movement(net: NetArrays, link: int, to_link: int) -> int:
-    for m in range(net.link_mov_offsets[link], net.link_mov_offsets[link + 1]):
-        if net.mov_to_link[m] == to_link:
+def find_movement(link_mov_offsets, mov_to_link, link: int, to_link: int) -> int:
+    """The movement from ``link`` onto ``to_link``, or -1."""
+    for m in range(link_mov_offsets[link], link_mov_offsets[link + 1]):
+        if mov_to_link[m] == to_link:
             return m
     return -1
 
@@ -78,68 +79,64 @@ def choose_lane(net: NetArrays, fl: Fleet, p: Params, link: int, next_link: int)
     the movement onto ``next_link`` (all lanes when ``next_link`` is -1)."""
     first, last = 0, net.link_lanes[link] - 1
     if next_link >= 0:
-        m = find_movement(net, link, next_link)
+        m = find_movement(net.link_mov_offsets, net.mov_to_link, link, next_link)
         if m >= 0:
             first, last = net.mov_lane_first[m], net.mov_lane_last[m]
     best, best_room = -1, -np.inf
+    offset = net.link_lane_offset[link]
     for k in range(first, last + 1):
-        slot = net.link_lane_offset[link] + k
-        tail = fl.lane_tail[slot]
+        tail = fl.lane_tail[offset + k]
         room = net.link_length_m[link] if tail < 0 else fl.pos_m[tail] - p.length_m
         if room > best_room:
-            best, best_room = slot, room
+            best, best_room = offset + k, room
     return best
 
 
 @njit(cache=True)
-def _append(fl: Fleet, v: int, slot: int) -> None:
-    tail = fl.lane_tail[slot]
-    fl.ahead[v] = tail
-    fl.behind[v] = -1
+def lane_append(lane_head, lane_tail, ahead, behind, lane, v: int, slot: int) -> None:
+    """Put vehicle ``v`` at the back of lane ``slot``."""
+    tail = lane_tail[slot]
+    ahead[v] = tail
+    behind[v] = -1
     if tail >= 0:
-        fl.behind[tail] = v
+        behind[tail] = v
     else:
-        fl.lane_head[slot] = v
-    fl.lane_tail[slot] = v
-    fl.lane[v] = slot
+        lane_head[slot] = v
+    lane_tail[slot] = v
+    lane[v] = slot
 
 
 @njit(cache=True)
-def _remove(fl: Fleet, v: int) -> None:
-    slot = fl.lane[v]
-    a, b = fl.ahead[v], fl.behind[v]
+def lane_remove(lane_head, lane_tail, ahead, behind, lane, v: int) -> None:
+    """Take vehicle ``v`` out of its lane."""
+    slot = lane[v]
+    a, b = ahead[v], behind[v]
     if a >= 0:
-        fl.behind[a] = b
+        behind[a] = b
     else:
-        fl.lane_head[slot] = b
+        lane_head[slot] = b
     if b >= 0:
-        fl.ahead[b] = a
+        ahead[b] = a
     else:
-        fl.lane_tail[slot] = a
-    fl.ahead[v] = -1
-    fl.behind[v] = -1
-    fl.lane[v] = -1
+        lane_tail[slot] = a
+    ahead[v] = -1
+    behind[v] = -1
+    lane[v] = -1
 
 
 @njit(cache=True)
-def _next_link(fl: Fleet, v: int) -> int:
-    i = fl.route_start[v] + fl.route_idx[v] + 1
-    return fl.route_links[i] if i < fl.route_end[v] else -1
+def next_link(route_start, route_end, route_links, route_idx, v: int) -> int:
+    """The link after the vehicle's current one, or -1 at the end of its route."""
+    i = route_start[v] + route_idx[v] + 1
+    return route_links[i] if i < route_end[v] else -1
 
 
 @njit(cache=True)
-def _may_go(net: NetArrays, fl: Fleet, p: Params, v: int, link: int, m: int, t_s: float) -> bool:
-    """Whether the head vehicle ``v`` of a lane of ``link`` may take movement ``m`` now."""
+def unsignalised_may_go(net: NetArrays, fl: Fleet, p: Params, link: int, t_s: float) -> bool:
+    """Priority at a junction without signals: give way to approaching vehicles on
+    higher-class roads (gap acceptance); among equal classes, first come first served (the
+    junction is held briefly after each crossing, except for the opposite approach)."""
     node = net.link_to[link]
-    if net.node_signal[node] >= 0:
-        state = net.mov_state[m]
-        if state == GREEN:
-            return True
-        if state == YELLOW:  # go only if it cannot stop comfortably before the line
-            remaining = net.link_length_m[link] - fl.pos_m[v]
-            speed = fl.speed_mps[v]
-            return speed * speed / (2.0 * p.decel_mps2) > remaining
-        return False
     rank = net.link_rank[link]
     for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
         k = net.node_in_links[i]
@@ -147,8 +144,10 @@ def _may_go(net: NetArrays, fl: Fleet, p: Params, v: int, link: int, m: int, t_s
             continue
         for slot in range(net.link_lane_offset[k], net.link_lane_offset[k + 1]):
             h = fl.lane_head[slot]
-            if h < 0 or _next_link(fl, h) < 0 or fl.speed_mps[h] < p.halt_mps:
+            if h < 0 or fl.speed_mps[h] < p.halt_mps:
                 continue
+            if next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, h) < 0:
+                continue  # arrives on that link: never crosses
             if net.link_length_m[k] - fl.pos_m[h] < fl.speed_mps[h] * p.critical_gap_s:
                 return False
     held_by = net.node_busy_link[node]
@@ -162,6 +161,24 @@ def _may_go(net: NetArrays, fl: Fleet, p: Params, v: int, link: int, m: int, t_s
 
 
 @njit(cache=True)
+def _place(net: NetArrays, fl: Fleet, p: Params, v: int, link: int, after: int) -> bool:
+    """Insert ``v`` at the entrance of ``link`` (front one vehicle length in) if there is
+    room on the best lane for its movement onto ``after``; True when placed."""
+    if net.link_closed[link]:
+        return False
+    slot = choose_lane(net, fl, p, link, after)
+    tail = fl.lane_tail[slot]
+    pos = min(p.length_m, net.link_length_m[link])
+    if tail >= 0 and fl.pos_m[tail] - p.length_m - p.min_gap_m < pos:
+        return False
+    lane_append(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v, slot)
+    fl.link[v] = link
+    fl.pos_m[v] = pos
+    fl.speed_mps[v] = 0.0
+    return True
+
+
+@njit(cache=True)
 def insert_waiting(
     net: NetArrays, fl: Fleet, p: Params, waiting: np.ndarray, n_waiting: int, t_s: float
 ) -> int:
@@ -170,21 +187,12 @@ def insert_waiting(
     keep = 0
     for i in range(n_waiting):
         v = waiting[i]
-        link = fl.route_links[fl.route_start[v]]
-        placed = False
-        if not net.link_closed[link]:
-            slot = choose_lane(net, fl, p, link, _next_link(fl, v))
-            tail = fl.lane_tail[slot]
-            pos = min(p.length_m, net.link_length_m[link])
-            if tail < 0 or fl.pos_m[tail] - p.length_m - p.min_gap_m >= pos:
-                _append(fl, v, slot)
-                fl.state[v] = RUNNING
-                fl.link[v] = link
-                fl.pos_m[v] = pos
-                fl.speed_mps[v] = 0.0
-                fl.depart_s[v] = t_s
-                placed = True
-        if not placed:
+        first = fl.route_links[fl.route_start[v]]
+        after = next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, v)
+        if _place(net, fl, p, v, first, after):
+            fl.state[v] = RUNNING
+            fl.depart_s[v] = t_s
+        else:
             waiting[keep] = v
             keep += 1
     return keep
@@ -195,69 +203,96 @@ def plan_speeds(
     net: NetArrays, fl: Fleet, p: Params, t_s: float, dt_s: float, step: int, seed: int
 ) -> None:
     """Pass 2: each running vehicle's speed for this step, from the start-of-step state."""
-    for slot in range(fl.lane_head.shape[0]):
-        v = fl.lane_head[slot]
+    # local names for the arrays: a NamedTuple passed on to helpers is copied at each call
+    lane_head, ahead, behind = fl.lane_head, fl.ahead, fl.behind
+    veh_link, pos, speed_mps, v_next, target_lane = (
+        fl.link,
+        fl.pos_m,
+        fl.speed_mps,
+        fl.v_next_mps,
+        fl.target_lane,
+    )
+    route_start, route_end, route_links, route_idx = (
+        fl.route_start,
+        fl.route_end,
+        fl.route_links,
+        fl.route_idx,
+    )
+    link_length, link_speed, link_to, link_closed = (
+        net.link_length_m,
+        net.link_speed_mps,
+        net.link_to,
+        net.link_closed,
+    )
+    link_mov_offsets, mov_to_link, mov_state, node_signal = (
+        net.link_mov_offsets,
+        net.mov_to_link,
+        net.mov_state,
+        net.node_signal,
+    )
+    lane_tail = fl.lane_tail
+    gap0 = p.length_m + p.min_gap_m
+    b, tau, a_dt = p.decel_mps2, p.tau_s, p.accel_mps2 * dt_s
+    for slot in range(lane_head.shape[0]):
+        v = lane_head[slot]
         while v >= 0:
-            link = fl.link[v]
-            speed = fl.speed_mps[v]
+            link = veh_link[v]
+            speed = speed_mps[v]
             v_safe = np.inf
-            fl.target_lane[v] = -1
-            lead = fl.ahead[v]
+            target_lane[v] = -1
+            lead = ahead[v]
             if lead >= 0:
-                gap = fl.pos_m[lead] - p.length_m - p.min_gap_m - fl.pos_m[v]
-                v_safe = safe_speed(gap, fl.speed_mps[lead], p.decel_mps2, p.tau_s)
+                v_safe = safe_speed(pos[lead] - gap0 - pos[v], speed_mps[lead], b, tau)
             else:
-                nxt = _next_link(fl, v)
+                nxt = next_link(route_start, route_end, route_links, route_idx, v)
                 if nxt >= 0:
-                    remaining = net.link_length_m[link] - fl.pos_m[v]
-                    m = find_movement(net, link, nxt)
-                    go = m >= 0 and not net.link_closed[nxt]
-                    go = go and _may_go(net, fl, p, v, link, m, t_s)
+                    remaining = link_length[link] - pos[v]
+                    m = find_movement(link_mov_offsets, mov_to_link, link, nxt)
+                    go = m >= 0 and not link_closed[nxt]
                     if go:
-                        after = -1
-                        j = fl.route_start[v] + fl.route_idx[v] + 2
-                        if j < fl.route_end[v]:
-                            after = fl.route_links[j]
+                        node = link_to[link]
+                        if node_signal[node] >= 0:
+                            state = mov_state[m]
+                            # yellow: go on only if it cannot stop comfortably before the line
+                            go = state == GREEN or (
+                                state == YELLOW and speed * speed / (2.0 * b) > remaining
+                            )
+                        else:
+                            go = unsignalised_may_go(net, fl, p, link, t_s)
+                    if go:
+                        j = route_start[v] + route_idx[v] + 2
+                        after = route_links[j] if j < route_end[v] else -1
                         target = choose_lane(net, fl, p, nxt, after)
-                        fl.target_lane[v] = target
-                        tail = fl.lane_tail[target]
+                        target_lane[v] = target
+                        tail = lane_tail[target]
                         if tail >= 0:
-                            gap = remaining + fl.pos_m[tail] - p.length_m - p.min_gap_m
-                            v_safe = safe_speed(gap, fl.speed_mps[tail], p.decel_mps2, p.tau_s)
+                            gap = remaining + pos[tail] - gap0
+                            v_safe = safe_speed(gap, speed_mps[tail], b, tau)
                     else:
-                        v_safe = safe_speed(remaining, 0.0, p.decel_mps2, p.tau_s)
-            v_des = min(speed + p.accel_mps2 * dt_s, net.link_speed_mps[link], v_safe)
+                        v_safe = safe_speed(remaining, 0.0, b, tau)
+            v_des = min(speed + a_dt, link_speed[link], v_safe)
             r = uniform01(seed, v, step)
-            if v_des < p.accel_mps2 * dt_s:  # SUMO: less dawdling when starting from rest
+            if v_des < a_dt:  # SUMO: less dawdling when starting from rest
                 v_des -= p.sigma * v_des * r
             else:
-                v_des -= p.sigma * p.accel_mps2 * dt_s * r
-            fl.v_next_mps[v] = max(0.0, v_des)
-            v = fl.behind[v]
+                v_des -= p.sigma * a_dt * r
+            v_next[v] = max(0.0, v_des)
+            v = behind[v]
 
 
 @njit(cache=True)
 def _teleport(net: NetArrays, fl: Fleet, p: Params, v: int, t_s: float) -> None:
     """Move a gridlocked vehicle to the first later link of its route with room, or arrive."""
-    _remove(fl, v)
+    lane_remove(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v)
     fl.teleports[v] += 1
     fl.stuck_s[v] = 0.0
     end = fl.route_end[v]
     i = fl.route_start[v] + fl.route_idx[v] + 1
     while i < end:
-        link = fl.route_links[i]
-        if not net.link_closed[link]:
-            after = fl.route_links[i + 1] if i + 1 < end else -1
-            slot = choose_lane(net, fl, p, link, after)
-            tail = fl.lane_tail[slot]
-            pos = min(p.length_m, net.link_length_m[link])
-            if tail < 0 or fl.pos_m[tail] - p.length_m - p.min_gap_m >= pos:
-                _append(fl, v, slot)
-                fl.link[v] = link
-                fl.route_idx[v] = i - fl.route_start[v]
-                fl.pos_m[v] = pos
-                fl.speed_mps[v] = 0.0
-                return
+        after = fl.route_links[i + 1] if i + 1 < end else -1
+        if _place(net, fl, p, v, fl.route_links[i], after):
+            fl.route_idx[v] = i - fl.route_start[v]
+            return
         i += 1
     fl.state[v] = ARRIVED
     fl.link[v] = -1
@@ -274,57 +309,89 @@ def move(
     dt_s: float,
     moved: np.ndarray,
     step: int,
-) -> int:
+) -> tuple[int, int]:
     """Pass 3: positions, junction crossings, arrivals, teleports; returns
     (arrivals, vehicle-updates)."""
+    lane_head, lane_tail, ahead, behind, lane = (
+        fl.lane_head,
+        fl.lane_tail,
+        fl.ahead,
+        fl.behind,
+        fl.lane,
+    )
+    veh_link, pos, speed_mps, v_next, target_lane, state = (
+        fl.link,
+        fl.pos_m,
+        fl.speed_mps,
+        fl.v_next_mps,
+        fl.target_lane,
+        fl.state,
+    )
+    route_start, route_end, route_links, route_idx = (
+        fl.route_start,
+        fl.route_end,
+        fl.route_links,
+        fl.route_idx,
+    )
+    dist, time_loss, wait, stops, halted, stuck = (
+        fl.dist_m,
+        fl.time_loss_s,
+        fl.wait_s,
+        fl.stops,
+        fl.halted,
+        fl.stuck_s,
+    )
+    link_length, link_speed, link_to = net.link_length_m, net.link_speed_mps, net.link_to
+    exits, veh_steps, speed_sum, halt_steps, queue_max = stats
+    length_m, halt_mps, teleport_s = p.length_m, p.halt_mps, p.teleport_s
     arrivals = 0
     updates = 0
     end_s = t_s + dt_s
-    for slot in range(fl.lane_head.shape[0]):
-        v = fl.lane_head[slot]
+    for slot in range(lane_head.shape[0]):
+        v = lane_head[slot]
         halted_here = 0
         while v >= 0:
-            nxt_v = fl.behind[v]
+            nxt_v = behind[v]
             if moved[v] == step:  # entered this lane during this pass: already moved
                 v = nxt_v
                 continue
             moved[v] = step
             updates += 1
-            link = fl.link[v]
-            x0 = fl.pos_m[v]
-            x = x0 + fl.v_next_mps[v] * dt_s
-            lead = fl.ahead[v]
-            length = net.link_length_m[link]
+            link = veh_link[v]
+            x0 = pos[v]
+            x = x0 + v_next[v] * dt_s
+            lead = ahead[v]
+            length = link_length[link]
             crossed = False
             if lead >= 0:
-                x = min(x, fl.pos_m[lead] - p.length_m)
+                x = min(x, pos[lead] - length_m)
             elif x >= length:
-                nxt = _next_link(fl, v)
+                nxt = next_link(route_start, route_end, route_links, route_idx, v)
                 if nxt < 0:  # end of the route: arrive
-                    fl.dist_m[v] += length - x0
-                    stats.exits[link] += 1
-                    _remove(fl, v)
-                    fl.state[v] = ARRIVED
-                    fl.link[v] = -1
+                    dist[v] += length - x0
+                    exits[link] += 1
+                    lane_remove(lane_head, lane_tail, ahead, behind, lane, v)
+                    state[v] = ARRIVED
+                    veh_link[v] = -1
                     fl.arrive_s[v] = end_s
                     arrivals += 1
                     v = nxt_v
                     continue
-                target = fl.target_lane[v]
+                target = target_lane[v]
                 room = -1.0
                 if target >= 0:
-                    tail = fl.lane_tail[target]
-                    room = net.link_length_m[nxt] if tail < 0 else fl.pos_m[tail] - p.length_m
+                    tail = lane_tail[target]
+                    room = link_length[nxt] if tail < 0 else pos[tail] - length_m
                 if room >= 0.0:
-                    fl.dist_m[v] += length - x0
-                    stats.exits[link] += 1
-                    _remove(fl, v)
-                    _append(fl, v, target)
-                    node = net.link_to[link]
+                    dist[v] += length - x0
+                    exits[link] += 1
+                    lane_remove(lane_head, lane_tail, ahead, behind, lane, v)
+                    lane_append(lane_head, lane_tail, ahead, behind, lane, v, target)
+                    node = link_to[link]
                     net.node_busy_until_s[node] = end_s + p.junction_clear_s
                     net.node_busy_link[node] = link
-                    fl.link[v] = nxt
-                    fl.route_idx[v] += 1
+                    veh_link[v] = nxt
+                    route_idx[v] += 1
                     x = min(x - length, room)
                     x0 = 0.0
                     link = nxt
@@ -332,34 +399,33 @@ def move(
                 else:
                     x = length
             x = max(x, x0)
-            speed = min(fl.v_next_mps[v], (x - x0) / dt_s) if not crossed else fl.v_next_mps[v]
-            fl.dist_m[v] += x - x0
-            fl.pos_m[v] = x
-            fl.speed_mps[v] = speed
-            v_max = net.link_speed_mps[link]
-            fl.time_loss_s[v] += dt_s * max(0.0, 1.0 - speed / v_max)
-            stats.veh_steps[link] += dt_s
-            stats.speed_sum[link] += speed * dt_s
-            if speed < p.halt_mps:
-                fl.wait_s[v] += dt_s
-                fl.stuck_s[v] += dt_s
-                if not fl.halted[v]:
-                    fl.stops[v] += 1
-                fl.halted[v] = True
-                stats.halt_steps[link] += dt_s
+            speed = v_next[v] if crossed else min(v_next[v], (x - x0) / dt_s)
+            dist[v] += x - x0
+            pos[v] = x
+            speed_mps[v] = speed
+            time_loss[v] += dt_s * max(0.0, 1.0 - speed / link_speed[link])
+            veh_steps[link] += dt_s
+            speed_sum[link] += speed * dt_s
+            if speed < halt_mps:
+                wait[v] += dt_s
+                stuck[v] += dt_s
+                if not halted[v]:
+                    stops[v] += 1
+                halted[v] = True
+                halt_steps[link] += dt_s
                 if not crossed:
                     halted_here += 1
-                if p.teleport_s > 0.0 and fl.stuck_s[v] >= p.teleport_s:
+                if teleport_s > 0.0 and stuck[v] >= teleport_s:
                     _teleport(net, fl, p, v, end_s)
-                    if fl.state[v] == ARRIVED:
+                    if state[v] == ARRIVED:
                         arrivals += 1
             else:
-                fl.halted[v] = False
-                fl.stuck_s[v] = 0.0
+                halted[v] = False
+                stuck[v] = 0.0
             v = nxt_v
         lane_link = fl.lane_link[slot]
-        if halted_here > stats.queue_max[lane_link]:
-            stats.queue_max[lane_link] = halted_here
+        if halted_here > queue_max[lane_link]:
+            queue_max[lane_link] = halted_here
     return arrivals, updates
 
 
