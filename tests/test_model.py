@@ -23,6 +23,7 @@ def scenario_file(tmp_path, monkeypatch):
     path.write_text(
         f'name = "oakland"\nseed = 3\n[map]\nfile = "{MAPS / "west-oakland.osm.bz2"}"\n'
         '[time]\nstart = "08:00"\nduration = "1h"\nreport_interval = "20min"\n'
+        "[traffic]\nenabled = false\n"
     )
     return path
 

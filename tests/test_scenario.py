@@ -224,7 +224,8 @@ def test_error_names_the_file_that_set_the_key(
     assert sorted(lines) == sorted(
         [
             "base.toml: map.consolidat_m: unknown key "
-            "(expected one of: file, consolidate_m, signal_snap_m, signal_join_m, keep_largest_scc)",
+            "(expected one of: file, consolidate_m, signal_snap_m, signal_join_m, "
+            "keep_largest_scc)",
             'child.toml: time.duration: expected a duration such as "2h" or "90min", '
             'got "2 hours" (accepted: "1h30min", "1.5h", "15 min", "30s", "H:MM[:SS]", or seconds)',
         ]
@@ -249,12 +250,13 @@ MAP = '[map]\nfile = "m.osm"\n'
         (
             MAP + "consolidat_m = 3\n",
             "scenarios/x.toml: map.consolidat_m: unknown key "
-            "(expected one of: file, consolidate_m, signal_snap_m, signal_join_m, keep_largest_scc)",
+            "(expected one of: file, consolidate_m, signal_snap_m, signal_join_m, "
+            "keep_largest_scc)",
         ),
         (
             "sed = 1\n" + MAP,
             "scenarios/x.toml: sed: unknown key "
-            "(expected one of: base, name, seed, description, map, time)",
+            "(expected one of: base, name, seed, description, map, time, traffic, demand)",
         ),
         ('seed = "abc"\n' + MAP, 'scenarios/x.toml: seed: expected an integer >= 0, got "abc"'),
         ("seed = -1\n" + MAP, "scenarios/x.toml: seed: expected an integer >= 0, got -1"),

@@ -54,6 +54,12 @@ class CityModel(mesa.Model):
         self.clock.register(
             Process("recorder", self.report_interval_s, self._record, order=RECORDER_ORDER)
         )
+        self.components: list = []
+        if scenario.traffic.enabled:
+            from twin.traffic.component import TrafficComponent
+
+            self.traffic = TrafficComponent(self)
+            self.components.append(self.traffic)
         self._run_wall_s = 0.0
 
     # -- wiring for components ---------------------------------------------------------------
@@ -126,6 +132,8 @@ class CityModel(mesa.Model):
         res.add_kpi("run.simulated_s", self.now_s - self.start_s, "s")
         res.add_kpi("run.network_load_wall_s", self.network_load_s, "s")
         res.add_kpi("run.wall_s", self._run_wall_s, "s")
+        for component in self.components:
+            component.add_results(res)
         if self.datacollector is not None:
             res.timeseries = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         res.info = {

@@ -11,17 +11,13 @@ A scenario is a TOML file validated against the models below. Rules a user can r
 - Times of day are ``"07:00"`` strings, durations ``"2h"`` / ``"90min"`` strings; the models
   hold them as float seconds (``start_s``, ``duration_s``, ``report_interval_s``).
 
-To add a section: write a ``_Section`` subclass and add one field to ``Scenario``. Path fields
+To add a section: write a ``Section`` subclass and add one field to ``Scenario``. Path fields
 (``Path`` or ``Path | None``) in any section are resolved automatically.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import math
 import os
-import re
 import tomllib
 import types
 import typing
@@ -30,7 +26,6 @@ from typing import Any
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -41,6 +36,16 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from twin.errors import ScenarioError
+from twin.timefmt import (
+    Section,
+    format_clock,
+    format_duration,
+    num_text,
+    parse_clock_s,
+    parse_duration_s,
+    show_value,
+)
+from twin.traffic.config import DemandConfig, TrafficConfig
 
 __all__ = [
     "MapConfig",
@@ -53,103 +58,8 @@ __all__ = [
     "parse_duration_s",
 ]
 
-MAX_CLOCK_S = 48 * 3600.0  # a run may go past midnight, up to 48:00
 
-_NUM = r"(\d+(?:\.\d*)?|\.\d+)"
-_DURATION_UNITS = re.compile(
-    rf"\s*(?:{_NUM}\s*d)?\s*(?:{_NUM}\s*h)?\s*(?:{_NUM}\s*min)?\s*(?:{_NUM}\s*s)?\s*"
-)
-_HMS = re.compile(r"\s*(\d+):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?\s*")
-_DURATION_FORMS = '(accepted: "1h30min", "1.5h", "15 min", "30s", "H:MM[:SS]", or seconds)'
-_CLOCK_FORMS = '(accepted: "H:MM" or "H:MM:SS", from "00:00" to "48:00")'
-
-
-def _show(value: Any) -> str:
-    """A value as a user would write it in TOML."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, dict):
-        return "a table"
-    return str(value)
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-def parse_duration_s(text: str | int | float) -> float:
-    """Seconds in ``"2h"``, ``"90min"``, ``"1h30min"``, ``"1.5h"``, ``"30s"``, ``"01:30"``
-    (H:MM[:SS]), ``"90"`` or a number of seconds. Raises ValueError otherwise."""
-    bad = ValueError(
-        f'expected a duration such as "2h" or "90min", got {_show(text)} {_DURATION_FORMS}'
-    )
-    if isinstance(text, bool) or not isinstance(text, str | int | float):
-        raise bad
-    if isinstance(text, str):
-        if m := _HMS.fullmatch(text):
-            seconds = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3] or 0)
-        elif re.fullmatch(rf"\s*{_NUM}\s*", text):
-            seconds = float(text)
-        elif (m := _DURATION_UNITS.fullmatch(text)) and any(m.groups()):
-            d, h, mins, s = (float(g or 0) for g in m.groups())
-            seconds = d * 86400 + h * 3600 + mins * 60 + s
-        else:
-            raise bad
-    else:
-        seconds = float(text)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise bad
-    return seconds
-
-
-def parse_clock_s(text: str | dt.time) -> float:
-    """Seconds since midnight of ``"07:00"``, ``"7:00"``, ``"07:00:30"``, up to ``"48:00"``
-    (a TOML local time ``07:00:00`` works too). Raises ValueError otherwise."""
-    if isinstance(text, dt.time) and text.tzinfo is None:
-        return text.hour * 3600 + text.minute * 60 + text.second + text.microsecond / 1e6
-    m = _HMS.fullmatch(text) if isinstance(text, str) else None
-    seconds = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3] or 0) if m else -1.0
-    if not 0 <= seconds <= MAX_CLOCK_S:
-        raise ValueError(
-            f'expected a time of day such as "07:00", got {_show(text)} {_CLOCK_FORMS}'
-        )
-    return seconds
-
-
-def _hms(seconds: float) -> tuple[int, int, float]:
-    """Whole hours, whole minutes and the seconds left, exactly (each step at most halves)."""
-    h, m = int(seconds) // 3600, int(seconds) % 3600 // 60
-    return h, m, seconds - h * 3600 - m * 60
-
-
-def format_duration(seconds: float) -> str:
-    """The inverse of parse_duration_s: 7200 -> "2h", 5400 -> "1h30min", 0 -> "0s"."""
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"expected a finite number of seconds >= 0, got {seconds}")
-    h, m, s = _hms(seconds)
-    parts = [f"{h}h" if h else "", f"{m}min" if m else "", f"{_num(s)}s" if s else ""]
-    return "".join(parts) or "0s"
-
-
-def format_clock(seconds: float) -> str:
-    """The inverse of parse_clock_s: 25200 -> "07:00", 25230 -> "07:00:30"."""
-    if not 0 <= seconds <= MAX_CLOCK_S:
-        raise ValueError(
-            f"expected seconds since midnight in [0, {MAX_CLOCK_S:.0f}], got {seconds}"
-        )
-    h, m, s = _hms(seconds)
-    return f"{h:02d}:{m:02d}" + (f":{'0' if s < 10 else ''}{_num(s)}" if s else "")
-
-
-class _Section(BaseModel):
-    """Base of every section: strict types, unknown keys forbidden, immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
-class MapConfig(_Section):
+class MapConfig(Section):
     """``[map]``: the OSM extract and how its road graph is simplified."""
 
     #: OSM extract (.osm, .osm.bz2, .osm.gz, .osm.pbf), relative to the file setting it; required
@@ -164,7 +74,7 @@ class MapConfig(_Section):
     keep_largest_scc: bool = True
 
 
-class TimeConfig(_Section):
+class TimeConfig(Section):
     """``[time]``: when the simulated day starts, how long it runs, how often it reports."""
 
     #: time of day the run starts, "H:MM[:SS]" up to "48:00"; default "07:00"
@@ -184,7 +94,7 @@ class TimeConfig(_Section):
     def _parse_positive(cls, value: Any) -> float:
         seconds = parse_duration_s(value)
         if seconds <= 0:
-            raise ValueError(f"expected a duration > 0, got {_show(value)}")
+            raise ValueError(f"expected a duration > 0, got {show_value(value)}")
         return seconds
 
     @model_validator(mode="after")
@@ -205,7 +115,7 @@ class TimeConfig(_Section):
         return format_duration(value)
 
 
-class Scenario(_Section):
+class Scenario(Section):
     """A validated scenario. ``source`` is the file it was loaded from (not compared)."""
 
     #: label of the run and its outputs; default: the stem of the loaded file (not inherited)
@@ -216,6 +126,8 @@ class Scenario(_Section):
     description: str = ""
     map: MapConfig  # required table
     time: TimeConfig = Field(default_factory=TimeConfig)
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
+    demand: DemandConfig = Field(default_factory=DemandConfig)
 
     _source: Path | None = PrivateAttr(None)
 
@@ -251,7 +163,7 @@ class Scenario(_Section):
     def to_toml_dict(self) -> dict[str, Any]:
         """A plain, fully resolved dict (absolute paths, "07:00" / "2h" strings) that
         tomli_w can write and load_scenario reads back into an equal Scenario."""
-        return self.model_dump(mode="json", by_alias=True)
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
         """A copy with ``overrides`` deep-merged in and re-validated. Keys may be nested dicts
@@ -307,7 +219,9 @@ def _load_raw(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict
     if base_ref is None:
         return data, origins
     if not isinstance(base_ref, str):
-        raise ScenarioError(f"{where}: base: expected a scenario file path, got {_show(base_ref)}")
+        raise ScenarioError(
+            f"{where}: base: expected a scenario file path, got {show_value(base_ref)}"
+        )
     base_data, base_origins = _load_raw(
         Path(os.path.abspath(path.parent / base_ref)), (*chain, path)
     )
@@ -395,7 +309,7 @@ def _describe(err: Any) -> str:
         return str(err["ctx"]["error"])
     if info is None:
         return err["msg"]
-    return f"expected {_expected(info)}, got {_show(err['input'])}"
+    return f"expected {_expected(info)}, got {show_value(err['input'])}"
 
 
 def _expected(info: FieldInfo) -> str:
@@ -405,7 +319,7 @@ def _expected(info: FieldInfo) -> str:
     text = "a file path" if _is_path(info) else words.get(info.annotation, "a value")
     for meta in info.metadata:  # annotated_types constraints: Ge(ge=0), MinLen(1), ...
         for attr, op in {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}.items():
-            text += f" {op} {_num(getattr(meta, attr))}" if hasattr(meta, attr) else ""
+            text += f" {op} {num_text(getattr(meta, attr))}" if hasattr(meta, attr) else ""
         if getattr(meta, "min_length", 0) == 1:
             text = f"a non-empty {text.removeprefix('a ')}"
     return text

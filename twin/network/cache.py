@@ -36,6 +36,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def builder_code_hash() -> str:
+    """A hash of the code that builds networks, so a change to it never serves stale
+    entries (defaults, filters and compile rules live in these modules)."""
+    digest = hashlib.sha256()
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        if module.name not in ("plot.py", "synthetic.py"):
+            digest.update(module.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cache_key(path: Path, options: BuildOptions) -> str:
     """A key that changes with the file's content, the options or the format."""
     parts = {
@@ -43,6 +53,7 @@ def cache_key(path: Path, options: BuildOptions) -> str:
         "options": asdict(options),
         "format": FORMAT_VERSION,
         "osmnx": metadata.version("osmnx"),
+        "code": builder_code_hash(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -104,7 +115,7 @@ def load_roadnet(
             net.meta["source"] = str(path)
             net.meta["cache"] = str(entry)
             return net
-        except (OSError, ValueError, KeyError) as exc:  # stale or damaged: rebuild
+        except Exception as exc:  # stale or damaged (truncated zip, other format): rebuild
             log.warning("ignoring unreadable cache entry %s (%s)", entry, exc)
     net = build_roadnet(path, options, progress=progress)
     try:

@@ -18,7 +18,7 @@ from twin.network.movements import (
     group_approaches,
     turning_angle_deg,
 )
-from twin.network.road import BuildOptions, RoadNet
+from twin.network.road import FORMAT_VERSION, BuildOptions, RoadNet
 from twin.network.tags import HIGHWAY_CLASSES
 
 BEARING_REACH_M = 20.0  # m, a link's end bearings are measured over this much of its line
@@ -125,6 +125,7 @@ def compile_roadnet(
     out_off, out_links = _csr(out_groups)
     in_off, in_links = _csr(in_groups)
     meta = {
+        "format_version": FORMAT_VERSION,
         "source": source,
         "crs": str(G.graph.get("crs", "")),
         "options": asdict(options),

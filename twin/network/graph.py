@@ -189,18 +189,17 @@ def build_graph(
     G = ox.simplify_graph(G, edge_attrs_differ=["seg"])
     report.simplified_nodes, report.simplified_edges = len(G), G.number_of_edges()
     G = ox.project_graph(G)
-    if options.consolidate_m > 0:
-        # buffer junctions only: a dead end is merged only where it lies inside a junction's
-        # buffer, and is never removed (osmnx's dead_ends=False would delete cul-de-sacs)
-        spn = ox.stats.count_streets_per_node(G)
-        # signalised junctions reach further: the nodes of one signalised crossing of dual
-        # carriageways are often 20-30 m apart (SUMO joins signals within 20 m: --tls.join)
-        signal_m = max(options.consolidate_m, options.signal_join_m)
-        tolerance = {
-            n: signal_m if G.nodes[n]["signal"] else options.consolidate_m
-            for n, c in spn.items()
-            if c >= 3
-        }
+    # buffer junctions only: a dead end is merged only where it lies inside a junction's
+    # buffer, and is never removed (osmnx's dead_ends=False would delete cul-de-sacs).
+    # Signalised junctions reach further: the nodes of one signalised crossing of dual
+    # carriageways are often 20-30 m apart (SUMO joins signals within 20 m: --tls.join)
+    signal_m = max(options.consolidate_m, options.signal_join_m)
+    tolerance = {
+        n: signal_m if G.nodes[n]["signal"] else options.consolidate_m
+        for n, c in ox.stats.count_streets_per_node(G).items()
+        if c >= 3
+    }
+    if options.consolidate_m > 0 and tolerance:
         G = ox.consolidate_intersections(
             G,
             tolerance=tolerance,
@@ -209,7 +208,7 @@ def build_graph(
             reconnect_edges=True,
             node_attr_aggs={"signal": "max", "lon": "mean", "lat": "mean"},
         )
-    else:
+    else:  # nothing to merge (consolidation off, or a map without junctions)
         for n, data in G.nodes(data=True):
             data["osmid_original"] = n
     loops = list(nx.selfloop_edges(G, keys=True))

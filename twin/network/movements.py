@@ -12,7 +12,7 @@ from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_THROUGH, TURN_U
 
 THROUGH_MAX_DEG = 30.0  # |turning angle| up to this is "through" (engineering judgement)
 U_MIN_DEG = 150.0  # |turning angle| from this on is a U-turn
-AXIS_TOLERANCE_DEG = 45.0  # approaches within this of the major axis share its phase
+AXIS_TOLERANCE_DEG = 45.0  # a signal whose approach axes all lie within half this is one-phase
 
 
 def turning_angle_deg(in_bearing: float, out_bearing: float) -> float:
@@ -60,20 +60,30 @@ def assign_lanes(turns: list[int], lanes: int) -> list[tuple[int, int]]:
 def group_approaches(bearings_deg: list[float], weights: list[float]) -> list[list[int]]:
     """Group a signal's approaches into phases by axis; returns lists of approach positions.
 
-    The axis of the heaviest approach (by capacity) is the major axis: approaches whose
-    direction lies within AXIS_TOLERANCE_DEG of it (either way along it) form phase 0, all
-    others phase 1. This is the classic two-phase plan; later issues may add protected turns.
+    The axis of the heaviest approach (by capacity) is the major axis; the approach axis
+    farthest from it is the cross axis. Each approach goes with the nearer of the two axes:
+    phase 0 serves the major axis, phase 1 the cross axis (the classic two-phase plan; two
+    roads crossing at a sharp angle still get two phases). A signal whose approaches all lie
+    within AXIS_TOLERANCE_DEG of one axis gets one phase.
     """
     if not bearings_deg:
         return []
     axes = np.asarray(bearings_deg, dtype=float) % 180.0
+
+    def axis_diff(a: np.ndarray | float, b: float) -> np.ndarray:
+        return np.abs((np.asarray(a) - b + 90.0) % 180.0 - 90.0)
+
     major = axes[int(np.argmax(np.asarray(weights, dtype=float)))]
-    diff = np.abs((axes - major + 90.0) % 180.0 - 90.0)
-    first = [i for i, d in enumerate(diff) if d <= AXIS_TOLERANCE_DEG]
-    second = [i for i, d in enumerate(diff) if d > AXIS_TOLERANCE_DEG]
+    to_major = axis_diff(axes, major)
+    if to_major.max() <= AXIS_TOLERANCE_DEG / 2:  # one axis only
+        return [list(range(len(axes)))]
+    cross = axes[int(np.argmax(to_major))]
+    first = [i for i in range(len(axes)) if to_major[i] <= axis_diff(axes[i], cross)]
+    second = [i for i in range(len(axes)) if i not in first]
     return [g for g in (first, second) if g]
 
 
 def bearing_deg(x0: float, y0: float, x1: float, y1: float) -> float:
     """Compass bearing of the vector (x0, y0) -> (x1, y1) in projected metres."""
-    return float(np.degrees(np.arctan2(x1 - x0, y1 - y0)) % 360.0)
+    bearing = float(np.degrees(np.arctan2(x1 - x0, y1 - y0)) % 360.0)
+    return 0.0 if bearing >= 360.0 else bearing

@@ -27,7 +27,7 @@ import pandas as pd
 
 from twin.errors import TwinError
 from twin.network.road import RoadNet
-from twin.scenario import MAX_CLOCK_S, parse_clock_s
+from twin.timefmt import MAX_CLOCK_S, parse_clock_s
 from twin.traffic.profiles import sample_departures_s
 
 LONLAT_COLUMNS = ("depart", "origin_lon", "origin_lat", "dest_lon", "dest_lat")

@@ -1,0 +1,119 @@
+"""The traffic engine as a CityModel component: demand, the vehicle tick, link bins, KPIs."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from twin.clock import Process
+from twin.traffic.demand import Trips, random_trips, read_trips_csv
+from twin.traffic.sim import TrafficSim
+from twin.traffic.state import Params
+
+if TYPE_CHECKING:
+    from twin.model import CityModel
+    from twin.results import Results
+
+log = logging.getLogger(__name__)
+
+TRAFFIC_ORDER = 100  # after interventions and policy decisions, before the recorders
+LINK_BIN_ORDER = 900  # after every component, before the model recorder (1000)
+REPORTED = (
+    "vehicles_running",
+    "vehicles_waiting",
+    "trips_completed",
+    "vehicles_teleported",
+    "vehicle_km",
+    "vehicle_hours",
+)
+
+
+def scenario_trips(model: CityModel) -> Trips:
+    """The trip table the scenario's ``[demand]`` asks for."""
+    demand, net = model.scenario.demand, model.network
+    if demand.kind == "csv":
+        trips, report = read_trips_csv(demand.file, net, snap_max_m=demand.snap_max_m)
+        log.info(
+            "read %d trips from %s (%d skipped: same origin and destination node)",
+            report.trips,
+            demand.file,
+            report.same_node_skipped,
+        )
+        return trips
+    return random_trips(
+        net,
+        rng=model.stream("demand"),
+        start_s=model.start_s,
+        end_s=model.end_s,
+        trips_per_hour=demand.trips_per_hour,
+        demand_scale=demand.demand_scale,
+        profile=demand.profile,
+        min_trip_m=demand.min_trip_m,
+    )
+
+
+class TrafficComponent:
+    """Vehicles on the model's road network, stepped every ``[traffic] step`` seconds."""
+
+    def __init__(self, model: CityModel) -> None:
+        cfg = model.scenario.traffic
+        self.model = model
+        self.trips = scenario_trips(model)
+        params = Params(sigma=cfg.sigma, tau_s=cfg.tau_s, teleport_s=cfg.teleport_after)
+        self.sim = TrafficSim(
+            model.network,
+            self.trips,
+            seed=model.scenario.seed,
+            start_s=model.start_s,
+            dt_s=cfg.step,
+            params=params,
+        )
+        bad = int((~self.sim.routes.ok).sum())
+        if bad:
+            log.warning(
+                "%d of %d trips have no route and are skipped, e.g. (trip, from OSM "
+                "node, to OSM node) %s",
+                bad,
+                len(self.trips),
+                self.sim.unroutable_examples(),
+            )
+        self._link_bins: list[pd.DataFrame] = []
+        model.clock.register(Process("traffic", cfg.step, self._tick, order=TRAFFIC_ORDER))
+        model.clock.register(
+            Process(
+                "link-stats",
+                cfg.link_bin or model.report_interval_s,
+                self._flush,
+                order=LINK_BIN_ORDER,
+            )
+        )
+        for name in REPORTED:
+            model.add_reporter(name, lambda m, k=name: self.sim.network_kpis()[k])
+
+    def _tick(self, t_s: float) -> None:
+        if t_s < self.model.end_s:
+            self.sim.step()
+
+    def _flush(self, t_s: float) -> None:
+        if self.sim.t_s > self.sim._bin_start_s:
+            self._link_bins.append(self.sim.flush_link_bin())
+
+    def add_results(self, results: Results) -> None:
+        """Trip and link tables, and the network KPIs, into ``results``."""
+        kpis = self.sim.network_kpis()
+        units = {
+            "vehicle_km": "km",
+            "vehicle_hours": "h",
+            "mean_speed_kmh": "km/h",
+            "mean_duration_s": "s",
+            "mean_time_loss_s": "s",
+        }
+        results.add_kpi("traffic.trips", len(self.trips), "count")
+        for key, value in kpis.items():
+            results.add_kpi(f"traffic.{key}", value, units.get(key, "count"))
+        results.add_kpi("traffic.vehicle_updates", self.sim.updates, "count")
+        results.tables["trips"] = self.sim.trip_table()
+        if self._link_bins:
+            results.tables["links"] = pd.concat(self._link_bins, ignore_index=True)

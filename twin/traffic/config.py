@@ -1,0 +1,53 @@
+"""Scenario sections of the traffic engine: ``[traffic]`` and ``[demand]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from twin.timefmt import DurationS, PositiveDurationS, Section
+
+
+class TrafficConfig(Section):
+    """``[traffic]``: the vehicle simulation. Car-following is Krauss with SUMO's defaults."""
+
+    #: simulate vehicles at all; default true
+    enabled: bool = True
+    #: time step of the vehicle kernel, a duration; default "1s" (SUMO's default step)
+    step: PositiveDurationS = 1.0
+    #: a vehicle halted this long is moved on along its route (SUMO --time-to-teleport);
+    #: "0s" disables teleporting (gridlocked vehicles stay and are counted); default "300s"
+    teleport_after: DurationS = 300.0
+    #: Krauss driver imperfection in [0, 1] (SUMO sigma); default 0.5
+    sigma: float = Field(0.5, ge=0, le=1)
+    #: Krauss reaction time / desired time headway in s (SUMO tau); default 1.0
+    tau_s: float = Field(1.0, gt=0)
+    #: per-link statistics bin; default: the scenario's report interval
+    link_bin: PositiveDurationS | None = None
+
+
+class DemandConfig(Section):
+    """``[demand]``: where the trips come from (households replace this in a later issue)."""
+
+    #: "random" (time-of-day profile over random origin/destination pairs) or "csv"
+    kind: Literal["random", "csv"] = "random"
+    #: random: mean trips per hour over the run, before demand_scale; default 1800
+    trips_per_hour: float = Field(1800.0, ge=0)
+    #: multiplies the number of trips (random) ; default 1.0
+    demand_scale: float = Field(1.0, ge=0)
+    #: random: time-of-day shape, "weekday", "saturday" or "flat"; default "weekday"
+    profile: Literal["weekday", "saturday", "flat"] = "weekday"
+    #: random: shortest straight-line trip in metres; default 500
+    min_trip_m: float = Field(500.0, ge=0)
+    #: csv: the trip file (relative to the scenario file setting it)
+    file: Path | None = Field(None, strict=False)
+    #: csv: farthest a lon/lat point may be from its network node, in metres; default 500
+    snap_max_m: float = Field(500.0, gt=0)
+
+    @model_validator(mode="after")
+    def _csv_needs_file(self) -> DemandConfig:
+        if self.kind == "csv" and self.file is None:
+            raise ValueError('kind = "csv" needs file = "trips.csv"')
+        return self
