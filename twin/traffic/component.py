@@ -80,7 +80,8 @@ class TrafficComponent:
                 self.sim.unroutable_examples(),
             )
         self._link_bins: list[pd.DataFrame] = []
-        model.clock.register(Process("traffic", cfg.step, self._tick, order=TRAFFIC_ORDER))
+        self._steps_per_block = round(cfg.block / cfg.step)
+        model.clock.register(Process("traffic", cfg.block, self._tick, order=TRAFFIC_ORDER))
         model.clock.register(
             Process(
                 "link-stats",
@@ -93,8 +94,8 @@ class TrafficComponent:
             model.add_reporter(name, lambda m, k=name: self.sim.network_kpis()[k])
 
     def _tick(self, t_s: float) -> None:
-        if t_s < self.model.end_s:
-            self.sim.step()
+        left = round((self.model.end_s - self.sim.t_s) / self.sim.dt_s)
+        self.sim.advance(min(self._steps_per_block, left))
 
     def _flush(self, t_s: float) -> None:
         if self.sim.t_s > self.sim._bin_start_s:

@@ -17,6 +17,9 @@ class TrafficConfig(Section):
     enabled: bool = True
     #: time step of the vehicle kernel, a duration; default "1s" (SUMO's default step)
     step: PositiveDurationS = 1.0
+    #: simulated time the traffic process runs per wake-up of the clock, in whole steps;
+    #: signal policies and recorders see the state at these boundaries; default "5s"
+    block: PositiveDurationS = 5.0
     #: a vehicle halted this long is moved on along its route (SUMO --time-to-teleport);
     #: "0s" disables teleporting (gridlocked vehicles stay and are counted); default "300s"
     teleport_after: DurationS = 300.0
@@ -26,6 +29,15 @@ class TrafficConfig(Section):
     tau_s: float = Field(1.0, gt=0)
     #: per-link statistics bin; default: the scenario's report interval
     link_bin: PositiveDurationS | None = None
+
+    @model_validator(mode="after")
+    def _block_is_whole_steps(self) -> TrafficConfig:
+        ratio = self.block / self.step
+        if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError(
+                f"block ({self.block:g} s) must be a whole number of steps ({self.step:g} s)"
+            )
+        return self
 
 
 class DemandConfig(Section):

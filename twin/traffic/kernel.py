@@ -28,10 +28,12 @@ import math
 import numpy as np
 from numba import njit
 
+from twin.traffic.signals import update_signals
 from twin.traffic.state import (
     ARRIVED,
     GREEN,
     RUNNING,
+    WAITING,
     YELLOW,
     Fleet,
     LinkStats,
@@ -77,16 +79,47 @@ def find_movement(link_mov_offsets, mov_to_link, link: int, to_link: int) -> int
 def choose_lane(net: NetArrays, fl: Fleet, p: Params, link: int, next_link: int) -> int:
     """The lane slot of ``link`` with most room at its entrance among the lanes allowed for
     the movement onto ``next_link`` (all lanes when ``next_link`` is -1)."""
-    first, last = 0, net.link_lanes[link] - 1
+    return _choose_lane(
+        net.link_lanes,
+        net.link_lane_offset,
+        net.link_length_m,
+        net.link_mov_offsets,
+        net.mov_to_link,
+        net.mov_lane_first,
+        net.mov_lane_last,
+        fl.lane_tail,
+        fl.pos_m,
+        p.length_m,
+        link,
+        next_link,
+    )
+
+
+@njit(cache=True, inline="always")
+def _choose_lane(
+    link_lanes,
+    link_lane_offset,
+    link_length_m,
+    link_mov_offsets,
+    mov_to_link,
+    mov_lane_first,
+    mov_lane_last,
+    lane_tail,
+    pos_m,
+    length_m: float,
+    link: int,
+    next_link: int,
+) -> int:
+    first, last = 0, link_lanes[link] - 1
     if next_link >= 0:
-        m = find_movement(net.link_mov_offsets, net.mov_to_link, link, next_link)
+        m = find_movement(link_mov_offsets, mov_to_link, link, next_link)
         if m >= 0:
-            first, last = net.mov_lane_first[m], net.mov_lane_last[m]
+            first, last = mov_lane_first[m], mov_lane_last[m]
     best, best_room = -1, -np.inf
-    offset = net.link_lane_offset[link]
+    offset = link_lane_offset[link]
     for k in range(first, last + 1):
-        tail = fl.lane_tail[offset + k]
-        room = net.link_length_m[link] if tail < 0 else fl.pos_m[tail] - p.length_m
+        tail = lane_tail[offset + k]
+        room = link_length_m[link] if tail < 0 else pos_m[tail] - length_m
         if room > best_room:
             best, best_room = offset + k, room
     return best
@@ -125,36 +158,99 @@ def lane_remove(lane_head, lane_tail, ahead, behind, lane, v: int) -> None:
 
 
 @njit(cache=True)
+def running_add(run_list, run_pos, run_count, v: int) -> None:
+    """Add ``v`` to the unordered list of running vehicles."""
+    run_pos[v] = run_count[0]
+    run_list[run_count[0]] = v
+    run_count[0] += 1
+
+
+@njit(cache=True)
+def running_remove(run_list, run_pos, run_count, v: int) -> None:
+    """Remove ``v`` from the list of running vehicles (the last one takes its place)."""
+    i = run_pos[v]
+    last = run_list[run_count[0] - 1]
+    run_list[i] = last
+    run_pos[last] = i
+    run_pos[v] = -1
+    run_count[0] -= 1
+
+
+@njit(cache=True)
+def occupied_lanes(fl: Fleet) -> np.ndarray:
+    """Slots of the lanes holding running vehicles, sorted (a walk over every lane would
+    visit them in this order, and most lanes of a city are empty at any moment)."""
+    n_run = fl.run_count[0]
+    n_all = fl.lane_head.shape[0]
+    if n_run * 16 > n_all:  # busy network: a scan is cheaper than a sort
+        slots = np.empty(min(n_run, n_all), dtype=np.int32)
+        n = 0
+        for s in range(n_all):
+            if fl.lane_head[s] >= 0:
+                slots[n] = s
+                n += 1
+        return slots[:n]
+    slots = np.empty(n_run, dtype=np.int32)
+    n = 0
+    for i in range(n_run):
+        v = fl.run_list[i]
+        if fl.ahead[v] < 0:
+            slots[n] = fl.lane[v]
+            n += 1
+    return np.sort(slots[:n])
+
+
+@njit(cache=True)
 def next_link(route_start, route_end, route_links, route_idx, v: int) -> int:
     """The link after the vehicle's current one, or -1 at the end of its route."""
     i = route_start[v] + route_idx[v] + 1
     return route_links[i] if i < route_end[v] else -1
 
 
-@njit(cache=True)
-def unsignalised_may_go(net: NetArrays, fl: Fleet, p: Params, link: int, t_s: float) -> bool:
+@njit(cache=True, inline="always")
+def unsignalised_may_go(
+    link_to,
+    link_rank,
+    link_length,
+    link_lane_offset,
+    link_end_bearing,
+    node_in_offsets,
+    node_in_links,
+    node_busy_link,
+    node_busy_until,
+    lane_head,
+    pos,
+    speed_mps,
+    route_start,
+    route_end,
+    route_links,
+    route_idx,
+    halt_mps: float,
+    critical_gap_s: float,
+    link: int,
+    t_s: float,
+) -> bool:
     """Priority at a junction without signals: give way to approaching vehicles on
     higher-class roads (gap acceptance); among equal classes, first come first served (the
     junction is held briefly after each crossing, except for the opposite approach)."""
-    node = net.link_to[link]
-    rank = net.link_rank[link]
-    for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
-        k = net.node_in_links[i]
-        if k == link or net.link_rank[k] <= rank:
+    node = link_to[link]
+    rank = link_rank[link]
+    for i in range(node_in_offsets[node], node_in_offsets[node + 1]):
+        k = node_in_links[i]
+        if k == link or link_rank[k] <= rank:
             continue
-        for slot in range(net.link_lane_offset[k], net.link_lane_offset[k + 1]):
-            h = fl.lane_head[slot]
-            if h < 0 or fl.speed_mps[h] < p.halt_mps:
+        for slot in range(link_lane_offset[k], link_lane_offset[k + 1]):
+            h = lane_head[slot]
+            if h < 0 or speed_mps[h] < halt_mps:
                 continue
-            if next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, h) < 0:
+            if next_link(route_start, route_end, route_links, route_idx, h) < 0:
                 continue  # arrives on that link: never crosses
-            if net.link_length_m[k] - fl.pos_m[h] < fl.speed_mps[h] * p.critical_gap_s:
+            if link_length[k] - pos[h] < speed_mps[h] * critical_gap_s:
                 return False
-    held_by = net.node_busy_link[node]
-    held = held_by >= 0 and held_by != link and net.node_busy_until_s[node] > t_s
-    if held and net.link_rank[held_by] >= rank:
-        b = net.link_end_bearing_deg
-        diff = abs((b[held_by] - b[link] + 540.0) % 360.0 - 180.0)
+    held_by = node_busy_link[node]
+    held = held_by >= 0 and held_by != link and node_busy_until[node] > t_s
+    if held and link_rank[held_by] >= rank:
+        diff = abs((link_end_bearing[held_by] - link_end_bearing[link] + 540.0) % 360.0 - 180.0)
         if diff < 135.0:  # not the opposite approach: crossing paths
             return False
     return True
@@ -191,6 +287,7 @@ def insert_waiting(
         after = next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, v)
         if _place(net, fl, p, v, first, after):
             fl.state[v] = RUNNING
+            running_add(fl.run_list, fl.run_pos, fl.run_count, v)
             fl.depart_s[v] = t_s
         else:
             waiting[keep] = v
@@ -200,9 +297,17 @@ def insert_waiting(
 
 @njit(cache=True)
 def plan_speeds(
-    net: NetArrays, fl: Fleet, p: Params, t_s: float, dt_s: float, step: int, seed: int
+    net: NetArrays,
+    fl: Fleet,
+    p: Params,
+    slots: np.ndarray,
+    t_s: float,
+    dt_s: float,
+    step: int,
+    seed: int,
 ) -> None:
-    """Pass 2: each running vehicle's speed for this step, from the start-of-step state."""
+    """Pass 2: the speed of each vehicle on the lanes ``slots`` for this step, from the
+    start-of-step state only (so the order does not matter)."""
     # local names for the arrays: a NamedTuple passed on to helpers is copied at each call
     lane_head, ahead, behind = fl.lane_head, fl.ahead, fl.behind
     veh_link, pos, speed_mps, v_next, target_lane = (
@@ -231,9 +336,12 @@ def plan_speeds(
         net.node_signal,
     )
     lane_tail = fl.lane_tail
+    link_lanes, link_lane_offset = net.link_lanes, net.link_lane_offset
+    mov_lane_first, mov_lane_last = net.mov_lane_first, net.mov_lane_last
+    length_m = p.length_m
     gap0 = p.length_m + p.min_gap_m
     b, tau, a_dt = p.decel_mps2, p.tau_s, p.accel_mps2 * dt_s
-    for slot in range(lane_head.shape[0]):
+    for slot in slots:
         v = lane_head[slot]
         while v >= 0:
             link = veh_link[v]
@@ -258,11 +366,45 @@ def plan_speeds(
                                 state == YELLOW and speed * speed / (2.0 * b) > remaining
                             )
                         else:
-                            go = unsignalised_may_go(net, fl, p, link, t_s)
+                            go = unsignalised_may_go(
+                                link_to,
+                                net.link_rank,
+                                link_length,
+                                link_lane_offset,
+                                net.link_end_bearing_deg,
+                                net.node_in_offsets,
+                                net.node_in_links,
+                                net.node_busy_link,
+                                net.node_busy_until_s,
+                                lane_head,
+                                pos,
+                                speed_mps,
+                                route_start,
+                                route_end,
+                                route_links,
+                                route_idx,
+                                p.halt_mps,
+                                p.critical_gap_s,
+                                link,
+                                t_s,
+                            )
                     if go:
                         j = route_start[v] + route_idx[v] + 2
                         after = route_links[j] if j < route_end[v] else -1
-                        target = choose_lane(net, fl, p, nxt, after)
+                        target = _choose_lane(
+                            link_lanes,
+                            link_lane_offset,
+                            link_length,
+                            link_mov_offsets,
+                            mov_to_link,
+                            mov_lane_first,
+                            mov_lane_last,
+                            lane_tail,
+                            pos,
+                            length_m,
+                            nxt,
+                            after,
+                        )
                         target_lane[v] = target
                         tail = lane_tail[target]
                         if tail >= 0:
@@ -297,6 +439,7 @@ def _teleport(net: NetArrays, fl: Fleet, p: Params, v: int, t_s: float) -> None:
     fl.state[v] = ARRIVED
     fl.link[v] = -1
     fl.arrive_s[v] = t_s
+    running_remove(fl.run_list, fl.run_pos, fl.run_count, v)
 
 
 @njit(cache=True)
@@ -305,12 +448,14 @@ def move(
     fl: Fleet,
     p: Params,
     stats: LinkStats,
+    slots: np.ndarray,
     t_s: float,
     dt_s: float,
     moved: np.ndarray,
     step: int,
 ) -> tuple[int, int]:
-    """Pass 3: positions, junction crossings, arrivals, teleports; returns
+    """Pass 3 over the lanes ``slots`` (sorted): positions, junction crossings, arrivals,
+    teleports; returns
     (arrivals, vehicle-updates)."""
     lane_head, lane_tail, ahead, behind, lane = (
         fl.lane_head,
@@ -347,7 +492,7 @@ def move(
     arrivals = 0
     updates = 0
     end_s = t_s + dt_s
-    for slot in range(lane_head.shape[0]):
+    for slot in slots:
         v = lane_head[slot]
         halted_here = 0
         while v >= 0:
@@ -372,6 +517,7 @@ def move(
                     exits[link] += 1
                     lane_remove(lane_head, lane_tail, ahead, behind, lane, v)
                     state[v] = ARRIVED
+                    running_remove(fl.run_list, fl.run_pos, fl.run_count, v)
                     veh_link[v] = -1
                     fl.arrive_s[v] = end_s
                     arrivals += 1
@@ -445,6 +591,60 @@ def step(
 ) -> tuple[int, int, int]:
     """One traffic step; returns (vehicles still waiting to enter, arrivals, vehicle-updates)."""
     n_waiting = insert_waiting(net, fl, p, waiting, n_waiting, t_s)
-    plan_speeds(net, fl, p, t_s, dt_s, step_no, seed)
-    arrivals, updates = move(net, fl, p, stats, t_s, dt_s, moved, step_no)
+    # lanes empty now receive only vehicles that have already moved: skip them both passes
+    slots = occupied_lanes(fl)
+    plan_speeds(net, fl, p, slots, t_s, dt_s, step_no, seed)
+    arrivals, updates = move(net, fl, p, stats, slots, t_s, dt_s, moved, step_no)
     return n_waiting, arrivals, updates
+
+
+@njit(cache=True)
+def run_steps(
+    net: NetArrays,
+    fl: Fleet,
+    p: Params,
+    stats: LinkStats,
+    waiting: np.ndarray,
+    n_waiting: int,
+    moved: np.ndarray,
+    order: np.ndarray,
+    next_due: int,
+    t_s: float,
+    dt_s: float,
+    step_no: int,
+    seed: int,
+    n_steps: int,
+    sig: tuple,
+) -> tuple[int, int, int]:
+    """``n_steps`` whole steps in one call: release the trips due (``order`` sorted by planned
+    departure, ``next_due`` the first not yet released), move vehicles, advance the signals.
+    ``sig`` is the signal plan arrays in :func:`twin.traffic.signals.update_signals` order.
+    Returns (vehicles waiting, next_due, vehicle-updates)."""
+    updates = 0
+    depart = fl.depart_plan_s
+    for k in range(n_steps):
+        t = t_s + k * dt_s
+        while next_due < order.shape[0] and depart[order[next_due]] <= t:
+            v = order[next_due]
+            fl.state[v] = WAITING
+            waiting[n_waiting] = v
+            n_waiting += 1
+            next_due += 1
+        n_waiting, _, upd = step(
+            net, fl, p, stats, waiting, n_waiting, moved, t, dt_s, step_no + k, seed
+        )
+        updates += upd
+        update_signals(
+            sig[0],
+            sig[1],
+            sig[2],
+            sig[3],
+            sig[4],
+            sig[5],
+            sig[6],
+            sig[7],
+            sig[8],
+            net.mov_state,
+            dt_s,
+        )
+    return n_waiting, next_due, updates

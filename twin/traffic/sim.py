@@ -109,21 +109,23 @@ class TrafficSim:
 
     # -- stepping ----------------------------------------------------------------------------
 
-    def _release_due(self) -> None:
-        order, i = self._order, self._next_due
-        fl = self.fleet
-        j = i + int(np.searchsorted(fl.depart_plan_s[order[i:]], self.t_s, side="right"))
-        if j > i:
-            due = order[i:j]
-            fl.state[due] = WAITING
-            self._waiting[self._n_waiting : self._n_waiting + len(due)] = due
-            self._n_waiting += len(due)
-            self._next_due = j
-
-    def step(self) -> None:
-        """Advance by one time step ``dt_s``."""
-        self._release_due()
-        self._n_waiting, _, updates = kernel.step(
+    def advance(self, n_steps: int = 1) -> None:
+        """Advance by ``n_steps`` time steps in one kernel call."""
+        if n_steps <= 0:
+            return
+        p = self.plans
+        sig = (
+            p.phase_offsets,
+            p.phase_mov_offsets,
+            p.phase_movs,
+            p.green_s,
+            p.yellow_s,
+            p.all_red_s,
+            p.phase,
+            p.stage,
+            p.left_s,
+        )
+        self._n_waiting, self._next_due, updates = kernel.run_steps(
             self.arrays,
             self.fleet,
             self.params,
@@ -131,20 +133,26 @@ class TrafficSim:
             self._waiting,
             self._n_waiting,
             self._moved,
+            self._order,
+            self._next_due,
             self.t_s,
             self.dt_s,
             self.step_no,
             self._seed,
+            n_steps,
+            sig,
         )
-        run_signals(self.plans, self.arrays.mov_state, self.dt_s)
         self.updates += updates
-        self.step_no += 1
-        self.t_s += self.dt_s
+        self.step_no += n_steps
+        self.t_s += n_steps * self.dt_s
+
+    def step(self) -> None:
+        """Advance by one time step ``dt_s``."""
+        self.advance(1)
 
     def run_until(self, t_s: float) -> None:
         """Step until the clock reaches ``t_s``."""
-        while self.t_s + 1e-9 < t_s:
-            self.step()
+        self.advance(int(np.ceil((t_s - self.t_s) / self.dt_s - 1e-9)))
 
     # -- what it measures --------------------------------------------------------------------
 

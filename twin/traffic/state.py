@@ -74,6 +74,9 @@ class Fleet(NamedTuple):
     halted: np.ndarray  # bool, halted in the last step
     stuck_s: np.ndarray  # float64, continuous time halted (for gridlock detection)
     teleports: np.ndarray  # int32
+    run_list: np.ndarray  # int32, the running vehicles, unordered (first run_count[0])
+    run_pos: np.ndarray  # int32, position of each vehicle in run_list (-1 if not running)
+    run_count: np.ndarray  # int64 (1,), number of running vehicles
     lane_head: np.ndarray  # int32 per lane slot
     lane_tail: np.ndarray  # int32 per lane slot
     lane_link: np.ndarray  # int32 per lane slot
@@ -183,6 +186,9 @@ def new_fleet(
         halted=np.zeros(n, dtype=np.bool_),
         stuck_s=np.zeros(n),
         teleports=np.zeros(n, dtype=np.int32),
+        run_list=np.zeros(n, dtype=np.int32),
+        run_pos=np.full(n, -1, dtype=np.int32),
+        run_count=np.zeros(1, dtype=np.int64),
         lane_head=np.full(n_lane_slots, -1, dtype=np.int32),
         lane_tail=np.full(n_lane_slots, -1, dtype=np.int32),
         lane_link=lane_link.astype(np.int32),
