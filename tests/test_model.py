@@ -104,3 +104,57 @@ def test_results_save_round_trip_and_never_overwrite(scenario_file, tmp_path):
         results.save(run_dir)
     assert (run_dir / "kpis.csv").read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run-")]
+
+
+def traffic_scenario(tmp_path, demand: str) -> Path:
+    path = tmp_path / "traffic.toml"
+    path.write_text(
+        f'name = "agu"\nseed = 11\n[map]\nfile = "{MAPS / "aguascalientes.osm.bz2"}"\n'
+        '[time]\nstart = "07:00"\nduration = "20min"\nreport_interval = "5min"\n' + demand
+    )
+    return path
+
+
+def test_traffic_runs_on_the_clock_and_fills_the_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    scenario = load_scenario(traffic_scenario(tmp_path, "[demand]\ntrips_per_hour = 2400\n"))
+    model = CityModel(scenario)
+    assert [line.split()[1] for line in model.plan().splitlines()[1:]] == [
+        "traffic",
+        "link-stats",
+        "recorder",
+    ]
+    results = model.run(progress=False)
+    ts = results.timeseries
+    assert list(ts["clock"]) == ["07:00", "07:05", "07:10", "07:15", "07:20"]
+    assert ts["vehicles_running"].iloc[0] == 0 and ts["vehicles_running"].max() > 0
+    assert ts["trips_completed"].is_monotonic_increasing
+    trips = results.tables["trips"]
+    assert len(trips) == results.kpi("traffic.trips") > 0
+    counts = trips["status"].value_counts()
+    assert counts["arrived"] == results.kpi("traffic.trips_completed")
+    assert counts.sum() == len(trips)  # every trip accounted for
+    links = results.tables["links"]
+    assert set(links["t_end_s"]) == {7 * 3600 + k * 300 for k in range(1, 5)}
+    # vehicles leaving links per bin add up to the trips' link crossings and arrivals
+    assert (links["flow_vph"] >= 0).all() and (links["mean_speed_mps"].dropna() >= 0).all()
+    run_dir = results.save(tmp_path / "run")
+    assert (run_dir / "trips.parquet").exists() and (run_dir / "links.csv").exists()
+
+
+def test_csv_demand_scenario(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    csv = tmp_path / "trips.csv"
+    csv.write_text(
+        "trip_id,depart,origin_lon,origin_lat,dest_lon,dest_lat\n"
+        "1,07:01,-102.2790,21.8650,-102.2610,21.8750\n"
+        "2,07:02:30,-102.2610,21.8750,-102.2790,21.8650\n"
+    )
+    scenario = load_scenario(
+        traffic_scenario(tmp_path, '[demand]\nkind = "csv"\nfile = "trips.csv"\n')
+    )
+    results = CityModel(scenario).run(progress=False)
+    trips = results.tables["trips"]
+    assert list(trips["trip_id"]) == [1, 2]
+    assert list(trips["depart_plan_s"]) == [7 * 3600 + 60, 7 * 3600 + 150]
+    assert (trips["status"] == "arrived").all()

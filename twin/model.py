@@ -84,6 +84,8 @@ class CityModel(mesa.Model):
         return self.clock.plan()
 
     def _record(self, now_s: float) -> None:
+        for component in self.components:  # state as of now, whatever the components' periods
+            component.sync(now_s)
         if self.datacollector is None:
             self.datacollector = mesa.DataCollector(model_reporters=dict(self._reporters))
         self.datacollector.collect(self)

@@ -80,8 +80,11 @@ class TrafficComponent:
                 self.sim.unroutable_examples(),
             )
         self._link_bins: list[pd.DataFrame] = []
-        self._steps_per_block = round(cfg.block / cfg.step)
-        model.clock.register(Process("traffic", cfg.block, self._tick, order=TRAFFIC_ORDER))
+        # each wake at time t brings the vehicles from t - block up to t, so everything that
+        # runs later at t (link bins, recorders) sees the traffic at t
+        model.clock.register(
+            Process("traffic", cfg.block, self._tick, order=TRAFFIC_ORDER, offset_s=cfg.block)
+        )
         model.clock.register(
             Process(
                 "link-stats",
@@ -93,11 +96,16 @@ class TrafficComponent:
         for name in REPORTED:
             model.add_reporter(name, lambda m, k=name: self.sim.network_kpis()[k])
 
+    def sync(self, t_s: float) -> None:
+        """Bring the vehicles up to time ``t_s`` (whole steps, never past the scenario end)."""
+        steps = int((min(t_s, self.model.end_s) - self.sim.t_s) / self.sim.dt_s + 1e-9)
+        self.sim.advance(steps)
+
     def _tick(self, t_s: float) -> None:
-        left = round((self.model.end_s - self.sim.t_s) / self.sim.dt_s)
-        self.sim.advance(min(self._steps_per_block, left))
+        self.sync(t_s)
 
     def _flush(self, t_s: float) -> None:
+        self.sync(t_s)
         if self.sim.t_s > self.sim._bin_start_s:
             self._link_bins.append(self.sim.flush_link_bin())
 

@@ -1,0 +1,352 @@
+"""Traffic engine: analytic checks of the physics, conservation, determinism, a reference step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twin.network.synthetic import corridor_roadnet, grid_roadnet
+from twin.rng import stream
+from twin.traffic import kernel
+from twin.traffic.demand import Trips, random_trips
+from twin.traffic.signals import SignalPlans, webster_plans
+from twin.traffic.sim import TrafficSim
+from twin.traffic.state import ARRIVED, GREEN, RED, RUNNING, YELLOW, Params
+
+SPEED_MPS = 13.89
+
+
+def trips(origins, dests, departs) -> Trips:
+    n = len(departs)
+    return Trips(
+        trip_id=np.arange(n),
+        origin_node=np.asarray(origins, dtype=np.int32),
+        dest_node=np.asarray(dests, dtype=np.int32),
+        depart_s=np.asarray(departs, dtype=float),
+    )
+
+
+def red_then_green(red_s: float, green_s: float) -> SignalPlans:
+    """A plan for a corridor's one signal: its movement red for ``red_s``, then green.
+
+    Two phases: phase 0 serves the corridor, phase 1 serves nothing (the red); the plan
+    starts in phase 1, so the corridor sees red, yellow, all-red of phase 1, then green.
+    """
+    return SignalPlans(
+        phase_offsets=np.array([0, 2]),
+        phase_mov_offsets=np.array([0, 1, 1]),
+        phase_movs=np.array([0], dtype=np.int32),
+        green_s=np.array([green_s, red_s]),
+        yellow_s=3.0,
+        all_red_s=2.0,
+        cycle_s=np.array([red_s + green_s + 10.0]),
+        offset_s=np.zeros(1),
+        phase=np.array([1], dtype=np.int32),
+        stage=np.zeros(1, dtype=np.int8),
+        left_s=np.array([red_s]),
+    )
+
+
+def movement_from(net, link: int) -> int:
+    return int(net.link_mov_offsets[link])
+
+
+# -- analytic checks ---------------------------------------------------------------------------
+
+
+def test_free_flow_travel_time_is_length_over_speed():
+    net = corridor_roadnet([1500.0, 1500.0, 2000.0], speed_mps=SPEED_MPS)
+    sim = TrafficSim(net, trips([0], [3], [0.0]), seed=1, start_s=0.0, params=Params(sigma=0.0))
+    sim.run_until(1000.0)
+    table = sim.trip_table()
+    assert table["status"][0] == "arrived"
+    expected_s = 5000.0 / SPEED_MPS
+    assert abs(table["duration_s"][0] - expected_s) / expected_s < 0.02
+    assert table["route_length_m"][0] == 5000.0
+    assert table["stops"][0] == 0 and table["wait_s"][0] == 0.0
+
+
+def test_dawdling_slows_a_lone_vehicle_like_sumo():
+    """With sigma = 0.5 the mean speed drops by about sigma * accel * dt / 2 (SUMO's Krauss)."""
+    net = corridor_roadnet([5000.0], speed_mps=SPEED_MPS)
+    sim = TrafficSim(net, trips([0], [1], [0.0]), seed=3, start_s=0.0)
+    sim.run_until(1000.0)
+    mean_speed = 5000.0 / sim.trip_table()["duration_s"][0]
+    assert SPEED_MPS - 1.0 < mean_speed < SPEED_MPS - 0.3
+
+
+def discharge_headways(sim: TrafficSim, net, t_green: float, t_end: float) -> np.ndarray:
+    """Times at which vehicles cross the stop line (leave link 0) after the green."""
+    crossed, prev = [], sim.fleet.route_idx.copy()
+    while sim.t_s < t_end:
+        sim.step()
+        now = sim.fleet.route_idx
+        crossed += [sim.t_s] * int(((now > 0) & (prev == 0)).sum())
+        prev = now.copy()
+    return np.asarray([t for t in crossed if t > t_green])
+
+
+def test_saturation_flow_at_a_green_signal():
+    """A long queue discharging at green: 1,700-2,000 veh/h of green (SUMO's Krauss: 1,772)."""
+    net = corridor_roadnet([3000.0, 1000.0], speed_mps=SPEED_MPS, signal_nodes=(1,))
+    n = 120
+    params = Params(teleport_s=0.0)
+    sim = TrafficSim(
+        net,
+        trips([0] * n, [2] * n, np.arange(n) * 2.0),
+        seed=1,
+        start_s=0.0,
+        params=params,
+        plans=red_then_green(red_s=600.0, green_s=1e6),
+    )
+    sim.run_until(600.0)
+    halted = (sim.fleet.state == RUNNING) & (sim.fleet.speed_mps < 0.1)
+    assert halted.sum() >= 100  # a long standing queue at the red
+    t_green = 605.0  # red, yellow 3 s, all-red 2 s of the empty phase, then green
+    cross = discharge_headways(sim, net, t_green, 1000.0)
+    assert len(cross) == n
+    saturation_vph = 3600.0 / np.diff(cross[4:]).mean()  # HCM: skip the first four
+    assert 1700.0 <= saturation_vph <= 2000.0, saturation_vph
+
+
+def test_spill_back_blocks_the_upstream_junction_then_clears():
+    # link 0 (long) -> link 1 (short, holds ~8 cars) -> link 2; signal at node 2 (end of link 1)
+    net = corridor_roadnet([2000.0, 60.0, 1000.0], speed_mps=SPEED_MPS, signal_nodes=(2,))
+    n = 40
+    plans = red_then_green(red_s=400.0, green_s=1e6)
+    plans.phase_movs[0] = movement_from(net, 1)
+    sim = TrafficSim(
+        net,
+        trips([0] * n, [3] * n, np.arange(n) * 3.0),
+        seed=2,
+        start_s=0.0,
+        params=Params(teleport_s=0.0),
+        plans=plans,
+    )
+    sim.run_until(400.0)
+    fl = sim.fleet
+    on_short = (fl.link == 1) & (fl.state == RUNNING)
+    assert 7 <= on_short.sum() <= 9  # the short link is full: 60 m / 7.5 m per car
+    assert (fl.link[fl.state == RUNNING] != 2).all()  # nobody passed the red
+    # link 1 is full, so the head of link 0 stands at the (unsignalised) junction 1
+    heads = [fl.lane_head[s] for s in range(net.link_lanes[0])]
+    head = max(heads, key=lambda v: fl.pos_m[v] if v >= 0 else -1)
+    assert fl.pos_m[head] > 2000.0 - 10.0 and fl.speed_mps[head] < 0.1
+    sim.run_until(2000.0)
+    assert (fl.state == ARRIVED).all()
+
+
+def test_gridlocked_vehicles_are_teleported_and_counted():
+    net = corridor_roadnet([500.0, 500.0], speed_mps=SPEED_MPS, signal_nodes=(1,))
+    sim = TrafficSim(
+        net,
+        trips([0, 0], [2, 2], [0.0, 5.0]),
+        seed=1,
+        start_s=0.0,
+        params=Params(teleport_s=60.0),
+        plans=red_then_green(1e6, 10.0),
+    )
+    sim.run_until(400.0)
+    table = sim.trip_table()
+    assert (table["teleports"] >= 1).all()
+    assert (table["status"] == "arrived").all()
+    assert sim.counts().teleported == 2
+
+
+def test_a_closed_link_is_never_entered():
+    net = corridor_roadnet([500.0, 500.0], speed_mps=SPEED_MPS)
+    sim = TrafficSim(
+        net, trips([0], [2], [0.0]), seed=1, start_s=0.0, params=Params(teleport_s=0.0)
+    )
+    sim.arrays.link_closed[1] = True
+    sim.run_until(300.0)
+    fl = sim.fleet
+    assert fl.link[0] == 0 and fl.state[0] == RUNNING
+    assert fl.pos_m[0] <= 500.0 and fl.speed_mps[0] < 0.1
+
+
+# -- signals -----------------------------------------------------------------------------------
+
+
+def test_webster_plans_alternate_green_yellow_red_without_conflicts():
+    net = grid_roadnet(4, 4, spacing_m=150.0, lanes=1)
+    plans = webster_plans(net, stream(0, "signal-offsets"))
+    assert (plans.cycle_s >= 40.0).all() and (plans.cycle_s <= 140.0).all()
+    assert (plans.green_s >= 7.0).all()
+    sim = TrafficSim(net, trips([0], [15], [1e9]), seed=0, start_s=0.0, plans=plans)
+    greens_seen = np.zeros(net.n_phases, dtype=int)
+    for _ in range(200):
+        sim.step()
+        state = sim.arrays.mov_state
+        for s in range(net.n_signals):
+            live = []
+            for ph in range(net.signal_phase_offsets[s], net.signal_phase_offsets[s + 1]):
+                movs = net.phase_movs[net.phase_mov_offsets[ph] : net.phase_mov_offsets[ph + 1]]
+                states = set(state[movs].tolist())
+                assert len(states) == 1  # a phase switches as one
+                if states & {GREEN, YELLOW}:
+                    live.append(ph)
+                greens_seen[ph] += GREEN in states
+            assert len(live) <= 1  # never two phases of one signal at once
+    assert (greens_seen > 0).all()  # every phase got its green within 200 s
+    assert RED in set(sim.arrays.mov_state.tolist())
+
+
+# -- conservation and determinism on a real map ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def baltimore_run(roadnet):
+    net = roadnet("baltimore")
+    demand = random_trips(
+        net, rng=stream(7, "demand"), start_s=0.0, end_s=900.0, trips_per_hour=4000.0
+    )
+    sim = TrafficSim(net, demand, seed=7, start_s=0.0)
+    snapshots = []
+    for _ in range(12):
+        sim.advance(100)
+        snapshots.append(check_invariants(sim))
+    return sim, snapshots
+
+
+def check_invariants(sim: TrafficSim) -> dict:
+    fl, net, p = sim.fleet, sim.net, sim.params
+    c = sim.counts()
+    assert c.total == len(sim.trips)
+    running = np.flatnonzero(fl.state == RUNNING)
+    assert (fl.speed_mps[running] >= 0).all()
+    assert (fl.pos_m[running] >= 0).all()
+    assert (fl.pos_m[running] <= net.link_length_m[fl.link[running]] + 1e-9).all()
+    lead = fl.ahead[running]
+    has = lead >= 0
+    gaps = fl.pos_m[lead[has]] - p.length_m - fl.pos_m[running[has]]
+    assert (gaps >= -1e-9).all()  # no two vehicles on a lane overlap
+    assert (fl.link[lead[has]] == fl.link[running[has]]).all()
+    assert int(fl.run_count[0]) == len(running)
+    on_lanes = sum(1 for s in range(len(fl.lane_head)) for _ in lane_walk(fl, s))
+    assert on_lanes == len(running)
+    return {"running": c.running, "arrived": c.arrived, "waiting": c.waiting}
+
+
+def lane_walk(fl, slot):
+    v = fl.lane_head[slot]
+    while v >= 0:
+        yield v
+        v = fl.behind[v]
+
+
+def test_conservation_on_baltimore(baltimore_run):
+    sim, snapshots = baltimore_run
+    assert snapshots[-1]["arrived"] > 0 and max(s["running"] for s in snapshots) > 100
+    table = sim.trip_table()
+    done = table[table["status"] == "arrived"]
+    # every completed trip drove its whole route (inserted one car length into the first link)
+    assert np.allclose(done["dist_m"], done["route_length_m"] - 5.0, atol=1e-6)
+    assert (done["duration_s"] > 0).all() and (done["time_loss_s"] >= 0).all()
+
+
+def test_same_seed_same_trips_and_results(roadnet):
+    net = roadnet("aguascalientes")
+
+    def run(seed):
+        demand = random_trips(
+            net, rng=stream(seed, "demand"), start_s=0.0, end_s=600.0, trips_per_hour=3000.0
+        )
+        sim = TrafficSim(net, demand, seed=seed, start_s=0.0)
+        sim.run_until(900.0)
+        return sim.trip_table()
+
+    a, b, c = run(5), run(5), run(6)
+    assert a.equals(b)
+    assert not a["duration_s"].equals(c["duration_s"])
+
+
+# -- the kernel against a plain-Python reference -----------------------------------------------
+
+
+def reference_plan(pos, speed, lane, link_len, v_max, p: Params, seed, step, dt, stop_line):
+    """Krauss as written in SUMO's documentation, one lane at a time by sorting positions."""
+    v_next = np.zeros_like(speed)
+    for ln in np.unique(lane):
+        idx = np.flatnonzero(lane == ln)
+        idx = idx[np.argsort(-pos[idx])]  # front first
+        for k, v in enumerate(idx):
+            if k > 0:
+                lead = idx[k - 1]
+                gap = pos[lead] - p.length_m - p.min_gap_m - pos[v]
+                vl = speed[lead]
+            else:
+                gap = (link_len - pos[v]) if stop_line else np.inf
+                vl = 0.0
+            v_safe = (
+                0.0
+                if gap <= 0
+                else (
+                    np.inf
+                    if not np.isfinite(gap)
+                    else -p.decel_mps2 * p.tau_s
+                    + np.sqrt((p.decel_mps2 * p.tau_s) ** 2 + vl**2 + 2 * p.decel_mps2 * gap)
+                )
+            )
+            v_des = min(speed[v] + p.accel_mps2 * dt, v_max, v_safe)
+            with np.errstate(over="ignore"):  # the hash wraps around 2**64 on purpose
+                r = kernel.uniform01.py_func(seed, v, step)
+            if v_des < p.accel_mps2 * dt:
+                v_des -= p.sigma * v_des * r
+            else:
+                v_des -= p.sigma * p.accel_mps2 * dt * r
+            v_next[v] = max(0.0, v_des)
+    return v_next
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_kernel_step_matches_reference_on_random_states(case):
+    rng = np.random.default_rng(case)
+    length_m = 2000.0
+    net = corridor_roadnet([length_m, 500.0], lanes=3, speed_mps=SPEED_MPS, signal_nodes=(1,))
+    n = 90
+    sim = TrafficSim(
+        net,
+        trips([0] * n, [2] * n, np.zeros(n)),
+        seed=case,
+        start_s=0.0,
+        params=Params(teleport_s=0.0),
+        plans=red_then_green(1e6, 10.0),
+    )
+    fl, p = sim.fleet, sim.params
+    # a random state: 30 vehicles per lane, spaced at least one car length apart
+    order = np.argsort(rng.random(n))
+    lanes = order % 3
+    for ln in range(3):
+        members = np.flatnonzero(lanes == ln)
+        gaps = p.length_m + rng.exponential(25.0, len(members))
+        positions = length_m - 1.0 - np.cumsum(gaps)[::-1] + gaps[-1]
+        positions = np.clip(positions, 5.0, length_m)
+        for v, x in zip(members[np.argsort(-positions)], np.sort(positions)[::-1], strict=True):
+            kernel.lane_append(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v, ln)
+            kernel.running_add(fl.run_list, fl.run_pos, fl.run_count, v)
+            fl.state[v] = RUNNING
+            fl.link[v] = 0
+            fl.pos_m[v] = x
+            fl.speed_mps[v] = rng.uniform(0.0, SPEED_MPS)
+    fl.depart_s[:] = 0.0
+    sim._next_due = len(sim._order)
+    pos0, speed0, lane0 = fl.pos_m.copy(), fl.speed_mps.copy(), fl.lane.copy()
+    step_no = sim.step_no
+    sim.step()
+    expected_v = reference_plan(
+        pos0, speed0, lane0, length_m, SPEED_MPS, p, sim._seed, step_no, 1.0, stop_line=True
+    )
+    # Euler update, never overlapping the vehicle ahead (its new position)
+    expected_x = np.empty(n)
+    for ln in range(3):
+        idx = np.flatnonzero(lane0 == ln)
+        idx = idx[np.argsort(-pos0[idx])]
+        for k, v in enumerate(idx):
+            x = pos0[v] + expected_v[v]
+            if k > 0:
+                x = min(x, expected_x[idx[k - 1]] - p.length_m)
+            expected_x[v] = max(min(x, length_m), pos0[v])
+    assert np.allclose(fl.pos_m, expected_x, rtol=0, atol=1e-9)
+    moved = np.minimum(expected_v, expected_x - pos0)
+    assert np.allclose(fl.speed_mps, moved, rtol=0, atol=1e-9)
