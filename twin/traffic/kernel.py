@@ -389,6 +389,10 @@ def plan_speeds(
                                 t_s,
                             )
                     if go:
+                        # slow down for the turn: at most the movement's speed at the line
+                        v_turn = net.mov_speed_mps[m]
+                        if v_turn < np.inf:
+                            v_safe = math.sqrt(v_turn * v_turn + 2.0 * b * remaining)
                         j = route_start[v] + route_idx[v] + 2
                         after = route_links[j] if j < route_end[v] else -1
                         target = _choose_lane(
@@ -409,7 +413,7 @@ def plan_speeds(
                         tail = lane_tail[target]
                         if tail >= 0:
                             gap = remaining + pos[tail] - gap0
-                            v_safe = safe_speed(gap, speed_mps[tail], b, tau)
+                            v_safe = min(v_safe, safe_speed(gap, speed_mps[tail], b, tau))
                     else:
                         v_safe = safe_speed(remaining, 0.0, b, tau)
             v_des = min(speed + a_dt, link_speed[link], v_safe)

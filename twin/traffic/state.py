@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from twin.network.road import RoadNet
+from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_U, RoadNet
 from twin.network.tags import DRIVABLE_HIGHWAYS, HIGHWAY_CLASSES
 
 # vehicle states (Fleet.state)
@@ -41,6 +41,7 @@ class NetArrays(NamedTuple):
     mov_to_link: np.ndarray  # int32
     mov_lane_first: np.ndarray  # int32
     mov_lane_last: np.ndarray  # int32
+    mov_speed_mps: np.ndarray  # float64, speed at which the movement can be driven (turns)
     mov_state: np.ndarray  # int8, RED / YELLOW / GREEN, written by the signal kernel
     node_signal: np.ndarray  # int32, -1 if unsignalised
     node_in_offsets: np.ndarray  # int64
@@ -133,6 +134,7 @@ def net_arrays(net: RoadNet) -> NetArrays:
         mov_to_link=net.mov_to_link.astype(np.int32),
         mov_lane_first=net.mov_lane_first.astype(np.int32),
         mov_lane_last=net.mov_lane_last.astype(np.int32),
+        mov_speed_mps=turn_speeds_mps(net.mov_turn),
         mov_state=np.full(net.n_movements, GREEN, dtype=np.int8),
         node_signal=net.node_signal.astype(np.int32),
         node_in_offsets=net.node_in_offsets.astype(np.int64),
@@ -141,6 +143,21 @@ def net_arrays(net: RoadNet) -> NetArrays:
         node_busy_until_s=np.full(net.n_nodes, -np.inf),
         node_busy_link=np.full(net.n_nodes, -1, dtype=np.int32),
     )
+
+
+# Turn speeds: v = sqrt(a_lat * r), with SUMO's lateral-acceleration limit for turns
+# (netconvert --junctions.limit-turn-speed, default 5.5 m/s^2) and typical urban corner radii
+# (engineering judgement): U-turn 5 m, left 15 m, right 8 m; through movements are not limited.
+LATERAL_ACCEL_MPS2 = 5.5
+TURN_RADIUS_M = {TURN_U: 5.0, TURN_LEFT: 15.0, TURN_RIGHT: 8.0}
+
+
+def turn_speeds_mps(mov_turn: np.ndarray) -> np.ndarray:
+    """The speed limit of each movement from its turn type (inf for through movements)."""
+    speed = np.full(len(mov_turn), np.inf)
+    for turn, radius_m in TURN_RADIUS_M.items():
+        speed[mov_turn == turn] = np.sqrt(LATERAL_ACCEL_MPS2 * radius_m)
+    return speed
 
 
 def end_bearings_deg(net: RoadNet) -> np.ndarray:
