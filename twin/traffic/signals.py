@@ -49,6 +49,20 @@ class SignalPlans:
     def n_signals(self) -> int:
         return len(self.cycle_s)
 
+    def kernel_args(self) -> tuple:
+        """The arrays :func:`update_signals` takes before ``mov_state``, in its order."""
+        return (
+            self.phase_offsets,
+            self.phase_mov_offsets,
+            self.phase_movs,
+            self.green_s,
+            self.yellow_s,
+            self.all_red_s,
+            self.phase,
+            self.stage,
+            self.left_s,
+        )
+
 
 def webster_plans(
     net: RoadNet, rng: np.random.Generator, *, approach_flow_vph: np.ndarray | None = None
@@ -162,16 +176,4 @@ def update_signals(
 
 def run_signals(plans: SignalPlans, mov_state: np.ndarray, dt_s: float) -> None:
     """Advance all plans by ``dt_s`` (0 just writes the current states)."""
-    update_signals(
-        plans.phase_offsets,
-        plans.phase_mov_offsets,
-        plans.phase_movs,
-        plans.green_s,
-        plans.yellow_s,
-        plans.all_red_s,
-        plans.phase,
-        plans.stage,
-        plans.left_s,
-        mov_state,
-        dt_s,
-    )
+    update_signals(*plans.kernel_args(), mov_state, dt_s)

@@ -113,18 +113,6 @@ class TrafficSim:
         """Advance by ``n_steps`` time steps in one kernel call."""
         if n_steps <= 0:
             return
-        p = self.plans
-        sig = (
-            p.phase_offsets,
-            p.phase_mov_offsets,
-            p.phase_movs,
-            p.green_s,
-            p.yellow_s,
-            p.all_red_s,
-            p.phase,
-            p.stage,
-            p.left_s,
-        )
         self._n_waiting, self._next_due, updates = kernel.run_steps(
             self.arrays,
             self.fleet,
@@ -140,7 +128,7 @@ class TrafficSim:
             self.step_no,
             self._seed,
             n_steps,
-            sig,
+            self.plans.kernel_args(),
         )
         self.updates += updates
         self.step_no += n_steps
