@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twin.network.synthetic import corridor_roadnet, grid_roadnet
+from twin.network.synthetic import corridor_roadnet, grid_roadnet, t_junction_roadnet
 from twin.rng import stream
 from twin.traffic import kernel
 from twin.traffic.demand import Trips, random_trips
@@ -350,3 +350,33 @@ def test_kernel_step_matches_reference_on_random_states(case):
     assert np.allclose(fl.pos_m, expected_x, rtol=0, atol=1e-9)
     moved = np.minimum(expected_v, expected_x - pos0)
     assert np.allclose(fl.speed_mps, moved, rtol=0, atol=1e-9)
+
+
+def test_minor_road_gives_way_to_the_major_stream():
+    net = t_junction_roadnet()
+    west, east, south = 0, 2, 3
+    n_major, n_minor = 150, 10
+    major = trips([west] * n_major, [east] * n_major, np.arange(n_major) * 3.0)
+    minor_departs = 100.0 + np.arange(n_minor) * 10.0
+
+    def minor_delays(with_major: bool):
+        demand = trips([south] * n_minor, [east] * n_minor, minor_departs)
+        if with_major:
+            demand = Trips(
+                trip_id=np.arange(n_major + n_minor),
+                origin_node=np.concatenate([major.origin_node, demand.origin_node]),
+                dest_node=np.concatenate([major.dest_node, demand.dest_node]),
+                depart_s=np.concatenate([major.depart_s, demand.depart_s]),
+            )
+        sim = TrafficSim(net, demand, seed=4, start_s=0.0, params=Params(teleport_s=0.0))
+        sim.run_until(2000.0)
+        table = sim.trip_table()
+        assert (table["status"] == "arrived").all()
+        is_minor = table["origin_node"] == south
+        return table[is_minor]["wait_s"].to_numpy(), table[~is_minor]["wait_s"].to_numpy()
+
+    alone, _ = minor_delays(with_major=False)
+    yielding, major_waits = minor_delays(with_major=True)
+    assert alone.max() == 0.0  # an empty major road: the minor road flows freely
+    assert yielding.mean() > 5.0  # with a major stream every 3 s, minor vehicles wait for gaps
+    assert major_waits.max() == 0.0  # the major road never waits for the minor one

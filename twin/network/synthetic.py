@@ -62,17 +62,25 @@ def _graph(xy_m: np.ndarray, signal_nodes: Iterable[int]) -> MultiDiGraph:
 
 
 def _add_link(
-    G: MultiDiGraph, a: int, b: int, way_id: int, length_m: float, *, lanes: int, speed_mps: float
+    G: MultiDiGraph,
+    a: int,
+    b: int,
+    way_id: int,
+    length_m: float,
+    *,
+    lanes: int,
+    speed_mps: float,
+    highway: str = SYNTHETIC_HIGHWAY,
 ) -> None:
     """A directed straight link from node index ``a`` to ``b``, as build_graph's edges look."""
     G.add_edge(
         a + 1,
         b + 1,
         osmid=way_id,
-        highway=SYNTHETIC_HIGHWAY,
+        highway=highway,
         lanes=lanes,
         speed_mps=speed_mps,
-        capacity_vph_per_lane=DEFAULTS[SYNTHETIC_HIGHWAY].capacity_vph_per_lane,
+        capacity_vph_per_lane=DEFAULTS[highway].capacity_vph_per_lane,
         speed_default=False,
         lanes_default=False,
         oneway=False,
@@ -190,3 +198,21 @@ def corridor_roadnet(
     for k in range(len(lengths)):
         _add_link(G, k, k + 1, 1, float(lengths[k]), lanes=lanes, speed_mps=float(speed_mps))
     return _compile(G, f"synthetic:corridor {len(lengths)} links")
+
+
+def t_junction_roadnet(
+    *,
+    arm_m: float = 500.0,
+    major: str = "primary",
+    minor: str = "residential",
+    speed_mps: float = DEFAULT_SPEED_MPS,
+) -> RoadNet:
+    """An unsignalised T junction: a two-way ``major`` road west (node 0) - junction (1) -
+    east (2), and a two-way ``minor`` road from the south (node 3) ending at the junction.
+    Every arm is ``arm_m`` long with one lane each way; for priority (give-way) checks."""
+    xy = np.array([[-arm_m, 0.0], [0.0, 0.0], [arm_m, 0.0], [0.0, -arm_m]])
+    G = _graph(xy + np.array([ORIGIN_X_M, ORIGIN_Y_M]), ())
+    for a, b, way, highway in ((0, 1, 1, major), (1, 2, 1, major), (3, 1, 2, minor)):
+        for u, v in ((a, b), (b, a)):
+            _add_link(G, u, v, way, arm_m, lanes=1, speed_mps=speed_mps, highway=highway)
+    return _compile(G, f"synthetic:T junction {major}/{minor}")
