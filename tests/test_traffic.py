@@ -380,3 +380,32 @@ def test_minor_road_gives_way_to_the_major_stream():
     assert alone.max() == 0.0  # an empty major road: the minor road flows freely
     assert yielding.mean() > 5.0  # with a major stream every 3 s, minor vehicles wait for gaps
     assert major_waits.max() == 0.0  # the major road never waits for the minor one
+
+
+def test_rerouting_moves_vehicles_off_a_jammed_route(roadnet):
+    """Block a busy link: with re-routing, vehicles find other ways and more trips finish."""
+    net = roadnet("aguascalientes")
+    demand = random_trips(
+        net, rng=stream(3, "demand"), start_s=0.0, end_s=900.0, trips_per_hour=3000.0
+    )
+
+    def run(reroute: bool) -> TrafficSim:
+        sim = TrafficSim(net, demand, seed=3, start_s=0.0, params=Params(teleport_s=0.0))
+        used = np.bincount(sim.routes.links, minlength=net.n_links)
+        sim.arrays.link_closed[np.argsort(used)[-3:]] = True  # the three busiest links
+        rng = stream(3, "reroute")
+        for _ in range(18):
+            sim.advance(100)
+            if reroute:
+                sim.reroute(0.5, rng)
+        return sim
+
+    stuck, rerouted = run(False), run(True)
+    assert rerouted.rerouted > 0
+    assert rerouted.counts().arrived > stuck.counts().arrived
+    fl = rerouted.fleet
+    for v in np.flatnonzero(fl.state == ARRIVED):  # every driven route is a chain of movements
+        links = fl.route_links[fl.route_start[v] : fl.route_end[v]]
+        assert (net.link_to[links[:-1]] == net.link_from[links[1:]]).all()
+    done = rerouted.trip_table().query("status == 'arrived'")
+    assert np.allclose(done["dist_m"], done["route_length_m"] - 5.0, atol=1e-6)

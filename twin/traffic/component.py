@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+REROUTE_ORDER = 90  # route changes take effect in the traffic block that follows
 TRAFFIC_ORDER = 100  # after interventions and policy decisions, before the recorders
 LINK_BIN_ORDER = 900  # after every component, before the model recorder (1000)
 REPORTED = (
@@ -93,6 +94,17 @@ class TrafficComponent:
                 order=LINK_BIN_ORDER,
             )
         )
+        if cfg.reroute_interval > 0 and cfg.reroute_share > 0:
+            self._reroute_rng = model.stream("reroute")
+            model.clock.register(
+                Process(
+                    "reroute",
+                    cfg.reroute_interval,
+                    self._reroute,
+                    order=REROUTE_ORDER,
+                    offset_s=cfg.reroute_interval,
+                )
+            )
         for name in REPORTED:
             model.add_reporter(name, lambda m, k=name: self.sim.network_kpis()[k])
 
@@ -103,6 +115,10 @@ class TrafficComponent:
 
     def _tick(self, t_s: float) -> None:
         self.sync(t_s)
+
+    def _reroute(self, t_s: float) -> None:
+        self.sync(t_s)
+        self.sim.reroute(self.model.scenario.traffic.reroute_share, self._reroute_rng)
 
     def _flush(self, t_s: float) -> None:
         self.sync(t_s)
@@ -123,6 +139,7 @@ class TrafficComponent:
         for key, value in kpis.items():
             results.add_kpi(f"traffic.{key}", value, units.get(key, "count"))
         results.add_kpi("traffic.vehicle_updates", self.sim.updates, "count")
+        results.add_kpi("traffic.reroutes", self.sim.rerouted, "count")
         results.tables["trips"] = self.sim.trip_table()
         if self._link_bins:
             results.tables["links"] = pd.concat(self._link_bins, ignore_index=True)

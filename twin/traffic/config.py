@@ -27,6 +27,11 @@ class TrafficConfig(Section):
     sigma: float = Field(0.5, ge=0, le=1)
     #: Krauss reaction time / desired time headway in s (SUMO tau); default 1.0
     tau_s: float = Field(1.0, gt=0)
+    #: how often a share of the running vehicles is re-routed on current travel times;
+    #: "0s" = never (every vehicle keeps its free-flow fastest route); default "0s"
+    reroute_interval: DurationS = 0.0
+    #: share of the running vehicles re-routed each time, in [0, 1]; default 0.1
+    reroute_share: float = Field(0.1, ge=0, le=1)
     #: per-link statistics bin; default: the scenario's report interval
     link_bin: PositiveDurationS | None = None
 

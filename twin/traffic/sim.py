@@ -33,6 +33,7 @@ from twin.traffic.state import (
     new_link_stats,
 )
 
+MIN_ROUTING_SPEED_MPS = 0.5  # m/s, floor of the speed used for travel times when re-routing
 STATUS_NAMES = {
     SCHEDULED: "scheduled",
     WAITING: "waiting",
@@ -105,6 +106,7 @@ class TrafficSim:
         self.step_no = 0
         self.t_s = float(start_s)
         self.updates = 0  # vehicle-updates done (running vehicles x steps)
+        self.rerouted = 0  # routes replaced by reroute()
         self._bin_start_s = self.t_s
 
     # -- stepping ----------------------------------------------------------------------------
@@ -141,6 +143,60 @@ class TrafficSim:
     def run_until(self, t_s: float) -> None:
         """Step until the clock reaches ``t_s``."""
         self.advance(int(np.ceil((t_s - self.t_s) / self.dt_s - 1e-9)))
+
+    # -- re-routing ---------------------------------------------------------------------------
+
+    def link_times_now_s(self) -> np.ndarray:
+        """Each link's travel time now: length over the mean speed of the vehicles on it (at
+        least MIN_ROUTING_SPEED_MPS, so a standing queue is slow but passable); free-flow
+        time on empty links."""
+        fl, net = self.fleet, self.net
+        running = fl.run_list[: fl.run_count[0]]
+        links = fl.link[running]
+        count = np.bincount(links, minlength=net.n_links)
+        total = np.bincount(links, weights=fl.speed_mps[running], minlength=net.n_links)
+        mean = np.divide(total, count, out=net.link_speed_mps.copy(), where=count > 0)
+        speed = np.clip(mean, MIN_ROUTING_SPEED_MPS, net.link_speed_mps)
+        return net.link_length_m / speed
+
+    def reroute(self, share: float, rng: np.random.Generator) -> int:
+        """Give a random ``share`` of the running vehicles (not on their last link) the
+        fastest route on current travel times; returns how many got a new route."""
+        fl = self.fleet
+        running = np.sort(fl.run_list[: fl.run_count[0]])
+        on_last = fl.route_start[running] + fl.route_idx[running] + 1 >= fl.route_end[running]
+        candidates = running[~on_last]
+        chosen = candidates[rng.random(len(candidates)) < share]
+        if len(chosen) == 0:
+            return 0
+        self.router.set_link_times(self.link_times_now_s())
+        here = fl.link[chosen]
+        found = self.router.routes(self.net.link_to[here], self.trips.dest_node[chosen])
+        chosen, here = chosen[found.ok], here[found.ok]
+        lengths = np.diff(found.offsets)[found.ok] + 1  # the current link, then the new route
+        pieces = [
+            np.concatenate([[cur], found.route(i)])
+            for cur, i in zip(here, np.flatnonzero(found.ok), strict=True)
+        ]
+        # route length: what lay behind the current link, then the current link and the new route
+        length = self.net.link_length_m
+        behind_m = [
+            self.route_length_m[v]
+            - length[fl.route_links[fl.route_start[v] + fl.route_idx[v] : fl.route_end[v]]].sum()
+            for v in chosen
+        ]
+        base = len(fl.route_links)
+        starts = base + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        self.fleet = fl._replace(
+            route_links=np.concatenate([fl.route_links, *pieces]).astype(np.int32)
+        )
+        fl = self.fleet
+        fl.route_start[chosen] = starts
+        fl.route_end[chosen] = starts + lengths
+        fl.route_idx[chosen] = 0
+        self.route_length_m[chosen] = np.asarray(behind_m) + [length[p].sum() for p in pieces]
+        self.rerouted += len(chosen)
+        return len(chosen)
 
     # -- what it measures --------------------------------------------------------------------
 
