@@ -90,7 +90,7 @@ def test_saturation_flow_at_a_green_signal():
     """A long queue discharging at green: 1,700-2,000 veh/h of green (SUMO's Krauss: 1,772)."""
     net = corridor_roadnet([3000.0, 1000.0], speed_mps=SPEED_MPS, signal_nodes=(1,))
     n = 120
-    params = Params(teleport_s=0.0)
+    params = Params(teleport=False)
     sim = TrafficSim(
         net,
         trips([0] * n, [2] * n, np.arange(n) * 2.0),
@@ -120,7 +120,7 @@ def test_spill_back_blocks_the_upstream_junction_then_clears():
         trips([0] * n, [3] * n, np.arange(n) * 3.0),
         seed=2,
         start_s=0.0,
-        params=Params(teleport_s=0.0),
+        params=Params(teleport=False),
         plans=plans,
     )
     sim.run_until(400.0)
@@ -143,7 +143,7 @@ def test_gridlocked_vehicles_are_teleported_and_counted():
         trips([0, 0], [2, 2], [0.0, 5.0]),
         seed=1,
         start_s=0.0,
-        params=Params(teleport_s=60.0),
+        params=Params(stuck_limit_s=60.0),
         plans=red_then_green(1e6, 10.0),
     )
     sim.run_until(400.0)
@@ -156,7 +156,7 @@ def test_gridlocked_vehicles_are_teleported_and_counted():
 def test_a_closed_link_is_never_entered():
     net = corridor_roadnet([500.0, 500.0], speed_mps=SPEED_MPS)
     sim = TrafficSim(
-        net, trips([0], [2], [0.0]), seed=1, start_s=0.0, params=Params(teleport_s=0.0)
+        net, trips([0], [2], [0.0]), seed=1, start_s=0.0, params=Params(teleport=False)
     )
     sim.arrays.link_closed[1] = True
     sim.run_until(300.0)
@@ -310,7 +310,7 @@ def test_kernel_step_matches_reference_on_random_states(case):
         trips([0] * n, [2] * n, np.zeros(n)),
         seed=case,
         start_s=0.0,
-        params=Params(teleport_s=0.0),
+        params=Params(teleport=False),
         plans=red_then_green(1e6, 10.0),
     )
     fl, p = sim.fleet, sim.params
@@ -368,7 +368,7 @@ def test_minor_road_gives_way_to_the_major_stream():
                 dest_node=np.concatenate([major.dest_node, demand.dest_node]),
                 depart_s=np.concatenate([major.depart_s, demand.depart_s]),
             )
-        sim = TrafficSim(net, demand, seed=4, start_s=0.0, params=Params(teleport_s=0.0))
+        sim = TrafficSim(net, demand, seed=4, start_s=0.0, params=Params(teleport=False))
         sim.run_until(2000.0)
         table = sim.trip_table()
         assert (table["status"] == "arrived").all()
@@ -390,7 +390,7 @@ def test_rerouting_moves_vehicles_off_a_jammed_route(roadnet):
     )
 
     def run(reroute: bool) -> TrafficSim:
-        sim = TrafficSim(net, demand, seed=3, start_s=0.0, params=Params(teleport_s=0.0))
+        sim = TrafficSim(net, demand, seed=3, start_s=0.0, params=Params(teleport=False))
         used = np.bincount(sim.routes.links, minlength=net.n_links)
         sim.arrays.link_closed[np.argsort(used)[-3:]] = True  # the three busiest links
         rng = stream(3, "reroute")
@@ -409,3 +409,19 @@ def test_rerouting_moves_vehicles_off_a_jammed_route(roadnet):
         assert (net.link_to[links[:-1]] == net.link_from[links[1:]]).all()
     done = rerouted.trip_table().query("status == 'arrived'")
     assert np.allclose(done["dist_m"], done["route_length_m"] - 5.0, atol=1e-6)
+
+
+def test_gridlock_is_counted_even_without_teleporting():
+    net = corridor_roadnet([500.0, 500.0], speed_mps=SPEED_MPS, signal_nodes=(1,))
+    sim = TrafficSim(
+        net,
+        trips([0, 0], [2, 2], [0.0, 5.0]),
+        seed=1,
+        start_s=0.0,
+        params=Params(stuck_limit_s=60.0, teleport=False),
+        plans=red_then_green(1e6, 10.0),
+    )
+    sim.run_until(400.0)
+    c = sim.counts()
+    assert c.gridlocked == 2 and c.teleported == 0 and c.running == 2
+    assert sim.network_kpis()["vehicles_gridlocked"] == 2

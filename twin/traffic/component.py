@@ -62,7 +62,12 @@ class TrafficComponent:
         cfg = model.scenario.traffic
         self.model = model
         self.trips = scenario_trips(model)
-        params = Params(sigma=cfg.sigma, tau_s=cfg.tau_s, teleport_s=cfg.teleport_after)
+        params = Params(
+            sigma=cfg.sigma,
+            tau_s=cfg.tau_s,
+            stuck_limit_s=cfg.gridlock_after,
+            teleport=cfg.teleport,
+        )
         self.sim = TrafficSim(
             model.network,
             self.trips,

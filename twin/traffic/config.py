@@ -20,9 +20,12 @@ class TrafficConfig(Section):
     #: simulated time the traffic process runs per wake-up of the clock, in whole steps;
     #: signal policies and recorders see the state at these boundaries; default "5s"
     block: PositiveDurationS = 5.0
-    #: a vehicle halted this long is moved on along its route (SUMO --time-to-teleport);
-    #: "0s" disables teleporting (gridlocked vehicles stay and are counted); default "300s"
-    teleport_after: DurationS = 300.0
+    #: a vehicle halted this long is counted as gridlocked (SUMO --time-to-teleport); > 0;
+    #: default "300s"
+    gridlock_after: PositiveDurationS = 300.0
+    #: move gridlocked vehicles on along their route to the next link with room, as SUMO's
+    #: teleports (false: they stay where they are); default true
+    teleport: bool = True
     #: Krauss driver imperfection in [0, 1] (SUMO sigma); default 0.5
     sigma: float = Field(0.5, ge=0, le=1)
     #: Krauss reaction time / desired time headway in s (SUMO tau); default 1.0

@@ -14,8 +14,9 @@ One call advances every vehicle by ``dt_s`` in three passes over struct-of-array
 3. **move** (per lane from the stop line back): Euler position update as SUMO's default, a
    vehicle never overlapping the one ahead; the head of a lane crosses to its next link when
    it reaches the line with leave to go and room behind the target lane's tail; vehicles at the
-   end of their route arrive. A vehicle halted for ``teleport_s`` is moved on along its route
-   to the first link with room (SUMO's ``--time-to-teleport``), and counted.
+   end of their route arrive. A vehicle halted for ``stuck_limit_s`` is counted as gridlocked
+   and, with ``teleport``, moved on along its route to the first link with room (SUMO's
+   ``--time-to-teleport``), and counted again.
 
 Randomness (dawdling) is a counter-based hash of (seed, vehicle, step): the same run gives
 the same numbers whatever the order of evaluation.
@@ -492,7 +493,7 @@ def move(
     )
     link_length, link_speed, link_to = net.link_length_m, net.link_speed_mps, net.link_to
     exits, veh_steps, speed_sum, halt_steps, queue_max = stats
-    length_m, halt_mps, teleport_s = p.length_m, p.halt_mps, p.teleport_s
+    length_m, halt_mps, stuck_limit_s = p.length_m, p.halt_mps, p.stuck_limit_s
     arrivals = 0
     updates = 0
     end_s = t_s + dt_s
@@ -565,10 +566,12 @@ def move(
                 halt_steps[link] += dt_s
                 if not crossed:
                     halted_here += 1
-                if teleport_s > 0.0 and stuck[v] >= teleport_s:
-                    _teleport(net, fl, p, v, end_s)
-                    if state[v] == ARRIVED:
-                        arrivals += 1
+                if stuck[v] >= stuck_limit_s:
+                    fl.gridlocked[v] = True
+                    if p.teleport:
+                        _teleport(net, fl, p, v, end_s)
+                        if state[v] == ARRIVED:
+                            arrivals += 1
             else:
                 halted[v] = False
                 stuck[v] = 0.0

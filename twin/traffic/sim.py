@@ -53,6 +53,7 @@ class Counts:
     arrived: int
     unroutable: int
     teleported: int  # vehicles teleported at least once (any state)
+    gridlocked: int  # vehicles halted for the gridlock time at least once (any state)
 
     @property
     def total(self) -> int:
@@ -209,6 +210,7 @@ class TrafficSim:
             arrived=int((state == ARRIVED).sum()),
             unroutable=int((state == UNROUTABLE).sum()),
             teleported=int((self.fleet.teleports > 0).sum()),
+            gridlocked=int(self.fleet.gridlocked.sum()),
         )
 
     def unroutable_examples(self, k: int = 5) -> list[tuple[int, int, int]]:
@@ -243,6 +245,7 @@ class TrafficSim:
                 "wait_s": fl.wait_s,
                 "stops": fl.stops,
                 "teleports": fl.teleports,
+                "gridlocked": fl.gridlocked,
                 "status": pd.Categorical.from_codes(
                     fl.state, categories=[STATUS_NAMES[i] for i in range(len(STATUS_NAMES))]
                 ),
@@ -267,6 +270,7 @@ class TrafficSim:
             "trips_completed": c.arrived,
             "trips_unroutable": c.unroutable,
             "vehicles_teleported": c.teleported,
+            "vehicles_gridlocked": c.gridlocked,
             "vehicle_km": vkt,
             "vehicle_hours": vht,
             "mean_speed_kmh": vkt / vht if vht > 0 else 0.0,

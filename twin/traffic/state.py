@@ -75,6 +75,7 @@ class Fleet(NamedTuple):
     halted: np.ndarray  # bool, halted in the last step
     stuck_s: np.ndarray  # float64, continuous time halted (for gridlock detection)
     teleports: np.ndarray  # int32
+    gridlocked: np.ndarray  # bool, was halted for stuck_limit_s at some point
     run_list: np.ndarray  # int32, the running vehicles, unordered (first run_count[0])
     run_pos: np.ndarray  # int32, position of each vehicle in run_list (-1 if not running)
     run_count: np.ndarray  # int64 (1,), number of running vehicles
@@ -103,7 +104,8 @@ class Params(NamedTuple):
     halt_mps: float = 0.1  # SUMO's halting threshold (waiting time, stops)
     critical_gap_s: float = 4.0  # minor-road gap acceptance (HCM 2010 ch. 19: 4-7 s; lower end)
     junction_clear_s: float = 2.0  # equal-rank junction reservation (first come, first served)
-    teleport_s: float = 300.0  # SUMO --time-to-teleport default; <= 0 disables teleporting
+    stuck_limit_s: float = 300.0  # halted this long = gridlocked (SUMO --time-to-teleport)
+    teleport: bool = True  # move gridlocked vehicles on along their route (as SUMO does)
 
 
 def net_arrays(net: RoadNet) -> NetArrays:
@@ -203,6 +205,7 @@ def new_fleet(
         halted=np.zeros(n, dtype=np.bool_),
         stuck_s=np.zeros(n),
         teleports=np.zeros(n, dtype=np.int32),
+        gridlocked=np.zeros(n, dtype=np.bool_),
         run_list=np.zeros(n, dtype=np.int32),
         run_pos=np.full(n, -1, dtype=np.int32),
         run_count=np.zeros(1, dtype=np.int64),
