@@ -1,0 +1,627 @@
+"""Benchmark: twin's traffic engine side by side with Eclipse SUMO, same map, same trips.
+
+For each demand level (trips per hour over one hour from ``--start``), one twin trip table is
+drawn (:func:`twin.traffic.demand.random_trips`, flat profile) and fed to both simulators:
+
+- **SUMO** gets the map through ``netconvert`` with the flags SUMO recommends for OSM imports
+  (:data:`NETCONVERT_FLAGS`) and keeps only edges that allow passenger cars; each twin trip's
+  first and last link are matched to the SUMO edge on the same street and in the same
+  direction (by position and heading, via sumolib) and written as
+  ``<trip depart= from= to= departLane="best"/>``; ``sumo`` routes the trips itself as they
+  are loaded (its default router, free-flow times) and runs with its defaults otherwise (Krauss,
+  1 s step, ``--time-to-teleport 300``, default passenger vType with its speedFactor spread).
+  The SUMO time is the wall time of the ``sumo`` process (loading, routing, simulating,
+  writing outputs; netconvert excluded), and SUMO's own ``<performance>`` figures.
+- **twin** runs :class:`twin.traffic.sim.TrafficSim` on the same trips, after a warm-up run
+  that loads the compiled kernels. ``setup`` (routing, fleet, signal plans) and the
+  simulation ``loop`` are timed apart; vehicle-updates come from ``sim.updates``.
+
+Both run until every trip has finished or ``--cap-h`` simulated hours after ``--start``.
+Timings are medians of ``--repeat`` runs (each run of a simulator gives the same results:
+both are seeded). Results go to bench/results/sumo.json; bench/RESULTS.md quotes them.
+
+    pip install -e ".[bench]"
+    python bench/bench_sumo.py [--map baltimore] [--demand 1800 7200] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import gzip
+import itertools
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin.network.road import RoadNet
+from twin.results import machine, software_versions
+from twin.traffic.demand import Trips, random_trips
+from twin.traffic.routing import Router, RouteSet
+from twin.traffic.sim import TrafficSim
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# SUMO's recommended OSM import (sumo.dlr.de/docs/Networks/Import/OpenStreetMap.html),
+# restricted to edges a passenger car may use, as twin keeps only drivable roads.
+NETCONVERT_FLAGS = (
+    "--geometry.remove",
+    "--ramps.guess",
+    "--junctions.join",
+    "--tls.guess-signals",
+    "--tls.discard-simple",
+    "--tls.join",
+    "--keep-edges.by-vclass",
+    "passenger",
+    "--remove-edges.isolated",
+)
+MATCH_RADIUS_M = 40.0  # m, search radius for a SUMO edge around a twin link's anchor point
+MATCH_HEADING_DEG = 45.0  # largest heading difference between a twin link and its SUMO edge
+ANCHOR_FRACTION = 1.0 / 3.0  # anchor: 1/3 along the first link, 1/3 before the end of the last
+SEED = 42
+
+
+# -- SUMO: tools, network, trips --------------------------------------------------------------
+
+
+def sumo_home() -> Path:
+    """SUMO_HOME of the eclipse-sumo wheel; its tools directory is put on sys.path."""
+    try:
+        import sumo
+    except ImportError:
+        sys.exit('bench_sumo: eclipse-sumo is not installed; pip install -e ".[bench]"')
+    home = Path(sumo.SUMO_HOME)
+    os.environ["SUMO_HOME"] = str(home)
+    if str(home / "tools") not in sys.path:
+        sys.path.append(str(home / "tools"))
+    return home
+
+
+def sumo_version(home: Path) -> str:
+    out = subprocess.run(
+        [str(home / "bin" / "sumo"), "--version"], capture_output=True, text=True, check=True
+    )
+    return out.stdout.splitlines()[0].strip()
+
+
+def plain_osm(path: Path, workdir: Path) -> Path:
+    """netconvert reads neither .bz2 nor (reliably) .gz: decompress to a temporary .osm."""
+    opener = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix)
+    if opener is None:
+        return path
+    out = workdir / path.with_suffix("").name
+    with opener(path, "rb") as src, out.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return out
+
+
+def twin_typemap(home: Path, workdir: Path) -> Path:
+    """SUMO's OSM typemap with twin's per-class default speeds (twin.network.tags.DEFAULTS):
+    where a way has no maxspeed, SUMO then assumes what twin assumes (e.g. 50 km/h on urban
+    primary and secondary roads, where SUMO's own typemap says 100 km/h)."""
+    from twin.network.tags import DEFAULTS
+
+    tree = ET.parse(home / "data" / "typemap" / "osmNetconvert.typ.xml")
+    for node in tree.getroot().iter("type"):
+        cls = node.get("id", "").removeprefix("highway.")
+        if cls in DEFAULTS and node.get("id", "").startswith("highway."):
+            node.set("speed", f"{DEFAULTS[cls].speed_kph / 3.6:.2f}")
+    out = workdir / "twin-speeds.typ.xml"
+    tree.write(out)
+    return out
+
+
+def build_sumo_net(home: Path, osm_path: Path, workdir: Path, speeds: str) -> tuple[Path, float]:
+    """netconvert the map with SUMO's typemap (``speeds="sumo"``) or with twin's default
+    speeds (``"twin"``); returns (net.xml path, wall seconds of netconvert)."""
+    net_xml = workdir / f"net-{speeds}.net.xml"
+    osm = workdir / osm_path.with_suffix("").name
+    if not osm.exists():
+        osm = plain_osm(osm_path, workdir)
+    cmd = [str(home / "bin" / "netconvert"), "--osm-files", str(osm), *NETCONVERT_FLAGS]
+    if speeds == "twin":
+        cmd += ["--type-files", str(twin_typemap(home, workdir))]
+    cmd += ["--output-file", str(net_xml), "--no-warnings"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return net_xml, time.perf_counter() - t0
+
+
+def passenger_core(sumo_net: Any) -> set[str]:
+    """IDs of the edges in the largest strongly connected part of the passenger-car network
+    (trips from or to other edges may have no route; twin keeps the same part of its map)."""
+    import networkx as nx
+
+    G = nx.DiGraph()
+    for edge in sumo_net.getEdges(withInternal=False):
+        if not edge.allows("passenger"):
+            continue
+        G.add_node(edge.getID())
+        for to in edge.getOutgoing():
+            if to.allows("passenger"):
+                G.add_edge(edge.getID(), to.getID())
+    return max(nx.strongly_connected_components(G), key=len)
+
+
+def _heading_deg(p: np.ndarray, q: np.ndarray) -> float:
+    return math.degrees(math.atan2(q[0] - p[0], q[1] - p[1])) % 360.0
+
+
+def _anchor(poly: np.ndarray, frac: float) -> tuple[np.ndarray, float]:
+    """The point ``frac`` of the way along a polyline, and the heading of its segment."""
+    seg = np.hypot(*np.diff(poly, axis=0).T)
+    target = frac * seg.sum()
+    k = int(np.searchsorted(np.cumsum(seg), target))
+    k = min(k, len(seg) - 1)
+    before = seg[:k].sum()
+    t = 0.0 if seg[k] == 0 else (target - before) / seg[k]
+    return poly[k] + t * (poly[k + 1] - poly[k]), _heading_deg(poly[k], poly[k + 1])
+
+
+def _edge_heading_near(edge: Any, xy: tuple[float, float]) -> tuple[float, float]:
+    """(distance, heading) of the segment of a SUMO edge's shape nearest to ``xy``."""
+    shape = np.asarray(edge.getShape(), dtype=np.float64)
+    best = (np.inf, 0.0)
+    for a, b in itertools.pairwise(shape):
+        ab = b - a
+        t = 0.0 if not ab.any() else float(np.clip((np.asarray(xy) - a) @ ab / (ab @ ab), 0, 1))
+        d = float(np.hypot(*(a + t * ab - xy)))
+        if d < best[0]:
+            best = (d, _heading_deg(a, b))
+    return best
+
+
+def match_edge(sumo_net: Any, core: set[str], xy: tuple[float, float], heading: float) -> str:
+    """The SUMO edge of the core nearest to ``xy`` whose heading there is within
+    MATCH_HEADING_DEG of ``heading``; else the nearest core edge within 5x the radius."""
+    for radius, max_turn in ((MATCH_RADIUS_M, MATCH_HEADING_DEG), (5 * MATCH_RADIUS_M, 180.0)):
+        best, best_d = "", np.inf
+        for edge, _ in sumo_net.getNeighboringEdges(xy[0], xy[1], radius, False):
+            if edge.getID() not in core:
+                continue
+            d, h = _edge_heading_near(edge, xy)
+            if abs((h - heading + 180.0) % 360.0 - 180.0) <= max_turn and d < best_d:
+                best, best_d = edge.getID(), d
+        if best:
+            return best
+    return ""
+
+
+def sumo_trip_ends(
+    net: RoadNet, routes: RouteSet, sumo_net: Any, core: set[str]
+) -> tuple[list[str], list[str]]:
+    """SUMO from/to edges of each trip: the edges on the streets where twin's fastest route
+    (``routes``) starts and ends ("" where no edge was found)."""
+    from pyproj import Transformer
+
+    to_lonlat = Transformer.from_crs(net.meta["crs"], "EPSG:4326", always_xy=True)
+    proj = sumo_net.getGeoProj()
+    x_off, y_off = sumo_net.getLocationOffset()
+
+    def to_sumo(xy_m: np.ndarray) -> np.ndarray:
+        lon, lat = to_lonlat.transform(xy_m[:, 0], xy_m[:, 1])
+        x, y = proj(lon, lat)
+        return np.column_stack([np.asarray(x) + x_off, np.asarray(y) + y_off])
+
+    cache: dict[tuple[int, bool], str] = {}
+
+    def edge_of(link: int, last: bool) -> str:
+        if (link, last) not in cache:
+            poly = to_sumo(net.link_geometry(link))
+            xy, heading = _anchor(poly, 1.0 - ANCHOR_FRACTION if last else ANCHOR_FRACTION)
+            cache[(link, last)] = match_edge(sumo_net, core, (xy[0], xy[1]), heading)
+        return cache[(link, last)]
+
+    froms, tos = [], []
+    for i in range(len(routes)):
+        links = routes.route(i)
+        ok = len(links) > 0
+        froms.append(edge_of(int(links[0]), False) if ok else "")
+        tos.append(edge_of(int(links[-1]), True) if ok else "")
+    return froms, tos
+
+
+def write_sumo_trips(path: Path, trips: Trips, froms: list[str], tos: list[str]) -> int:
+    """The trips both ends of which have a SUMO edge, as a SUMO trip file; returns how many."""
+    n = 0
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("<routes>\n")
+        for tid, dep, a, b in zip(trips.trip_id, trips.depart_s, froms, tos, strict=True):
+            if a and b and a != b:
+                fh.write(
+                    f'    <trip id="{tid}" depart="{dep:.2f}" from="{a}" to="{b}" '
+                    'departSpeed="0"/>\n'
+                )
+                n += 1
+        fh.write("</routes>\n")
+    return n
+
+
+def run_sumo(
+    home: Path, net_xml: Path, trips_xml: Path, begin_s: float, cap_s: float, workdir: Path
+) -> dict[str, Any]:
+    """One sumo run until every vehicle has left (SUMO's default end) or, where that is later
+    than ``cap_s``, again with ``--end cap_s``; wall time, <performance>, trip figures."""
+    out = _sumo_once(home, net_xml, trips_xml, begin_s, None, workdir)
+    if out["end_s"] > cap_s:
+        out = _sumo_once(home, net_xml, trips_xml, begin_s, cap_s, workdir)
+    return out
+
+
+def _sumo_once(
+    home: Path,
+    net_xml: Path,
+    trips_xml: Path,
+    begin_s: float,
+    end_s: float | None,
+    workdir: Path,
+) -> dict[str, Any]:
+    stats_xml, tripinfo_xml = workdir / "stats.xml", workdir / "tripinfo.xml"
+    cmd = [
+        str(home / "bin" / "sumo"),
+        "-n", str(net_xml),
+        "-r", str(trips_xml),
+        "--begin", f"{begin_s:g}",
+        "--seed", str(SEED),
+        "--ignore-route-errors",
+        "--no-step-log",
+        "--no-warnings",
+        "--duration-log.statistics",
+        "--tripinfo-output", str(tripinfo_xml),
+        "--statistic-output", str(stats_xml),
+    ]  # fmt: skip
+    if end_s is not None:
+        cmd += ["--end", f"{end_s:g}"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    wall_s = time.perf_counter() - t0
+    stats = {child.tag: dict(child.attrib) for child in ET.parse(stats_xml).getroot()}
+    perf, veh, tele = stats["performance"], stats["vehicles"], stats["teleports"]
+    info = [t.attrib for t in ET.parse(tripinfo_xml).getroot().iter("tripinfo")]
+    duration = np.array([float(t["duration"]) for t in info])
+    time_loss = np.array([float(t["timeLoss"]) for t in info])
+    sim_s = float(perf["end"]) - float(perf["begin"])
+    loop_s = float(perf["clockDuration"])  # s: SUMO's simulation loop (routing included)
+    return {
+        "wall_s": wall_s,
+        "loop_s": loop_s,
+        "end_s": float(perf["end"]),
+        "sim_s": sim_s,
+        "capped": end_s is not None,
+        "updates": round(float(perf["vehicleUpdatesPerSecond"]) * loop_s),
+        "updates_per_s": float(perf["vehicleUpdatesPerSecond"]),
+        "updates_per_s_whole": float(perf["vehicleUpdatesPerSecond"]) * loop_s / wall_s,
+        "rtf": sim_s / wall_s,
+        "rtf_loop": float(perf["realTimeFactor"]),
+        "trips": int(veh["loaded"]),
+        "inserted": int(veh["inserted"]),
+        "completed": len(info),
+        "running_at_end": int(veh["running"]),
+        "waiting_at_end": int(veh["waiting"]),
+        "mean_duration_s": float(duration.mean()) if len(info) else math.nan,
+        "mean_time_loss_s": float(time_loss.mean()) if len(info) else math.nan,
+        "mean_depart_delay_s": float(stats["vehicleTripStatistics"]["departDelay"]),
+        "mean_route_km": float(stats["vehicleTripStatistics"]["routeLength"]) / 1000.0,
+        "teleports": int(tele["total"]),
+        "teleports_jam": int(tele.get("jam", 0)),
+        "teleports_yield": int(tele.get("yield", 0)),
+        "teleports_wrong_lane": int(tele.get("wrongLane", 0)),
+        "route_errors": proc.stderr.count("No connection between"),
+        "per_trip": {t["id"]: (float(t["duration"]), float(t["timeLoss"])) for t in info},
+    }
+
+
+# -- twin ----------------------------------------------------------------------------------
+
+
+def run_twin(net: RoadNet, trips: Trips, start_s: float, end_s: float, block: int) -> dict:
+    """One twin run: setup (routing, fleet, signals) and the loop timed apart."""
+    t0 = time.perf_counter()
+    sim = TrafficSim(net, trips, seed=SEED, start_s=start_s)
+    t1 = time.perf_counter()
+    while sim.t_s < end_s - 1e-9:
+        sim.advance(min(block, round(end_s - sim.t_s)))
+        c = sim.counts()
+        if c.scheduled + c.waiting + c.running == 0:
+            break
+    t2 = time.perf_counter()
+    c = sim.counts()
+    table = sim.trip_table()
+    done = table[table["status"] == "arrived"]
+    setup_s, loop_s, sim_s = t1 - t0, t2 - t1, sim.t_s - start_s
+    return {
+        "setup_s": setup_s,
+        "loop_s": loop_s,
+        "wall_s": setup_s + loop_s,
+        "sim_s": sim_s,
+        "updates": int(sim.updates),
+        "updates_per_s": sim.updates / loop_s,
+        "updates_per_s_whole": sim.updates / (setup_s + loop_s),
+        "rtf": sim_s / (setup_s + loop_s),
+        "rtf_loop": sim_s / loop_s,
+        "trips": len(trips),
+        "completed": c.arrived,
+        "unroutable": c.unroutable,
+        "running_at_end": c.running,
+        "waiting_at_end": c.waiting + c.scheduled,
+        "mean_duration_s": float(done["duration_s"].mean()),
+        "mean_time_loss_s": float(done["time_loss_s"].mean()),
+        "mean_depart_delay_s": float(done["depart_delay_s"].mean()),
+        "mean_route_km": float(done["route_length_m"].mean() / 1000.0),
+        "teleports": int(table["teleports"].sum()),
+        "vehicles_teleported": c.teleported,
+        "per_trip": {
+            str(t): (float(d), float(tl))
+            for t, d, tl in zip(
+                done["trip_id"], done["duration_s"], done["time_loss_s"], strict=True
+            )
+        },
+    }
+
+
+def warm_up(net: RoadNet, start_s: float) -> None:
+    """Load (or compile) the kernels before anything is timed."""
+    trips = random_trips(
+        net,
+        rng=np.random.default_rng(0),
+        start_s=start_s,
+        end_s=start_s + 60.0,
+        n_trips=50,
+        profile="flat",
+    )
+    TrafficSim(net, trips, seed=0, start_s=start_s).advance(120)
+
+
+def empty_step_us(net: RoadNet, start_s: float, steps: int = 5000) -> float:
+    """Fixed cost of one twin step with no vehicle on the map (signals, lane bookkeeping), us."""
+    far = np.array([start_s + 1e7])
+    trips = Trips(np.array([0]), net.link_from[:1], net.link_to[:1], far)
+    sim = TrafficSim(net, trips, seed=0, start_s=start_s)
+    sim.advance(10)
+    t0 = time.perf_counter()
+    sim.advance(steps)
+    return (time.perf_counter() - t0) / steps * 1e6
+
+
+# -- the comparison ------------------------------------------------------------------------
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The first run's results with every timing replaced by the median over the runs."""
+    out = {k: v for k, v in runs[0].items() if k != "per_trip"}
+    for key in ("wall_s", "loop_s", "setup_s"):
+        if key in out:
+            out[key] = statistics.median(r[key] for r in runs)
+    for key in ("updates_per_s", "updates_per_s_whole", "rtf", "rtf_loop"):
+        out[key] = statistics.median(r[key] for r in runs)
+    out["wall_s_all"] = [round(r["wall_s"], 3) for r in runs]
+    return out
+
+
+def paired(twin_run: dict, sumo_run: dict) -> dict:
+    """Trips that finished in both: median per-trip ratio of duration, and of time loss."""
+    common = twin_run["per_trip"].keys() & sumo_run["per_trip"].keys()
+    t = np.array([twin_run["per_trip"][k] for k in common])
+    s = np.array([sumo_run["per_trip"][k] for k in common])
+    return {
+        "trips_finished_in_both": len(common),
+        "median_duration_ratio_twin_over_sumo": float(np.median(t[:, 0] / s[:, 0])),
+        "mean_duration_s_twin": float(t[:, 0].mean()),
+        "mean_duration_s_sumo": float(s[:, 0].mean()),
+        "mean_time_loss_s_twin": float(t[:, 1].mean()),
+        "mean_time_loss_s_sumo": float(s[:, 1].mean()),
+    }
+
+
+def compare(twin_m: dict, sumo_m: dict) -> dict:
+    """twin against SUMO: throughput ratios (> 1: twin faster; "loop" is the simulation loop
+    only, "whole" includes twin's routing and set-up and SUMO's whole process), and the
+    differences of the mean trip figures in % of SUMO's."""
+
+    def pct(a: float, b: float) -> float:
+        return 100.0 * (a - b) / b
+
+    return {
+        "updates_per_s_loop": twin_m["updates_per_s"] / sumo_m["updates_per_s"],
+        "updates_per_s_whole": twin_m["updates_per_s_whole"] / sumo_m["updates_per_s_whole"],
+        "rtf_whole": twin_m["rtf"] / sumo_m["rtf"],
+        "rtf_loop": twin_m["rtf_loop"] / sumo_m["rtf_loop"],
+        "wall_whole": sumo_m["wall_s"] / twin_m["wall_s"],
+        "mean_duration_diff_pct": pct(twin_m["mean_duration_s"], sumo_m["mean_duration_s"]),
+        "mean_time_loss_diff_pct": pct(twin_m["mean_time_loss_s"], sumo_m["mean_time_loss_s"]),
+    }
+
+
+@dataclass
+class SumoNet:
+    """One SUMO conversion of the map."""
+
+    speeds: str  # "sumo": SUMO's typemap; "twin": twin's default speeds
+    net_xml: Path
+    net: Any  # sumolib.net.Net
+    core: set[str]  # edges in the largest strongly connected passenger part
+    netconvert_s: float
+
+    def info(self) -> dict:
+        return {
+            "speeds": self.speeds,
+            "netconvert_s": self.netconvert_s,
+            "edges": len(self.net.getEdges(withInternal=False)),
+            "passenger_core_edges": len(self.core),
+            "traffic_lights": len(self.net.getTrafficLights()),
+        }
+
+
+def convert(home: Path, osm: Path, workdir: Path, speeds: str) -> SumoNet:
+    import sumolib
+
+    net_xml, netconvert_s = build_sumo_net(home, osm, workdir, speeds)
+    sumo_net = sumolib.net.readNet(str(net_xml))
+    return SumoNet(speeds, net_xml, sumo_net, passenger_core(sumo_net), netconvert_s)
+
+
+def bench_demand(
+    net: RoadNet,
+    home: Path,
+    sumo_nets: list[SumoNet],
+    workdir: Path,
+    tph: float,
+    args: argparse.Namespace,
+) -> dict:
+    """twin and each SUMO conversion on one trip table of ``tph`` trips per hour."""
+    start_s = args.start_h * 3600.0
+    cap_s = start_s + args.cap_h * 3600.0
+    trips = random_trips(
+        net,
+        rng=np.random.default_rng(args.seed),
+        start_s=start_s,
+        end_s=start_s + 3600.0,
+        trips_per_hour=tph,
+        profile="flat",
+    )
+    routes = Router(net).routes(trips.origin_node, trips.dest_node)
+    ends = {sn.speeds: sumo_trip_ends(net, routes, sn.net, sn.core) for sn in sumo_nets}
+    keep = np.ones(len(trips), dtype=bool)  # trips with SUMO edges in every conversion
+    for froms, tos in ends.values():
+        keep &= np.array([bool(a and b and a != b) for a, b in zip(froms, tos, strict=True)])
+    same = Trips(
+        trips.trip_id[keep], trips.origin_node[keep], trips.dest_node[keep], trips.depart_s[keep]
+    )
+    print(f"{tph:g} trips/h: {len(same)} of {len(trips)} trips matched to SUMO edges", flush=True)
+    twin_runs = [run_twin(net, same, start_s, cap_s, args.block) for _ in range(args.repeat)]
+    twin_m = median_run(twin_runs)
+    steps = round(twin_m["sim_s"])
+    twin_m["steps"] = steps
+    twin_m["empty_step_us"] = args.empty_step_us
+    twin_m["fixed_step_cost_share_of_loop"] = args.empty_step_us * 1e-6 * steps / twin_m["loop_s"]
+    twin_m["setup_share_of_wall"] = twin_m["setup_s"] / twin_m["wall_s"]
+    print(f"  twin: {_brief(twin_m)}", flush=True)
+    row: dict[str, Any] = {
+        "trips_per_hour": tph,
+        "trips_drawn": len(trips),
+        "trips_matched": len(same),
+        "twin": twin_m,
+        "sumo": {},
+    }
+    for sn in sumo_nets:
+        froms, tos = ends[sn.speeds]
+        trips_xml = workdir / f"trips-{int(tph)}.xml"
+        write_sumo_trips(
+            trips_xml,
+            same,
+            [f for f, k in zip(froms, keep, strict=True) if k],
+            [t for t, k in zip(tos, keep, strict=True) if k],
+        )
+        runs = [
+            run_sumo(home, sn.net_xml, trips_xml, start_s, cap_s, workdir)
+            for _ in range(args.repeat)
+        ]
+        sumo_m = median_run(runs)
+        print(f"  sumo ({sn.speeds} speeds): {_brief(sumo_m)}", flush=True)
+        row["sumo"][sn.speeds] = {
+            **sumo_m,
+            "ratio": compare(twin_m, sumo_m),
+            "paired": paired(twin_runs[0], runs[0]),
+        }
+    return row
+
+
+def _brief(m: dict) -> str:
+    keys = (
+        "wall_s",
+        "loop_s",
+        "sim_s",
+        "updates",
+        "updates_per_s",
+        "completed",
+        "mean_duration_s",
+        "mean_time_loss_s",
+        "teleports",
+    )
+    return ", ".join(f"{k}={m[k]:.4g}" for k in keys)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--map", default="baltimore", help="a map in maps/ (NAME.osm.bz2)")
+    parser.add_argument(
+        "--demand",
+        type=float,
+        nargs="+",
+        default=[1800.0, 7200.0],
+        help="trips per hour, one run per value (default: 1800 7200)",
+    )
+    parser.add_argument(
+        "--speeds",
+        nargs="+",
+        choices=["sumo", "twin"],
+        default=["sumo", "twin"],
+        help="SUMO conversions: SUMO's typemap speeds and/or twin's defaults",
+    )
+    parser.add_argument("--start-h", type=float, default=7.0, help="first departure, h")
+    parser.add_argument(
+        "--cap-h",
+        type=float,
+        default=3.0,
+        help="stop this many simulated hours after --start-h at the latest",
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--block", type=int, default=10, help="twin steps per advance() between checks for the end"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the trip table")
+    parser.add_argument("--keep", type=Path, help="keep SUMO's files in this directory")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sumo.json")
+    args = parser.parse_args()
+
+    import twin
+
+    home = sumo_home()
+    osm = ROOT / "maps" / f"{args.map}.osm.bz2"
+    net = twin.load_roadnet(osm)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-sumo-")) if args.keep is None else args.keep
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        sumo_nets = [convert(home, osm, workdir, speeds) for speeds in args.speeds]
+        warm_up(net, args.start_h * 3600.0)
+        args.empty_step_us = empty_step_us(net, args.start_h * 3600.0)
+        rows = [bench_demand(net, home, sumo_nets, workdir, tph, args) for tph in args.demand]
+    finally:
+        if args.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report = {
+        "machine": machine(),
+        "versions": {**software_versions(), "sumo": sumo_version(home)},
+        "map": args.map,
+        "settings": {
+            "netconvert_flags": list(NETCONVERT_FLAGS),
+            "start_h": args.start_h,
+            "cap_h": args.cap_h,
+            "repeat": args.repeat,
+            "trip_seed": args.seed,
+            "sim_seed": SEED,
+            "numba_num_threads": os.environ.get("NUMBA_NUM_THREADS", "default"),
+        },
+        "sumo_nets": [sn.info() for sn in sumo_nets],
+        "twin_net": net.summary(),
+        "results": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=float))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
