@@ -1,17 +1,20 @@
 """Benchmark: twin's traffic engine side by side with Eclipse SUMO, same map, same trips.
 
-For each demand level (trips per hour over one hour from ``--start``), one twin trip table is
-drawn (:func:`twin.traffic.demand.random_trips`, flat profile) and fed to both simulators:
+For each demand level (trips per hour over one hour from ``--start-h``), one twin trip table
+is drawn (:func:`twin.traffic.demand.random_trips`, flat profile) and fed to both simulators:
 
 - **SUMO** gets the map through ``netconvert`` with the flags SUMO recommends for OSM imports
-  (:data:`NETCONVERT_FLAGS`) and keeps only edges that allow passenger cars; each twin trip's
-  first and last link are matched to the SUMO edge on the same street and in the same
-  direction (by position and heading, via sumolib) and written as
-  ``<trip depart= from= to= departLane="best"/>``; ``sumo`` routes the trips itself as they
-  are loaded (its default router, free-flow times) and runs with its defaults otherwise (Krauss,
-  1 s step, ``--time-to-teleport 300``, default passenger vType with its speedFactor spread).
-  The SUMO time is the wall time of the ``sumo`` process (loading, routing, simulating,
-  writing outputs; netconvert excluded), and SUMO's own ``<performance>`` figures.
+  (:data:`NETCONVERT_FLAGS`), keeping only edges that allow passenger cars, once with SUMO's
+  own typemap (``--speeds sumo``) and once with twin's default speeds for ways without
+  ``maxspeed`` (``--speeds twin``). Each twin trip's first and last link are matched to the
+  SUMO edge on the same street and in the same direction (by position and heading, via
+  sumolib); the trips matched in every conversion are run by both simulators. They are
+  written as ``<trip depart= from= to= departSpeed="0"/>`` (twin inserts at rest too);
+  ``sumo`` routes them itself as they are loaded (its default router, free-flow times) and
+  runs with its defaults otherwise (Krauss, 1 s step, ``--time-to-teleport 300``, default
+  passenger vType with its speedFactor spread). The SUMO time is the wall time of the ``sumo``
+  process (loading, routing, simulating, writing outputs; netconvert excluded), and SUMO's
+  own ``<performance>`` figures.
 - **twin** runs :class:`twin.traffic.sim.TrafficSim` on the same trips, after a warm-up run
   that loads the compiled kernels. ``setup`` (routing, fleet, signal plans) and the
   simulation ``loop`` are timed apart; vehicle-updates come from ``sim.updates``.
@@ -21,7 +24,7 @@ Timings are medians of ``--repeat`` runs (each run of a simulator gives the same
 both are seeded). Results go to bench/results/sumo.json; bench/RESULTS.md quotes them.
 
     pip install -e ".[bench]"
-    python bench/bench_sumo.py [--map baltimore] [--demand 1800 7200] [--repeat 3]
+    NUMBA_NUM_THREADS=1 python bench/bench_sumo.py [--demand 1800 7200] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -97,7 +100,8 @@ def sumo_version(home: Path) -> str:
 
 
 def plain_osm(path: Path, workdir: Path) -> Path:
-    """netconvert reads neither .bz2 nor (reliably) .gz: decompress to a temporary .osm."""
+    """netconvert does not read .bz2 (and .gz is decompressed too, to treat both alike):
+    the map as a plain .osm file in ``workdir``."""
     opener = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix)
     if opener is None:
         return path
@@ -285,7 +289,7 @@ def _sumo_once(
     if end_s is not None:
         cmd += ["--end", f"{end_s:g}"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
     wall_s = time.perf_counter() - t0
     stats = {child.tag: dict(child.attrib) for child in ET.parse(stats_xml).getroot()}
     perf, veh, tele = stats["performance"], stats["vehicles"], stats["teleports"]
@@ -318,7 +322,6 @@ def _sumo_once(
         "teleports_jam": int(tele.get("jam", 0)),
         "teleports_yield": int(tele.get("yield", 0)),
         "teleports_wrong_lane": int(tele.get("wrongLane", 0)),
-        "route_errors": proc.stderr.count("No connection between"),
         "per_trip": {t["id"]: (float(t["duration"]), float(t["timeLoss"])) for t in info},
     }
 
@@ -411,7 +414,7 @@ def median_run(runs: list[dict]) -> dict:
 
 
 def paired(twin_run: dict, sumo_run: dict) -> dict:
-    """Trips that finished in both: median per-trip ratio of duration, and of time loss."""
+    """Trips that finished in both: the median per-trip duration ratio, and the means."""
     common = twin_run["per_trip"].keys() & sumo_run["per_trip"].keys()
     t = np.array([twin_run["per_trip"][k] for k in common])
     s = np.array([sumo_run["per_trip"][k] for k in common])
