@@ -1,0 +1,151 @@
+"""Lane bookkeeping for the traffic kernels: per-lane vehicle lists, the running list, lane
+choice and route lookups. Numba functions over arrays, called from :mod:`twin.traffic.kernel`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from twin.traffic.state import Fleet, NetArrays, Params
+
+
+@njit(cache=True)
+def find_movement(link_mov_offsets, mov_to_link, link: int, to_link: int) -> int:
+    """The movement from ``link`` onto ``to_link``, or -1."""
+    for m in range(link_mov_offsets[link], link_mov_offsets[link + 1]):
+        if mov_to_link[m] == to_link:
+            return m
+    return -1
+
+
+@njit(cache=True)
+def choose_lane(net: NetArrays, fl: Fleet, p: Params, link: int, next_link: int) -> int:
+    """The lane slot of ``link`` with most room at its entrance among the lanes allowed for
+    the movement onto ``next_link`` (all lanes when ``next_link`` is -1)."""
+    return lane_with_most_room(
+        net.link_lanes,
+        net.link_lane_offset,
+        net.link_length_m,
+        net.link_mov_offsets,
+        net.mov_to_link,
+        net.mov_lane_first,
+        net.mov_lane_last,
+        fl.lane_tail,
+        fl.pos_m,
+        p.length_m,
+        link,
+        next_link,
+    )
+
+
+@njit(cache=True, inline="always")
+def lane_with_most_room(
+    link_lanes,
+    link_lane_offset,
+    link_length_m,
+    link_mov_offsets,
+    mov_to_link,
+    mov_lane_first,
+    mov_lane_last,
+    lane_tail,
+    pos_m,
+    length_m: float,
+    link: int,
+    next_link: int,
+) -> int:
+    first, last = 0, link_lanes[link] - 1
+    if next_link >= 0:
+        m = find_movement(link_mov_offsets, mov_to_link, link, next_link)
+        if m >= 0:
+            first, last = mov_lane_first[m], mov_lane_last[m]
+    best, best_room = -1, -np.inf
+    offset = link_lane_offset[link]
+    for k in range(first, last + 1):
+        tail = lane_tail[offset + k]
+        room = link_length_m[link] if tail < 0 else pos_m[tail] - length_m
+        if room > best_room:
+            best, best_room = offset + k, room
+    return best
+
+
+@njit(cache=True)
+def lane_append(lane_head, lane_tail, ahead, behind, lane, v: int, slot: int) -> None:
+    """Put vehicle ``v`` at the back of lane ``slot``."""
+    tail = lane_tail[slot]
+    ahead[v] = tail
+    behind[v] = -1
+    if tail >= 0:
+        behind[tail] = v
+    else:
+        lane_head[slot] = v
+    lane_tail[slot] = v
+    lane[v] = slot
+
+
+@njit(cache=True)
+def lane_remove(lane_head, lane_tail, ahead, behind, lane, v: int) -> None:
+    """Take vehicle ``v`` out of its lane."""
+    slot = lane[v]
+    a, b = ahead[v], behind[v]
+    if a >= 0:
+        behind[a] = b
+    else:
+        lane_head[slot] = b
+    if b >= 0:
+        ahead[b] = a
+    else:
+        lane_tail[slot] = a
+    ahead[v] = -1
+    behind[v] = -1
+    lane[v] = -1
+
+
+@njit(cache=True)
+def running_add(run_list, run_pos, run_count, v: int) -> None:
+    """Add ``v`` to the unordered list of running vehicles."""
+    run_pos[v] = run_count[0]
+    run_list[run_count[0]] = v
+    run_count[0] += 1
+
+
+@njit(cache=True)
+def running_remove(run_list, run_pos, run_count, v: int) -> None:
+    """Remove ``v`` from the list of running vehicles (the last one takes its place)."""
+    i = run_pos[v]
+    last = run_list[run_count[0] - 1]
+    run_list[i] = last
+    run_pos[last] = i
+    run_pos[v] = -1
+    run_count[0] -= 1
+
+
+@njit(cache=True)
+def occupied_lanes(fl: Fleet) -> np.ndarray:
+    """Slots of the lanes holding running vehicles, sorted (a walk over every lane would
+    visit them in this order, and most lanes of a city are empty at any moment)."""
+    n_run = fl.run_count[0]
+    n_all = fl.lane_head.shape[0]
+    if n_run * 16 > n_all:  # busy network: a scan is cheaper than a sort
+        slots = np.empty(min(n_run, n_all), dtype=np.int32)
+        n = 0
+        for s in range(n_all):
+            if fl.lane_head[s] >= 0:
+                slots[n] = s
+                n += 1
+        return slots[:n]
+    slots = np.empty(n_run, dtype=np.int32)
+    n = 0
+    for i in range(n_run):
+        v = fl.run_list[i]
+        if fl.ahead[v] < 0:
+            slots[n] = fl.lane[v]
+            n += 1
+    return np.sort(slots[:n])
+
+
+@njit(cache=True)
+def next_link(route_start, route_end, route_links, route_idx, v: int) -> int:
+    """The link after the vehicle's current one, or -1 at the end of its route."""
+    i = route_start[v] + route_idx[v] + 1
+    return route_links[i] if i < route_end[v] else -1
