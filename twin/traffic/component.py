@@ -86,6 +86,8 @@ class TrafficComponent:
                 self.sim.unroutable_examples(),
             )
         self._link_bins: list[pd.DataFrame] = []
+        self._kpis: dict[str, float] = {}
+        self._kpis_step = -1
         # each wake at time t brings the vehicles from t - block up to t, so everything that
         # runs later at t (link bins, recorders) sees the traffic at t
         model.clock.register(
@@ -111,7 +113,13 @@ class TrafficComponent:
                 )
             )
         for name in REPORTED:
-            model.add_reporter(name, lambda m, k=name: self.sim.network_kpis()[k])
+            model.add_reporter(name, lambda m, k=name: self._kpis_now()[k])
+
+    def _kpis_now(self) -> dict[str, float]:
+        """Network KPIs at the current step, computed once for all the reporters."""
+        if self._kpis_step != self.sim.step_no:
+            self._kpis, self._kpis_step = self.sim.network_kpis(), self.sim.step_no
+        return self._kpis
 
     def sync(self, t_s: float) -> None:
         """Bring the vehicles up to time ``t_s`` (whole steps, never past the scenario end)."""
