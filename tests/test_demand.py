@@ -40,7 +40,7 @@ def trips_of(net: RoadNet, seed: int = 1, **kw) -> Trips:
 
 
 def same(a: Trips, b: Trips) -> bool:
-    names = ("trip_id", "origin_node", "dest_node", "depart_s")
+    names = ("trip_id", "origin_node", "dest_node", "depart_s", "after_trip_id", "min_dwell_s")
     return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in names)
 
 
@@ -295,5 +295,176 @@ def test_missing_file_is_a_twin_error(net, tmp_path):
 
 def test_frame_dtypes(net):
     frame = trips_of(net, n_trips=5).to_frame()
-    assert list(frame.columns) == ["trip_id", "depart_s", "origin_node", "dest_node"]
+    assert list(frame.columns) == [
+        "trip_id", "depart_s", "origin_node", "dest_node", "after_trip_id", "min_dwell_s",
+    ]  # fmt: skip
     assert isinstance(frame, pd.DataFrame) and frame["trip_id"].dtype == np.int64
+    assert frame["after_trip_id"].dtype == np.int64 and frame["min_dwell_s"].dtype == np.float64
+
+
+# -- trip chaining ---------------------------------------------------------------------------
+
+
+def tours_of(net: RoadNet, n: int = 100) -> Trips:
+    """Outbound trips and chained returns (trip id + n) with dwell times."""
+    out = trips_of(net, n_trips=n, end_s=3600.0)
+    return Trips(
+        trip_id=np.r_[out.trip_id, out.trip_id + n],
+        origin_node=np.r_[out.origin_node, out.dest_node],
+        dest_node=np.r_[out.dest_node, out.origin_node],
+        depart_s=np.r_[out.depart_s, out.depart_s + 600.0],
+        after_trip_id=np.r_[np.full(n, -1), out.trip_id],
+        min_dwell_s=np.r_[np.zeros(n), np.linspace(0.0, 1800.0, n)],
+    )
+
+
+def test_unchained_trips_have_no_predecessor_and_no_dwell(net):
+    trips = trips_of(net, n_trips=20)
+    assert trips.after_trip_id.tolist() == [-1] * 20 and trips.after_trip_id.dtype == np.int64
+    assert trips.min_dwell_s.tolist() == [0.0] * 20 and trips.min_dwell_s.dtype == np.float64
+    assert not trips.chained and (trips.after_index() == -1).all()
+
+
+def test_sorting_keeps_chains_aligned():
+    trips = Trips(
+        trip_id=[10, 11, 12],
+        origin_node=[0, 1, 2],
+        dest_node=[1, 2, 0],
+        depart_s=[300.0, 200.0, 100.0],
+        after_trip_id=[-1, 10, 11],
+        min_dwell_s=[0.0, 5.0, 7.5],
+    )
+    assert trips.trip_id.tolist() == [12, 11, 10]
+    assert trips.after_trip_id.tolist() == [11, 10, -1]
+    assert trips.min_dwell_s.tolist() == [7.5, 5.0, 0.0]
+    assert trips.origin_node.tolist() == [2, 1, 0]
+    assert trips.after_index().tolist() == [1, 2, -1]  # positions in the sorted table
+    assert trips.chained
+
+
+@pytest.mark.parametrize(
+    ("after", "dwell", "match"),
+    [
+        ([-1, 99, -1], None, r"1 trip\(s\) .* e\.g\. trip 2 follows 99, not a trip_id"),
+        ([-1, -5, -1], None, "trip 2 follows -5, not a trip_id"),
+        ([-1, 2, -1], None, "trip 2 follows itself"),
+        ([3, 1, 2], None, r"3 trip\(s\).* cycle \(1 -> 3 -> 2 -> 1\)"),
+        ([-1, 3, 2], None, r"2 trip\(s\).* cycle \(2 -> 3 -> 2\)"),
+        (None, [0.0, -1.0, 0.0], "min_dwell_s must be finite and >= 0.* trip 2 has -1"),
+        (None, [0.0, 0.0, np.nan], "min_dwell_s must be finite and >= 0.* trip 3 has nan"),
+        ([-1, 1], None, "same length"),
+        (None, [0.0], "same length"),
+        ([-1, 1.5, -1], None, "after_trip_id must be integers"),
+    ],
+)
+def test_trips_reject_bad_chains(after, dwell, match):
+    with pytest.raises(ValueError, match=match):
+        Trips([1, 2, 3], [0, 1, 2], [1, 2, 0], [0.0, 1.0, 2.0], after, dwell)
+
+
+def test_a_trip_may_follow_one_that_leaves_later():
+    # planned times need not be in order: the kernel just holds the earlier-planned trip
+    trips = Trips([1, 2], [0, 1], [1, 0], [500.0, 100.0], after_trip_id=[-1, 1])
+    assert trips.trip_id.tolist() == [2, 1] and trips.after_index().tolist() == [1, -1]
+
+
+def test_frame_round_trip_with_chains(net):
+    trips = tours_of(net, 30)
+    frame = trips.to_frame(net)
+    assert same(Trips.from_frame(frame), trips)
+    assert same(Trips.from_frame(frame.sample(frac=1.0, random_state=1)), trips)
+    plain = Trips.from_frame(frame.drop(columns=["after_trip_id", "min_dwell_s"]))
+    assert not plain.chained
+
+
+def test_csv_round_trip_with_chains(net, tmp_path):
+    trips = tours_of(net)
+    write_trips_csv(trips, net, tmp_path / "tours.csv")
+    header = (tmp_path / "tours.csv").read_text().splitlines()[0]
+    assert (
+        header == "trip_id,depart,origin_lon,origin_lat,dest_lon,dest_lat,after_trip_id,min_dwell_s"
+    )
+    back, report = read_trips_csv(tmp_path / "tours.csv", net)
+    assert same(back, trips) and report.ignored_columns == ()
+    # unchained tables keep the plain format
+    write_trips_csv(trips_of(net, n_trips=5), net, tmp_path / "plain.csv")
+    header = (tmp_path / "plain.csv").read_text().splitlines()[0]
+    assert header == "trip_id,depart,origin_lon,origin_lat,dest_lon,dest_lat"
+
+
+def test_csv_chain_columns_accept_empty_and_minus_one(net, tmp_path):
+    a, b = (int(v) for v in net.node_osmid[:2])
+    path = tmp_path / "chain.csv"
+    path.write_text(
+        "depart,origin_osm_node,dest_osm_node,after_trip_id,min_dwell_s\n"
+        f"08:00,{a},{b},,\n"
+        f"08:30,{b},{a},0,90\n"
+        f"09:00,{a},{b},-1,\n"
+        f"09:30,{b},{a},1,12.5\n"
+    )
+    trips, _ = read_trips_csv(path, net)  # without a trip_id column: row numbers from 0
+    assert trips.trip_id.tolist() == [0, 1, 2, 3]
+    assert trips.after_trip_id.tolist() == [-1, 0, -1, 1]
+    assert trips.min_dwell_s.tolist() == [0.0, 90.0, 0.0, 12.5]
+    path.write_text(
+        f"trip_id,depart,origin_osm_node,dest_osm_node,after_trip_id\n7,08:00,{a},{b},\n"
+        f"9,08:30,{b},{a},7\n"
+    )
+    trips, _ = read_trips_csv(path, net)
+    assert trips.after_trip_id.tolist() == [-1, 7] and trips.min_dwell_s.tolist() == [0.0, 0.0]
+
+
+def test_csv_a_trip_after_a_skipped_row_follows_its_predecessor(net, tmp_path):
+    a, b = (int(v) for v in net.node_osmid[:2])
+    path = tmp_path / "skip.csv"
+    path.write_text(
+        "trip_id,depart,origin_osm_node,dest_osm_node,after_trip_id,min_dwell_s\n"
+        f"1,08:00,{a},{b},,\n"
+        f"2,09:00,{b},{b},1,60\n"  # same node: skipped
+        f"3,10:00,{b},{b},2,30\n"  # same node: skipped
+        f"4,11:00,{b},{a},3,5\n"
+        f"5,12:00,{b},{b},,10\n"  # same node, no predecessor: skipped
+        f"6,13:00,{a},{b},5,7\n"
+    )
+    trips, report = read_trips_csv(path, net)
+    assert report.same_node_skipped == 3
+    assert trips.trip_id.tolist() == [1, 4, 6]
+    assert trips.after_trip_id.tolist() == [-1, 1, -1]
+    assert trips.min_dwell_s.tolist() == [0.0, 95.0, 17.0]
+
+
+def test_csv_chain_errors_name_line_and_column(net, tmp_path):
+    a, b = (int(v) for v in net.node_osmid[:2])
+    head = "trip_id,depart,origin_osm_node,dest_osm_node,after_trip_id,min_dwell_s\n"
+    msg = problems_of(
+        tmp_path / "c.csv",
+        head + f"1,08:00,{a},{b},x,\n2,08:00,{a},{b},1,-3\n3,08:00,{a},{b},1,nan\n",
+        net,
+    )
+    lines = msg.splitlines()
+    assert "c.csv: 3 problem(s)" in lines[0]
+    assert lines[1].endswith(
+        "c.csv, line 2: column 'after_trip_id': expected a trip_id, "
+        "or -1 or empty for none, got 'x'"
+    )
+    assert "line 3: column 'min_dwell_s': expected seconds >= 0, or empty for 0, got '-3'" in msg
+    assert "line 4: column 'min_dwell_s'" in lines[3]
+    msg = problems_of(
+        tmp_path / "r.csv",
+        head
+        + f"1,08:00,{a},{b},,\n2,08:00,{a},{b},99,\n3,08:00,{a},{b},3,\n"
+        + f"4,08:00,{a},{b},5,\n5,08:00,{a},{b},4,\n",
+        net,
+    )
+    lines = msg.splitlines()
+    assert "r.csv: 4 problem(s)" in lines[0]
+    assert (
+        "r.csv, line 3: column 'after_trip_id': trip 2 follows 99, not a trip_id of the file"
+        in lines[1]
+    )
+    assert "line 4: column 'after_trip_id': trip 3 follows itself" in lines[2]
+    assert (
+        "line 5: column 'after_trip_id': trips follow each other in a cycle (4 -> 5 -> 4)"
+        in lines[3]
+    )
+    assert "line 6: column 'after_trip_id': trips follow each other in a cycle" in lines[4]

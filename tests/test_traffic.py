@@ -425,3 +425,209 @@ def test_gridlock_is_counted_even_without_teleporting():
     c = sim.counts()
     assert c.gridlocked == 2 and c.teleported == 0 and c.running == 2
     assert sim.network_kpis()["vehicles_gridlocked"] == 2
+
+
+# -- trip chaining -----------------------------------------------------------------------------
+
+
+def chained(origins, dests, departs, after, dwell=None) -> Trips:
+    """Trips numbered 0..n-1 in the order given; ``after`` holds trip ids (-1 none)."""
+    return Trips(
+        np.arange(len(departs)), origins, dests, departs, after_trip_id=after, min_dwell_s=dwell
+    )
+
+
+def by_id(sim: TrafficSim):
+    return sim.trip_table().set_index("trip_id")
+
+
+@pytest.mark.parametrize("dwell_s", [0.0, 30.0, 12.5])
+def test_return_trip_waits_for_the_outbound_arrival_plus_dwell(dwell_s):
+    """Home (node 0) -> work (node 2) -> home on a two-way road: the return is planned to
+    leave long before the outbound can arrive, so it leaves exactly at arrival + dwell
+    (rounded up to the next step when that falls between steps)."""
+    net = grid_roadnet(3, 1, spacing_m=1000.0, signals=False)
+    sim = TrafficSim(
+        net, chained([0, 2], [2, 0], [0.0, 10.0], [-1, 0], [0.0, dwell_s]), seed=1, start_s=0.0
+    )
+    sim.run_until(100.0)  # the outbound is on its way, the return is due but held
+    c = sim.counts()
+    assert (c.running, c.waiting, c.held) == (1, 1, 1)
+    kpis = sim.network_kpis()
+    assert kpis["vehicles_waiting"] == 1 and kpis["vehicles_held"] == 1
+    assert np.isnan(sim.fleet.depart_s[1])
+    sim.run_until(600.0)
+    t = by_id(sim)
+    assert (t["status"] == "arrived").all()
+    release_s = t.loc[0, "arrive_s"] + dwell_s
+    assert t.loc[1, "depart_s"] == np.ceil(release_s)  # 1 s steps from t = 0
+    assert t.loc[1, "depart_delay_s"] == np.ceil(release_s) - 10.0
+    assert t.loc[1, "after_trip_id"] == 0 and t.loc[0, "after_trip_id"] == -1
+    assert t.loc[1, "duration_s"] > 100.0  # it drove the whole way back
+    assert sim.counts().held == 0
+
+
+def test_a_return_planned_after_the_arrival_leaves_on_time():
+    net = grid_roadnet(3, 1, spacing_m=1000.0, signals=False)
+    sim = TrafficSim(
+        net, chained([0, 2], [2, 0], [0.0, 400.0], [-1, 0], [0.0, 60.0]), seed=1, start_s=0.0
+    )
+    sim.run_until(900.0)
+    t = by_id(sim)
+    assert t.loc[0, "arrive_s"] + 60.0 < 400.0
+    assert t.loc[1, "depart_s"] == 400.0 and t.loc[1, "depart_delay_s"] == 0.0
+
+
+def test_a_three_leg_tour_departs_leg_after_leg():
+    """home 0 -> work 2 -> shop 1 -> home 0, all planned at t = 0: each leg waits for the
+    one before it; an unchained trip planned at the same time is not held."""
+    net = grid_roadnet(3, 1, spacing_m=800.0, signals=False)
+    sim = TrafficSim(
+        net,
+        chained([0, 2, 1, 1], [2, 1, 0, 2], [0.0] * 4, [-1, 0, 1, -1], [0.0, 5.0, 7.0, 0.0]),
+        seed=4,
+        start_s=0.0,
+    )
+    sim.run_until(1000.0)
+    t = by_id(sim)
+    assert (t["status"] == "arrived").all()
+    assert t.loc[1, "depart_s"] == t.loc[0, "arrive_s"] + 5.0
+    assert t.loc[2, "depart_s"] == t.loc[1, "arrive_s"] + 7.0
+    assert t.loc[3, "depart_s"] == 0.0
+
+
+def test_a_chain_whose_previous_leg_has_no_route_departs_on_time():
+    # a one-way corridor: node 2 -> node 0 has no route, so that trip never runs
+    net = corridor_roadnet([500.0, 500.0], speed_mps=SPEED_MPS)
+    sim = TrafficSim(
+        net, chained([2, 0], [0, 2], [0.0, 5.0], [-1, 0], [0.0, 30.0]), seed=1, start_s=0.0
+    )
+    assert sim.counts().unroutable == 1
+    sim.run_until(200.0)
+    t = by_id(sim)
+    assert t.loc[0, "status"] == "unroutable" and t.loc[1, "status"] == "arrived"
+    assert t.loc[1, "depart_s"] == 5.0 and t.loc[1, "depart_delay_s"] == 0.0
+
+
+def test_a_teleported_arrival_releases_the_next_leg():
+    """The outbound is stuck behind a red that never ends and is teleported to its end: that
+    counts as its arrival."""
+    net = corridor_roadnet([500.0, 500.0], speed_mps=SPEED_MPS, signal_nodes=(1,))
+    sim = TrafficSim(
+        net,
+        chained([0, 0], [2, 2], [0.0, 5.0], [-1, 0], [0.0, 10.0]),
+        seed=1,
+        start_s=0.0,
+        params=Params(stuck_limit_s=60.0),
+        plans=red_then_green(1e6, 10.0),
+    )
+    sim.run_until(600.0)
+    t = by_id(sim)
+    assert t.loc[0, "teleports"] >= 1 and t.loc[0, "status"] == "arrived"
+    assert t.loc[1, "depart_s"] == t.loc[0, "arrive_s"] + 10.0
+
+
+def test_a_congested_outbound_trip_delays_the_return():
+    """The same tour alone and behind heavy traffic to the same place: the jammed outbound
+    arrives later, and the return leaves exactly that much later."""
+    net = grid_roadnet(3, 3, spacing_m=300.0)
+    n_bg = 60
+
+    def run(background: bool):
+        o, d, t = [0, 8], [8, 0], [20.0, 60.0]
+        if background:  # from node 0 and node 1 towards node 8 in the first minute
+            o += [1] * n_bg + [0] * n_bg
+            d += [8] * (2 * n_bg)
+            t += list(np.linspace(0.0, 60.0, n_bg)) * 2
+        after = np.full(len(o), -1)
+        after[1] = 0
+        dwell = np.zeros(len(o))
+        dwell[1] = 20.0
+        sim = TrafficSim(net, chained(o, d, t, after, dwell), seed=2, start_s=0.0)
+        sim.run_until(1500.0)
+        table = by_id(sim)
+        assert (table["status"] == "arrived").all()
+        return table.loc[0], table.loc[1]
+
+    (out_free, back_free), (out_jam, back_jam) = run(False), run(True)
+    assert out_jam["arrive_s"] > out_free["arrive_s"] + 60.0
+    assert out_jam["duration_s"] > out_free["duration_s"] + 30.0  # slow on the way, too
+    for out, back in ((out_free, back_free), (out_jam, back_jam)):
+        assert back["depart_s"] == out["arrive_s"] + 20.0
+    assert back_jam["depart_delay_s"] > back_free["depart_delay_s"] + 60.0
+
+
+def tours(net, seed: int, n: int = 400) -> Trips:
+    """Random outbound trips and, for each, a chained return planned 0-120 s after its
+    planned departure (mostly before it can arrive), with a random dwell."""
+    out = random_trips(
+        net, rng=stream(seed, "demand"), start_s=0.0, end_s=600.0, n_trips=n, min_trip_m=300.0
+    )
+    rng = stream(seed, "tours")
+    return Trips(
+        trip_id=np.r_[out.trip_id, out.trip_id + n],
+        origin_node=np.r_[out.origin_node, out.dest_node],
+        dest_node=np.r_[out.dest_node, out.origin_node],
+        depart_s=np.r_[out.depart_s, out.depart_s + rng.uniform(0.0, 120.0, n)],
+        after_trip_id=np.r_[np.full(n, -1), out.trip_id],
+        min_dwell_s=np.r_[np.zeros(n), rng.uniform(0.0, 60.0, n)],
+    )
+
+
+def test_chained_tours_on_a_grid_hold_and_are_deterministic():
+    net = grid_roadnet(6, 6, spacing_m=150.0)
+
+    def run(seed: int):
+        sim = TrafficSim(net, tours(net, seed), seed=seed, start_s=0.0)
+        rng = stream(seed, "reroute")
+        held = 0
+        for _ in range(15):
+            sim.advance(100)
+            c = sim.counts()
+            assert c.held <= c.waiting
+            held = max(held, c.held)
+            check_invariants(sim)
+            sim.reroute(0.3, rng)
+        return sim, held
+
+    (a, held), (b, _), (c, _) = run(8), run(8), run(9)
+    ta = a.trip_table()
+    assert ta.equals(b.trip_table())
+    assert not ta.equals(c.trip_table())
+    assert held > 0 and a.rerouted > 0
+    t = ta.set_index("trip_id")
+    back = t[t["after_trip_id"] >= 0]
+    out = t.loc[back["after_trip_id"]]
+    started = back["depart_s"].notna().to_numpy()
+    assert started.sum() > 300 and (t["status"] == "arrived").mean() > 0.9
+    assert (out["status"].to_numpy()[started] == "arrived").all()
+    dwell = a.trips.min_dwell_s[a.trips.after_trip_id >= 0]
+    ready = np.maximum(back["depart_plan_s"], out["arrive_s"].to_numpy() + dwell)
+    assert (back["depart_s"][started] >= ready[started]).all()
+    binding = out["arrive_s"].to_numpy() + dwell > back["depart_plan_s"].to_numpy()
+    assert (back["depart_delay_s"][started & binding] > 0).all() and binding.sum() > 100
+
+
+def test_unchained_trips_run_exactly_as_without_the_arrays():
+    net = grid_roadnet(6, 6, spacing_m=150.0)
+    plain = random_trips(
+        net, rng=stream(5, "demand"), start_s=0.0, end_s=900.0, trips_per_hour=6000.0,
+        min_trip_m=200.0,
+    )  # fmt: skip
+    explicit = Trips(
+        plain.trip_id, plain.origin_node, plain.dest_node, plain.depart_s,
+        after_trip_id=np.full(len(plain), -1), min_dwell_s=np.zeros(len(plain)),
+    )  # fmt: skip
+
+    def run(demand: Trips):
+        sim = TrafficSim(net, demand, seed=5, start_s=0.0)
+        rng = stream(5, "reroute")
+        for _ in range(12):
+            sim.advance(100)
+            sim.reroute(0.2, rng)
+        return sim
+
+    a, b = run(plain), run(explicit)
+    assert a.trip_table().equals(b.trip_table())
+    assert a.network_kpis() == b.network_kpis() and a.updates == b.updates
+    assert a.counts().held == 0 and (a.trip_table()["after_trip_id"] == -1).all()

@@ -13,6 +13,12 @@ Trip CSV format (a header on line 1, one trip per line; extra columns are ignore
   network nodes and are reported as unknown: use the lon/lat form for those.
 - optional ``trip_id`` (integer, unique); without it trips are numbered by row from 0.
 - ``depart`` is ``H:MM``, ``H:MM:SS`` or seconds since midnight, up to 48 h (the next day).
+- optional ``after_trip_id`` (trip chaining): the ``trip_id`` of the trip this one follows
+  (the same vehicle's previous leg), ``-1`` or empty for none; without a ``trip_id`` column it
+  refers to the row numbers. Optional ``min_dwell_s``: seconds (>= 0, empty = 0) the vehicle
+  stays at least between that arrival and this departure. A trip that follows a skipped row
+  (same origin and destination node) follows that row's own predecessor instead, with the
+  two dwell times added.
 """
 
 from __future__ import annotations
@@ -38,12 +44,23 @@ MAX_REDRAW_ROUNDS = 200  # rounds of redrawing too-short random trips before giv
 
 @dataclass(eq=False)
 class Trips:
-    """A trip table as struct-of-arrays, sorted by (depart_s, trip_id)."""
+    """A trip table as struct-of-arrays, sorted by (depart_s, trip_id).
+
+    Trip chaining (tours: the same vehicle drives home -> work -> home): ``after_trip_id[i]``
+    is the ``trip_id`` of the trip that trip ``i`` follows, -1 for none (the default for every
+    trip). A chained trip enters the network only once its planned ``depart_s`` has come,
+    the trip it follows has arrived (teleported arrivals count) and at least
+    ``min_dwell_s[i]`` seconds (default 0) have passed since that arrival. A predecessor that
+    never runs (no route) or ends without arriving does not hold it. Every ``after_trip_id``
+    must name another trip of the table, without cycles (ValueError naming an example).
+    """
 
     trip_id: np.ndarray  # int64, unique
     origin_node: np.ndarray  # int32 RoadNet node index
     dest_node: np.ndarray  # int32 RoadNet node index
-    depart_s: np.ndarray  # float64, seconds since midnight
+    depart_s: np.ndarray  # float64, seconds since midnight (planned)
+    after_trip_id: np.ndarray | None = None  # int64, trip_id of the previous leg, -1 none
+    min_dwell_s: np.ndarray | None = None  # float64 >= 0, s between that arrival and departure
 
     def __post_init__(self) -> None:
         self.trip_id = np.asarray(self.trip_id, dtype=np.int64)
@@ -51,25 +68,58 @@ class Trips:
         self.dest_node = np.asarray(self.dest_node, dtype=np.int32)
         self.depart_s = np.asarray(self.depart_s, dtype=np.float64)
         n = len(self.trip_id)
-        if any(len(a) != n for a in (self.origin_node, self.dest_node, self.depart_s)):
+        if self.after_trip_id is None:
+            self.after_trip_id = np.full(n, -1, dtype=np.int64)
+        if self.min_dwell_s is None:
+            self.min_dwell_s = np.zeros(n, dtype=np.float64)
+        self.after_trip_id = _as_int64(self.after_trip_id, "after_trip_id")
+        self.min_dwell_s = np.asarray(self.min_dwell_s, dtype=np.float64)
+        arrays = (self.origin_node, self.dest_node, self.depart_s, self.after_trip_id)
+        if any(a.shape != (n,) for a in (*arrays, self.min_dwell_s)):
             raise ValueError("Trips arrays must all have the same length")
         if len(np.unique(self.trip_id)) != n:
             raise ValueError("Trips.trip_id must be unique")
+        bad = np.flatnonzero(~(self.min_dwell_s >= 0) | ~np.isfinite(self.min_dwell_s))
+        if len(bad):
+            i = bad[0]
+            raise ValueError(
+                f"Trips.min_dwell_s must be finite and >= 0: {len(bad)} are not, e.g. "
+                f"trip {self.trip_id[i]} has {self.min_dwell_s[i]}"
+            )
+        chains = bool((self.after_trip_id != -1).any())
+        problems = chain_problems(self.trip_id, self.after_trip_id) if chains else []
+        if problems:
+            raise ValueError(
+                f"Trips.after_trip_id: {len(problems)} trip(s) with a bad predecessor, e.g. "
+                f"{problems[0][1]}"
+            )
         order = np.lexsort((self.trip_id, self.depart_s))
         if np.any(order != np.arange(n)):
-            for name in ("trip_id", "origin_node", "dest_node", "depart_s"):
+            for name in _COLUMNS:
                 setattr(self, name, getattr(self, name)[order])
+
+    @property
+    def chained(self) -> bool:
+        """Whether any trip follows another or has a dwell time."""
+        return bool((self.after_trip_id != -1).any() or (self.min_dwell_s > 0).any())
+
+    def after_index(self) -> np.ndarray:
+        """Position in this table of the trip each trip follows (int64, -1 for none)."""
+        return _positions(self.trip_id, self.after_trip_id)
 
     def __len__(self) -> int:
         return len(self.trip_id)
 
     def to_frame(self, net: RoadNet | None = None) -> pd.DataFrame:
-        """One row per trip; with ``net`` also node_lon/node_lat and OSM ids of both ends."""
+        """One row per trip (all the fields); with ``net`` also node_lon/node_lat and OSM ids
+        of both ends."""
         cols: dict[str, np.ndarray] = {
             "trip_id": self.trip_id,
             "depart_s": self.depart_s,
             "origin_node": self.origin_node,
             "dest_node": self.dest_node,
+            "after_trip_id": self.after_trip_id,
+            "min_dwell_s": self.min_dwell_s,
         }
         if net is not None:
             for end, nodes in (("origin", self.origin_node), ("dest", self.dest_node)):
@@ -80,14 +130,72 @@ class Trips:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Trips:
-        """From columns origin_node, dest_node, depart_s and optional trip_id (else 0..n-1)."""
+        """From columns origin_node, dest_node, depart_s and optional trip_id (else 0..n-1),
+        after_trip_id and min_dwell_s."""
         trip_id = frame["trip_id"] if "trip_id" in frame else np.arange(len(frame))
         return cls(
             trip_id=np.asarray(trip_id),
             origin_node=frame["origin_node"].to_numpy(),
             dest_node=frame["dest_node"].to_numpy(),
             depart_s=frame["depart_s"].to_numpy(),
+            after_trip_id=frame["after_trip_id"].to_numpy() if "after_trip_id" in frame else None,
+            min_dwell_s=frame["min_dwell_s"].to_numpy() if "min_dwell_s" in frame else None,
         )
+
+
+_COLUMNS = ("trip_id", "origin_node", "dest_node", "depart_s", "after_trip_id", "min_dwell_s")
+
+
+def _as_int64(values, name: str) -> np.ndarray:
+    """``values`` as int64; ValueError for non-integral numbers (e.g. nan from a frame)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+        raise ValueError(f"Trips.{name} must be integers")
+    return arr.astype(np.int64)
+
+
+def _positions(trip_id: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Index in ``trip_id`` of each id in ``ref`` (int64); -1 where ``ref`` is -1 or unknown."""
+    if len(trip_id) == 0 or (ref == -1).all():
+        return np.full(len(ref), -1, dtype=np.int64)
+    sorter = np.argsort(trip_id, kind="stable")
+    at = sorter[np.minimum(np.searchsorted(trip_id, ref, sorter=sorter), len(trip_id) - 1)]
+    return np.where((ref != -1) & (trip_id[at] == ref), at, -1).astype(np.int64)
+
+
+def chain_problems(
+    trip_id: np.ndarray, after_trip_id: np.ndarray, where: str = "the table"
+) -> list[tuple[int, str]]:
+    """(row, message) for each trip whose ``after_trip_id`` is not -1 and not another trip's
+    id, or that is on a cycle of trips following each other (they could never depart)."""
+    after = _positions(trip_id, after_trip_id)
+    problems = []
+    for i in np.flatnonzero((after_trip_id != -1) & (after < 0)):
+        msg = f"trip {trip_id[i]} follows {after_trip_id[i]}, not a trip_id of {where}"
+        problems.append((int(i), msg))
+    for i in np.flatnonzero(after == np.arange(len(after))):
+        problems.append((int(i), f"trip {trip_id[i]} follows itself"))
+    # following the predecessors of a trip on or behind a cycle never ends: pointer doubling
+    # (index n is the end that every other chain reaches) leaves such trips on the cycle
+    n = len(after)
+    succ = np.append(np.where(after < 0, n, after), n)
+    for _ in range(max(n, 1).bit_length() + 1):
+        succ = succ[succ]
+    seen: set[int] = set()
+    for start in np.unique(succ[:n][succ[:n] != n]).tolist():
+        if start in seen:
+            continue
+        loop, j = [start], int(after[start])
+        while j != start:
+            loop.append(j)
+            j = int(after[j])
+        seen.update(loop)
+        if len(loop) > 1:  # a trip following itself is reported above
+            first = loop.index(min(loop))
+            loop = loop[first:] + loop[:first]
+            ids = " -> ".join(str(trip_id[k]) for k in (*loop, loop[0]))
+            problems.extend((k, f"trips follow each other in a cycle ({ids})") for k in loop)
+    return sorted(problems)
 
 
 @dataclass(frozen=True)
@@ -184,6 +292,17 @@ def _int64(text: str) -> int:
     return value
 
 
+def _after_trip_id(text: str) -> int:
+    return -1 if text == "" else _int64(text)
+
+
+def _dwell_s(text: str) -> float:
+    value = 0.0 if text == "" else float(text)
+    if not 0 <= value < np.inf:  # also rejects nan
+        raise ValueError(text)
+    return value
+
+
 # column -> (parser raising ValueError, what was expected)
 _PARSERS = {
     "depart": (parse_depart_s, "a time H:MM[:SS] or seconds, 0 to 48 h"),
@@ -194,7 +313,10 @@ _PARSERS = {
     "origin_osm_node": (_int64, "an integer OSM node id"),
     "dest_osm_node": (_int64, "an integer OSM node id"),
     "trip_id": (_int64, "an integer"),
+    "after_trip_id": (_after_trip_id, "a trip_id, or -1 or empty for none"),
+    "min_dwell_s": (_dwell_s, "seconds >= 0, or empty for 0"),
 }
+CHAIN_COLUMNS = ("after_trip_id", "min_dwell_s")
 
 
 def _fail(path: Path, problems: list[tuple[int, str]]) -> TwinError:
@@ -209,7 +331,7 @@ def _fail(path: Path, problems: list[tuple[int, str]]) -> TwinError:
 def _expected_header() -> str:
     return (
         f"expected a header with the columns {','.join(LONLAT_COLUMNS)} or "
-        f"{','.join(OSM_COLUMNS)} (optionally trip_id)"
+        f"{','.join(OSM_COLUMNS)} (optionally trip_id, after_trip_id, min_dwell_s)"
     )
 
 
@@ -219,7 +341,8 @@ def read_trips_csv(
     """Read a trip CSV (see the module docstring); every problem names the file and line.
 
     Up to MAX_PROBLEMS problems are collected and raised together as one TwinError.
-    Rows whose origin and destination are the same node are skipped and counted.
+    Rows whose origin and destination are the same node are skipped and counted (a trip
+    that follows one follows the skipped row's predecessor, the dwell times added).
     """
     path = Path(path)
     try:
@@ -245,7 +368,7 @@ def read_trips_csv(
     if lonlat == osm:
         what = "both lon/lat and OSM node columns" if lonlat else "missing columns"
         raise TwinError(f"{path}, line 1: {what}; {_expected_header()}, got {','.join(header)}")
-    wanted = (LONLAT_COLUMNS if lonlat else OSM_COLUMNS) + ("trip_id",)
+    wanted = (LONLAT_COLUMNS if lonlat else OSM_COLUMNS) + ("trip_id", *CHAIN_COLUMNS)
     col = {c: header.index(c) for c in wanted if c in header}
 
     problems: list[tuple[int, str]] = []
@@ -263,6 +386,7 @@ def read_trips_csv(
                 problems.append((line, f"column '{c}': expected {what}, got {row[i]!r}"))
         if len(values) == len(col):
             good.append((line, values))
+    parsed_all = not problems
     if not good:
         if problems:
             raise _fail(path, problems)
@@ -275,20 +399,37 @@ def read_trips_csv(
         ends, snap_m = _snap(net, lines, vals, snap_max_m, problems)
     else:
         ends = _osm_nodes(net, lines, vals, problems)
+    unique_ids = True
     if "trip_id" in vals:
         trip_id = vals["trip_id"].astype(np.int64)
         first: dict[int, int] = {}
         for line, tid in zip(lines, trip_id, strict=True):
             if int(tid) in first:
                 problems.append((int(line), f"trip_id {tid} repeats line {first[int(tid)]}"))
+                unique_ids = False
             first.setdefault(int(tid), int(line))
     else:
         trip_id = np.searchsorted([line for line, _ in rows[1:]], lines).astype(np.int64)
+    n = len(lines)
+    after = vals["after_trip_id"].astype(np.int64) if "after_trip_id" in vals else None
+    dwell = vals["min_dwell_s"].astype(np.float64) if "min_dwell_s" in vals else np.zeros(n)
+    if after is not None and parsed_all and unique_ids:  # else references may be to bad rows
+        for k, msg in chain_problems(trip_id, after, where="the file"):
+            problems.append((int(lines[k]), f"column 'after_trip_id': {msg}"))
     if problems:
         raise _fail(path, problems)
 
     keep = ends["origin"] != ends["dest"]
-    trips = Trips(trip_id[keep], ends["origin"][keep], ends["dest"][keep], vals["depart"][keep])
+    if after is not None:
+        after, dwell = _skip_links(trip_id, after, dwell, keep)
+    trips = Trips(
+        trip_id[keep],
+        ends["origin"][keep],
+        ends["dest"][keep],
+        vals["depart"][keep],
+        after_trip_id=None if after is None else after[keep],
+        min_dwell_s=dwell[keep],
+    )
     report = TripImportReport(
         rows=len(rows) - 1,
         trips=len(trips),
@@ -297,6 +438,21 @@ def read_trips_csv(
         ignored_columns=tuple(c for c in header if c not in col),
     )
     return trips, report
+
+
+def _skip_links(
+    trip_id: np.ndarray, after: np.ndarray, dwell: np.ndarray, keep: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Trips following a row that is not kept follow that row's predecessor instead (a trip
+    from a node to itself takes no time), with the skipped row's dwell time added."""
+    pos, dwell = _positions(trip_id, after), dwell.copy()
+    while True:
+        via = np.flatnonzero((pos >= 0) & ~keep[np.maximum(pos, 0)])
+        if len(via) == 0:
+            break
+        dwell[via] += dwell[pos[via]]
+        pos[via] = pos[pos[via]]
+    return np.where(pos >= 0, trip_id[np.maximum(pos, 0)], -1), dwell
 
 
 def _snap(
@@ -347,10 +503,13 @@ def _osm_nodes(
 
 
 def write_trips_csv(trips: Trips, net: RoadNet, path: str | Path) -> None:
-    """Write the lon/lat form; read_trips_csv gives back the same nodes, ids and departures.
+    """Write the lon/lat form; read_trips_csv gives back the same nodes, ids and departures,
+    and chains.
 
     Points are the nodes' UTM positions converted back to lon/lat (7 decimals, ~1 cm), so
-    they snap to their own node; depart is written in seconds, exactly.
+    they snap to their own node; depart is written in seconds, exactly. The columns
+    after_trip_id and min_dwell_s (exact) are written when the table has chains
+    (``trips.chained``), so files of unchained trips stay as they were.
     """
     from pyproj import Transformer
 
@@ -359,7 +518,12 @@ def write_trips_csv(trips: Trips, net: RoadNet, path: str | Path) -> None:
     o, d = trips.origin_node, trips.dest_node
     columns = [[str(int(i)) for i in trips.trip_id], [repr(float(t)) for t in trips.depart_s]]
     columns += [[f"{v:.7f}" for v in a] for a in (lon[o], lat[o], lon[d], lat[d])]
+    header = ("trip_id", *LONLAT_COLUMNS)
+    if trips.chained:
+        header += CHAIN_COLUMNS
+        columns.append([str(int(i)) for i in trips.after_trip_id])
+        columns.append([repr(float(t)) for t in trips.min_dwell_s])
     with Path(path).open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        out.writerow(("trip_id", *LONLAT_COLUMNS))
+        out.writerow(header)
         out.writerows(zip(*columns, strict=True))

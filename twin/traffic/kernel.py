@@ -4,7 +4,9 @@ One call advances every vehicle by ``dt_s`` in three passes over struct-of-array
 (see :mod:`twin.traffic.state`):
 
 1. **insert** waiting vehicles whose first link has room at its entrance (front at one vehicle
-   length, speed 0: SUMO's ``departPos="base"``, ``departSpeed=0``), in departure order;
+   length, speed 0: SUMO's ``departPos="base"``, ``departSpeed=0``), in departure order; a
+   chained trip (``Fleet.after``) waits, held, until its previous leg has arrived and its
+   dwell time has passed;
 2. **plan** (per vehicle, from the state at the start of the step, so it could run in
    parallel): the Krauss (1998) speed ``min(v + a dt, v_max, v_safe)`` minus SUMO's dawdling,
    where ``v_safe`` keeps the vehicle able to stop behind its leader, or behind the stop line
@@ -45,6 +47,7 @@ from twin.traffic.state import (
     ARRIVED,
     GREEN,
     RUNNING,
+    SCHEDULED,
     WAITING,
     YELLOW,
     Fleet,
@@ -145,15 +148,33 @@ def _place(net: NetArrays, fl: Fleet, p: Params, v: int, link: int, after: int) 
     return True
 
 
+@njit(cache=True, inline="always")
+def held(state, arrive_s, after: int, min_dwell_s: float, t_s: float) -> bool:
+    """Whether a trip that follows vehicle ``after`` must still wait at ``t_s``: until that
+    vehicle has arrived (teleported arrivals too) and ``min_dwell_s`` has passed. A vehicle
+    that never runs (no route) or ends any other way than arriving holds nothing."""
+    s = state[after]
+    if s == ARRIVED:
+        return t_s < arrive_s[after] + min_dwell_s
+    return s in (SCHEDULED, WAITING, RUNNING)
+
+
 @njit(cache=True)
 def insert_waiting(
     net: NetArrays, fl: Fleet, p: Params, waiting: np.ndarray, n_waiting: int, t_s: float
 ) -> int:
     """Put waiting vehicles on their first link where there is room; returns how many still
-    wait (compacted at the front of ``waiting``, in departure order)."""
+    wait (compacted at the front of ``waiting``, in departure order). A vehicle held for the
+    one it follows (``fl.after``) stays in the list, in its place, and is skipped."""
     keep = 0
+    state, arrive_s, follows, min_dwell_s = fl.state, fl.arrive_s, fl.after, fl.min_dwell_s
     for i in range(n_waiting):
         v = waiting[i]
+        prev = follows[v]
+        if prev >= 0 and held(state, arrive_s, prev, min_dwell_s[v], t_s):
+            waiting[keep] = v
+            keep += 1
+            continue
         first = fl.route_links[fl.route_start[v]]
         after = next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, v)
         if _place(net, fl, p, v, first, after):

@@ -5,6 +5,14 @@ component of a CityModel, which calls :meth:`TrafficSim.step` from its clock. Ev
 one vehicle and a fastest route at the start; trips with no route are reported (count and
 examples) and never driven. Each step: release the trips now due into the waiting queue,
 run the vehicle kernel, then advance the signals.
+
+Trip chaining (``Trips.after_trip_id``, ``Trips.min_dwell_s``): a trip that follows another
+(the same vehicle's previous leg) is released into the waiting queue at its planned departure
+like any other, but is held there until the trip it follows has arrived and its dwell time has
+passed; its ``depart_s`` is then the time it actually entered, so ``depart_delay_s`` in
+:meth:`TrafficSim.trip_table` includes the hold. A held trip counts as waiting
+(``Counts.waiting``, ``vehicles_waiting``); ``Counts.held`` / ``vehicles_held`` say how many of
+those wait for their previous leg rather than for room on their first link.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ class Counts:
     unroutable: int
     teleported: int  # vehicles teleported at least once (any state)
     gridlocked: int  # vehicles halted for the gridlock time at least once (any state)
+    held: int = 0  # of the waiting: trips held until the trip they follow arrives (+ dwell)
 
     @property
     def total(self) -> int:
@@ -89,6 +98,8 @@ class TrafficSim:
             trips.depart_s,
             int(self.arrays.link_lane_offset[-1]),
             lane_links(self.arrays),
+            after=trips.after_index(),  # fleet index = position in the (sorted) trip table
+            min_dwell_s=trips.min_dwell_s,
         )
         self.route_length_m = np.add.reduceat(
             np.append(net.link_length_m[routes.links], 0.0), routes.offsets[:-1]
@@ -201,6 +212,17 @@ class TrafficSim:
 
     # -- what it measures --------------------------------------------------------------------
 
+    def held(self) -> np.ndarray:
+        """Which vehicles wait, at the current time, for the trip they follow to arrive (and
+        their dwell time to pass) rather than for room on their first link (bool per trip)."""
+        fl, t = self.fleet, self.t_s
+        prev = np.maximum(fl.after, 0)
+        s = fl.state[prev]
+        waits_for_prev = np.isin(s, (SCHEDULED, WAITING, RUNNING)) | (
+            (s == ARRIVED) & (t < fl.arrive_s[prev] + fl.min_dwell_s)
+        )
+        return (fl.state == WAITING) & (fl.after >= 0) & waits_for_prev
+
     def counts(self) -> Counts:
         state = self.fleet.state
         return Counts(
@@ -211,6 +233,7 @@ class TrafficSim:
             unroutable=int((state == UNROUTABLE).sum()),
             teleported=int((self.fleet.teleports > 0).sum()),
             gridlocked=int(self.fleet.gridlocked.sum()),
+            held=int(self.held().sum()),
         )
 
     def unroutable_examples(self, k: int = 5) -> list[tuple[int, int, int]]:
@@ -232,6 +255,7 @@ class TrafficSim:
         return pd.DataFrame(
             {
                 "trip_id": self.trips.trip_id,
+                "after_trip_id": self.trips.after_trip_id,
                 "origin_node": self.trips.origin_node,
                 "dest_node": self.trips.dest_node,
                 "depart_plan_s": fl.depart_plan_s,
@@ -253,7 +277,11 @@ class TrafficSim:
         )
 
     def network_kpis(self) -> dict[str, float]:
-        """Network totals so far: counts, vehicle-km and vehicle-hours, mean speed."""
+        """Network totals so far: counts, vehicle-km and vehicle-hours, mean speed.
+
+        ``vehicles_waiting`` counts every trip due but not yet on the network, including
+        those held for their previous leg (``vehicles_held``, a part of it); a waiting or
+        held vehicle adds no vehicle-hours (those start at insertion)."""
         c = self.counts()
         fl = self.fleet
         done = fl.state == ARRIVED
@@ -267,6 +295,7 @@ class TrafficSim:
         return {
             "vehicles_running": c.running,
             "vehicles_waiting": c.waiting,
+            "vehicles_held": c.held,
             "trips_completed": c.arrived,
             "trips_unroutable": c.unroutable,
             "vehicles_teleported": c.teleported,

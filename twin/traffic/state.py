@@ -66,6 +66,8 @@ class Fleet(NamedTuple):
     route_links: np.ndarray  # int32
     route_idx: np.ndarray  # int32, position of `link` in the vehicle's route
     depart_plan_s: np.ndarray  # float64
+    after: np.ndarray  # int32, the vehicle whose arrival this trip waits for (-1 none)
+    min_dwell_s: np.ndarray  # float64, least time from that arrival to this departure
     depart_s: np.ndarray  # float64, actual insertion time (nan before)
     arrive_s: np.ndarray  # float64 (nan before)
     dist_m: np.ndarray  # float64, distance driven
@@ -176,8 +178,15 @@ def new_fleet(
     depart_plan_s: np.ndarray,
     n_lane_slots: int,
     lane_link: np.ndarray,
+    after: np.ndarray | None = None,
+    min_dwell_s: np.ndarray | None = None,
 ) -> Fleet:
-    """A fleet of scheduled vehicles, one per route (an empty route makes it UNROUTABLE)."""
+    """A fleet of scheduled vehicles, one per route (an empty route makes it UNROUTABLE).
+
+    ``after[v]`` is the vehicle (fleet index) whose arrival ``v`` waits for before it enters
+    the network, at least ``min_dwell_s[v]`` seconds after it (trip chaining); -1 and 0, the
+    defaults, for none.
+    """
     n = len(depart_plan_s)
     state = np.where(np.diff(route_offsets) > 0, SCHEDULED, UNROUTABLE).astype(np.int8)
     nan = np.full(n, np.nan)
@@ -196,6 +205,8 @@ def new_fleet(
         route_links=route_links.astype(np.int32),
         route_idx=np.zeros(n, dtype=np.int32),
         depart_plan_s=depart_plan_s.astype(np.float64),
+        after=np.full(n, -1, dtype=np.int32) if after is None else after.astype(np.int32),
+        min_dwell_s=np.zeros(n) if min_dwell_s is None else min_dwell_s.astype(np.float64),
         depart_s=nan.copy(),
         arrive_s=nan.copy(),
         dist_m=np.zeros(n),
