@@ -86,6 +86,10 @@ def test_results_save_round_trip_and_never_overwrite(scenario_file, tmp_path):
         [
             "kpis.csv",
             "kpis.parquet",
+            "households.csv",
+            "households.parquet",
+            "legs.csv",
+            "legs.parquet",
             "timeseries.csv",
             "timeseries.parquet",
             "scenario.toml",
@@ -117,7 +121,9 @@ def traffic_scenario(tmp_path, demand: str) -> Path:
 
 def test_traffic_runs_on_the_clock_and_fills_the_results(tmp_path, monkeypatch):
     monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
-    scenario = load_scenario(traffic_scenario(tmp_path, "[demand]\ntrips_per_hour = 2400\n"))
+    scenario = load_scenario(
+        traffic_scenario(tmp_path, '[demand]\nkind = "random"\ntrips_per_hour = 2400\n')
+    )
     model = CityModel(scenario)
     assert [line.split()[1] for line in model.plan().splitlines()[1:]] == [
         "traffic",

@@ -133,7 +133,8 @@ def test_load_baltimore() -> None:
     assert s.map.file == REPO / "maps" / "baltimore.osm.bz2"
     assert s.map.file.is_absolute()
     assert (s.map.consolidate_m, s.map.signal_snap_m, s.map.keep_largest_scc) == (10, 30, True)
-    assert (s.time.start_s, s.time.duration_s, s.time.report_interval_s) == (25200, 3600, 900)
+    assert (s.time.start_s, s.time.duration_s, s.time.report_interval_s) == (23400, 10800, 900)
+    assert s.demand.kind == "population" and s.population.households == "auto"
     assert s.source == SCENARIOS / "baltimore.toml"
 
 
@@ -145,7 +146,7 @@ def test_load_baltimore_short_inherits() -> None:
     assert s.seed == 42
     assert s.map == base.map
     assert s.map.file == REPO / "maps" / "baltimore.osm.bz2"
-    assert s.time.start_s == 25200
+    assert s.time.start_s == 23400
     assert (s.time.duration_s, s.time.report_interval_s) == (900, 300)
 
 
@@ -256,7 +257,8 @@ MAP = '[map]\nfile = "m.osm"\n'
         (
             "sed = 1\n" + MAP,
             "scenarios/x.toml: sed: unknown key "
-            "(expected one of: base, name, seed, description, map, time, traffic, demand)",
+            "(expected one of: base, name, seed, description, map, time, traffic, demand, "
+            "population)",
         ),
         ('seed = "abc"\n' + MAP, 'scenarios/x.toml: seed: expected an integer >= 0, got "abc"'),
         ("seed = -1\n" + MAP, "scenarios/x.toml: seed: expected an integer >= 0, got -1"),

@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 from twin.clock import Clock, Process
 from twin.network.cache import load_roadnet
 from twin.network.road import BuildOptions, RoadNet
+from twin.population.agent import Household
+from twin.population.component import PopulationComponent
 from twin.results import Results
 from twin.rng import stream
 from twin.scenario import Scenario, format_clock
@@ -30,7 +32,12 @@ class CityModel(mesa.Model):
     """A city twin built from a :class:`~twin.scenario.Scenario`."""
 
     def __init__(
-        self, scenario: Scenario, *, network: RoadNet | None = None, progress: bool = False
+        self,
+        scenario: Scenario,
+        *,
+        network: RoadNet | None = None,
+        progress: bool = False,
+        household_class: type[Household] = Household,
     ) -> None:
         super().__init__(rng=stream(scenario.seed, "mesa"))
         self.scenario = scenario
@@ -55,11 +62,19 @@ class CityModel(mesa.Model):
             Process("recorder", self.report_interval_s, self._record, order=RECORDER_ORDER)
         )
         self.components: list = []
+        self.population: PopulationComponent | None = None
+        if scenario.population.enabled:
+            wall0 = time.perf_counter()
+            self.population = PopulationComponent(self, household_class)
+            self.population_build_s = time.perf_counter() - wall0
+            self.components.append(self.population)
         if scenario.traffic.enabled:
             from twin.traffic.component import TrafficComponent
 
             self.traffic = TrafficComponent(self)
             self.components.append(self.traffic)
+            if self.population is not None and scenario.demand.kind == "population":
+                self.population.attach_traffic()
         self._run_wall_s = 0.0
 
     # -- wiring for components ---------------------------------------------------------------
@@ -133,6 +148,8 @@ class CityModel(mesa.Model):
                 res.add_kpi(f"network.{key}", value, units.get(key, "count"))
         res.add_kpi("run.simulated_s", self.now_s - self.start_s, "s")
         res.add_kpi("run.network_load_wall_s", self.network_load_s, "s")
+        if self.population is not None:
+            res.add_kpi("run.population_build_wall_s", self.population_build_s, "s")
         res.add_kpi("run.wall_s", self._run_wall_s, "s")
         for component in self.components:
             component.add_results(res)

@@ -36,6 +36,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from twin.errors import ScenarioError
+from twin.population.config import PopulationConfig
 from twin.timefmt import (
     Section,
     format_clock,
@@ -128,8 +129,18 @@ class Scenario(Section):
     time: TimeConfig = Field(default_factory=TimeConfig)
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     demand: DemandConfig = Field(default_factory=DemandConfig)
+    population: PopulationConfig = Field(default_factory=PopulationConfig)
 
     _source: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _population_for_demand(self) -> Scenario:
+        if self.demand.kind == "population" and not self.population.enabled:
+            raise ValueError(
+                'demand.kind = "population" needs population.enabled = true '
+                '(or set demand.kind = "random" or "csv")'
+            )
+        return self
 
     @property
     def source(self) -> Path | None:

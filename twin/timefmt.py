@@ -130,3 +130,9 @@ PositiveDurationS = Annotated[
     BeforeValidator(_positive_duration_s),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
 ]
+#: a time-of-day field (float seconds since midnight) set in TOML as "07:30"
+ClockS = Annotated[
+    float,
+    BeforeValidator(parse_clock_s),
+    PlainSerializer(format_clock, return_type=str, when_used="json"),
+]

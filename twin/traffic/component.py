@@ -34,6 +34,8 @@ REPORTED = (
 def scenario_trips(model: CityModel) -> Trips:
     """The trip table the scenario's ``[demand]`` asks for."""
     demand, net = model.scenario.demand, model.network
+    if demand.kind == "population":
+        return model.population.trips
     if demand.kind == "csv":
         trips, report = read_trips_csv(demand.file, net, snap_max_m=demand.snap_max_m)
         log.info(

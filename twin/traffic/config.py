@@ -49,13 +49,16 @@ class TrafficConfig(Section):
 
 
 class DemandConfig(Section):
-    """``[demand]``: where the trips come from (households replace this in a later issue)."""
+    """``[demand]``: where the trips come from."""
 
-    #: "random" (time-of-day profile over random origin/destination pairs) or "csv"
-    kind: Literal["random", "csv"] = "random"
+    #: "population" (the households' day plans, see ``[population]``), "random" (time-of-day
+    #: profile over random origin/destination pairs) or "csv" (a trip file); default
+    #: "population"
+    kind: Literal["population", "random", "csv"] = "population"
     #: random: mean trips per hour over the run, before demand_scale; default 1800
     trips_per_hour: float = Field(1800.0, ge=0)
-    #: multiplies the number of trips (random) ; default 1.0
+    #: multiplies the number of trips (population: whole tours are sampled or replicated,
+    #: up to 30; random: trips); default 1.0
     demand_scale: float = Field(1.0, ge=0)
     #: random: time-of-day shape, "weekday", "saturday" or "flat"; default "weekday"
     profile: Literal["weekday", "saturday", "flat"] = "weekday"

@@ -1,0 +1,447 @@
+"""Daily activity plans: tours from home and back, and the legs (trips) they make.
+
+A *tour* leaves home at ``depart_s``, visits one or more *stops* (a purpose, a network node,
+the time it leaves the stop) and returns home. Tours are a table (struct-of-arrays, stops in
+CSR form), so the default plans of 100,000 households are drawn vectorised; a researcher's
+``Household.plan_day`` returns :class:`Tour` objects that become the same table.
+
+Default weekday plan of a household (all draws from named streams, see ``plan_tours``):
+
+- work: each worker travels to work with probability ``work_day_share``; leaves home at
+  N(``am_peak``, ``peak_spread``) clipped to 05:00-11:00, leaves work at N(``pm_peak``,
+  ``peak_spread``), at least 4 h later; ``WORK_STOP_SHARE`` of commutes stop at a shop on
+  the way home (McGuckin & Murakami 1999: about a third of commutes chain a stop, more on
+  the way home);
+- school: a household with children and a car free of commutes drives them to school with
+  probability ``SCHOOL_ESCORT_SHARE`` (NHTS 2017: about half of school trips of children
+  are made in a family vehicle), leaving at N(07:35, 15 min), back home after drop-off;
+- other (shopping, errands, leisure): Poisson(``other_tours_per_adult``) tours per adult,
+  leaving home at times drawn from the NHTS weekday trip-start profile within 06:00-21:00,
+  staying 10 min + Exp(35 min);
+- mode: a tour is driven with probability ``car_mode_share`` if a car is free for it: commutes
+  take the household's cars in order; a school run needs a car no commuter took; another tour
+  takes a free car, or the first commuter's car outside the commute. Tours not driven are
+  counted (``car = -1``) and never simulated.
+
+Legs of the same car are chained (``after``): a car leaves for its next leg only once it has
+arrived from the previous one, and after at least ``min(planned stay, MIN_DWELL_CAP_S)`` at the
+stop; tours that the plan lets overlap on one car are shifted later until they do not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from twin.population.config import PopulationConfig
+from twin.population.destinations import HOME, PURPOSES, SCHOOL, SHOP, THROUGH, WORK, Gravity
+from twin.population.households import HouseholdArrays
+from twin.rng import stream
+from twin.traffic.profiles import hourly_shares
+
+H = 3600.0
+WORK_STOP_SHARE = 0.25
+SCHOOL_ESCORT_SHARE = 0.5
+SCHOOL_DEPART_S, SCHOOL_SPREAD_S, SCHOOL_DROP_S = 7 * H + 35 * 60, 15 * 60.0, 5 * 60.0
+WORK_DEPART_RANGE_S = (5 * H, 11 * H)
+MIN_WORK_S = 4 * H
+LATEST_S = 23.5 * H
+OTHER_WINDOW_S = (6 * H, 21 * H)
+OTHER_MIN_STAY_S, OTHER_MEAN_STAY_S = 10 * 60.0, 35 * 60.0
+SHOP_STOP_STAY_S = (10 * 60.0, 30 * 60.0)  # uniform range of a stop on the way home
+EVENING_DELAY_MEAN_S = 45 * 60.0  # an errand moved after the commute starts this long after
+EVENING_LATEST_S = 21.5 * H  # ... if it can start before this; otherwise it is not driven
+CAR_TOUR_GAP_S = 5 * 60.0  # a car rests at least this long at home between two tours
+MIN_DWELL_CAP_S = 10 * 60.0
+
+
+@dataclass
+class Stop:
+    """A stop of a tour: its purpose ("work", "shop", "school"), network node, leaving time."""
+
+    purpose: str
+    node: int
+    depart_s: float
+
+
+@dataclass
+class Tour:
+    """Home -> stops -> home. ``car`` is the household's car index, -1 if not driven."""
+
+    person: int
+    car: int
+    depart_s: float
+    stops: list[Stop] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Tours:
+    """Tours of many households as arrays; tour ``i`` has stops ``stop_offsets[i:i+2]``."""
+
+    household: np.ndarray  # int64
+    person: np.ndarray  # int16
+    car: np.ndarray  # int16, -1 = not driven
+    depart_s: np.ndarray  # float64, leaves home
+    stop_offsets: np.ndarray  # int64, len n + 1
+    stop_purpose: np.ndarray  # int8, WORK / SHOP / SCHOOL
+    stop_node: np.ndarray  # int32
+    stop_depart_s: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return len(self.household)
+
+    @property
+    def n_stops(self) -> np.ndarray:
+        return np.diff(self.stop_offsets)
+
+    def of(self, households: np.ndarray) -> Tours:
+        """The tours of the given households (mask by household index)."""
+        keep = np.isin(self.household, households)
+        return self.select(keep)
+
+    def select(self, keep: np.ndarray) -> Tours:
+        idx = np.flatnonzero(keep)
+        counts = self.n_stops[idx]
+        starts = self.stop_offsets[idx]
+        stop_idx = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        stop_idx = stop_idx + np.arange(counts.sum())
+        return Tours(
+            self.household[idx],
+            self.person[idx],
+            self.car[idx],
+            self.depart_s[idx],
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            self.stop_purpose[stop_idx],
+            self.stop_node[stop_idx],
+            self.stop_depart_s[stop_idx],
+        )
+
+    def to_list(self) -> list[Tour]:
+        """As :class:`Tour` objects (for one household's plan)."""
+        out = []
+        for i in range(len(self)):
+            a, b = self.stop_offsets[i], self.stop_offsets[i + 1]
+            stops = [
+                Stop(PURPOSES[self.stop_purpose[k]], int(self.stop_node[k]),
+                     float(self.stop_depart_s[k]))
+                for k in range(a, b)
+            ]  # fmt: skip
+            out.append(Tour(int(self.person[i]), int(self.car[i]), float(self.depart_s[i]), stops))
+        return out
+
+    @classmethod
+    def from_lists(cls, plans: list[tuple[int, list[Tour]]]) -> Tours:
+        """From (household index, its tours) pairs."""
+        hh, person, car, dep, n_stops = [], [], [], [], []
+        purpose, node, sdep = [], [], []
+        for h, tours in plans:
+            for t in tours:
+                if not t.stops:
+                    raise ValueError(f"household {h}: a tour needs at least one stop")
+                hh.append(h)
+                person.append(t.person)
+                car.append(t.car)
+                dep.append(t.depart_s)
+                n_stops.append(len(t.stops))
+                for s in t.stops:
+                    if s.purpose not in PURPOSES:
+                        raise ValueError(
+                            f"household {h}: unknown stop purpose {s.purpose!r}; expected one "
+                            f"of {', '.join(PURPOSES)}"
+                        )
+                    purpose.append(PURPOSES.index(s.purpose))
+                    node.append(s.node)
+                    sdep.append(s.depart_s)
+        return cls(
+            np.asarray(hh, dtype=np.int64),
+            np.asarray(person, dtype=np.int16),
+            np.asarray(car, dtype=np.int16),
+            np.asarray(dep, dtype=np.float64),
+            np.concatenate([[0], np.cumsum(n_stops, dtype=np.int64)]).astype(np.int64),
+            np.asarray(purpose, dtype=np.int8),
+            np.asarray(node, dtype=np.int32),
+            np.asarray(sdep, dtype=np.float64),
+        )
+
+    @classmethod
+    def concat(cls, parts: list[Tours]) -> Tours:
+        offs, base = [np.zeros(1, dtype=np.int64)], 0
+        for p in parts:
+            offs.append(p.stop_offsets[1:] + base)
+            base += int(p.stop_offsets[-1])
+        cat = np.concatenate
+        return cls(
+            cat([p.household for p in parts]),
+            cat([p.person for p in parts]),
+            cat([p.car for p in parts]),
+            cat([p.depart_s for p in parts]),
+            cat(offs),
+            cat([p.stop_purpose for p in parts]),
+            cat([p.stop_node for p in parts]),
+            cat([p.stop_depart_s for p in parts]),
+        )
+
+
+def _rank_within(groups: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within runs of equal values of a sorted array."""
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    start = np.ones(n, dtype=bool)
+    start[1:] = groups[1:] != groups[:-1]
+    first = np.maximum.accumulate(np.where(start, np.arange(n), 0))
+    return np.arange(n) - first
+
+
+def _one_stop(household, person, car, depart_s, purpose, node, stop_depart_s) -> Tours:
+    n = len(household)
+    return Tours(
+        np.asarray(household, dtype=np.int64),
+        np.asarray(person, dtype=np.int16),
+        np.asarray(car, dtype=np.int16),
+        np.asarray(depart_s, dtype=np.float64),
+        np.arange(n + 1, dtype=np.int64),
+        np.full(n, purpose, dtype=np.int8),
+        np.asarray(node, dtype=np.int32),
+        np.asarray(stop_depart_s, dtype=np.float64),
+    )
+
+
+def plan_tours(hh: HouseholdArrays, cfg: PopulationConfig, gravity: Gravity, seed: int) -> Tours:
+    """The default weekday tours of every household (see the module docstring)."""
+    home = hh.home_node
+    cars = hh.cars.astype(np.int64)
+
+    # -- commutes ---------------------------------------------------------------------------
+    rng = stream(seed, "plans.work")
+    w_hh = np.repeat(np.arange(len(hh)), hh.workers)
+    w_person = _rank_within(w_hh)
+    going = rng.random(len(w_hh)) < cfg.work_day_share
+    w_hh, w_person = w_hh[going], w_person[going]
+    n = len(w_hh)
+    wants_car = (cars[w_hh] > 0) & (rng.random(n) < cfg.car_mode_share)
+    car_rank = np.full(n, -1)
+    car_rank[wants_car] = _rank_within(w_hh[wants_car])
+    w_car = np.where(wants_car & (car_rank < cars[w_hh]), car_rank, -1)
+    leave = np.clip(rng.normal(cfg.am_peak, cfg.peak_spread, n), *WORK_DEPART_RANGE_S)
+    back = np.clip(rng.normal(cfg.pm_peak, cfg.peak_spread, n), leave + MIN_WORK_S, LATEST_S)
+    work = gravity.choose(WORK, home[w_hh], rng)
+    chain = rng.random(n) < WORK_STOP_SHARE
+    shop = gravity.choose(SHOP, work, rng)
+    stay = rng.uniform(*SHOP_STOP_STAY_S, n)
+    shop_leave = back + gravity.time_min(work, shop) * 60.0 + stay
+    n_stops = np.where(chain, 2, 1)
+    offs = np.concatenate([[0], np.cumsum(n_stops)]).astype(np.int64)
+    purpose = np.full(offs[-1], WORK, dtype=np.int8)
+    node = np.empty(offs[-1], dtype=np.int32)
+    s_dep = np.empty(offs[-1])
+    node[offs[:-1]], s_dep[offs[:-1]] = work, back
+    second = offs[:-1][chain] + 1
+    purpose[second], node[second], s_dep[second] = SHOP, shop[chain], shop_leave[chain]
+    commutes = Tours(
+        w_hh.astype(np.int64), w_person.astype(np.int16), w_car.astype(np.int16), leave,
+        offs, purpose, node, s_dep,
+    )  # fmt: skip
+    car_commuters = np.bincount(w_hh[w_car >= 0], minlength=len(hh))
+    free_cars = cars - car_commuters
+
+    # -- school runs ------------------------------------------------------------------------
+    rng = stream(seed, "plans.school")
+    u = rng.random(len(hh))
+    s_hh = np.flatnonzero((hh.children > 0) & (free_cars > 0) & (u < SCHOOL_ESCORT_SHARE))
+    s_leave = np.clip(rng.normal(SCHOOL_DEPART_S, SCHOOL_SPREAD_S, len(s_hh)), 6 * H, 9 * H)
+    school = gravity.choose(SCHOOL, home[s_hh], rng)
+    s_back = s_leave + gravity.time_min(home[s_hh], school) * 60.0 + SCHOOL_DROP_S
+    runs = _one_stop(
+        s_hh, hh.adults[s_hh] - 1, car_commuters[s_hh], s_leave, SCHOOL, school, s_back
+    )
+
+    # -- other tours ------------------------------------------------------------------------
+    rng = stream(seed, "plans.other")
+    per_hh = rng.poisson(cfg.other_tours_per_adult * hh.adults.astype(np.float64))
+    o_hh = np.repeat(np.arange(len(hh)), per_hh)
+    m = len(o_hh)
+    o_person = rng.integers(0, np.maximum(hh.adults[o_hh], 1))
+    o_leave = _profile_times(rng, m, *OTHER_WINDOW_S)
+    stay = OTHER_MIN_STAY_S + rng.exponential(OTHER_MEAN_STAY_S, m)
+    dest = gravity.choose(SHOP, home[o_hh], rng)
+    o_back = o_leave + gravity.time_min(home[o_hh], dest) * 60.0 + stay
+    driven = (cars[o_hh] > 0) & (rng.random(m) < cfg.car_mode_share)
+    rank = _rank_within(o_hh)
+    free = free_cars[o_hh]
+    o_car = np.where(free > 0, car_commuters[o_hh] + rank % np.maximum(free, 1), -1)
+    # no free car: the first commuter's car, if the tour fits before or after the commute
+    first_commute = np.full(len(hh), -1)
+    with_car0 = np.flatnonzero(w_car == 0)
+    first_commute[w_hh[with_car0]] = with_car0
+    fc = first_commute[o_hh]
+    has_fc = (free <= 0) & (fc >= 0)
+    fc_safe = np.maximum(fc, 0)
+    commute_leave = leave[fc_safe] if n else np.zeros(m)
+    commute_home = (
+        commutes.stop_depart_s[commutes.stop_offsets[1:] - 1][fc_safe] + 30 * 60.0
+        if n else np.zeros(m)
+    )  # fmt: skip
+    fits = (o_back + 30 * 60.0 < commute_leave) | (o_leave > commute_home)
+    # a tour that does not fit moves to the evening, after the commuter is back
+    later = has_fc & ~fits
+    shift = np.where(later, commute_home + rng.exponential(EVENING_DELAY_MEAN_S, m) - o_leave, 0.0)
+    o_leave, o_back = o_leave + shift, o_back + shift
+    o_car = np.where(has_fc & (o_leave < EVENING_LATEST_S), 0, o_car)
+    o_car = np.where(driven, o_car, -1)
+    others = _one_stop(o_hh, o_person, o_car, o_leave, SHOP, dest, o_back)
+
+    tours = Tours.concat([commutes, runs, others])
+    return fix_car_overlaps(tours, hh, gravity)
+
+
+def _profile_times(rng: np.random.Generator, n: int, lo_s: float, hi_s: float) -> np.ndarray:
+    """Times in [lo_s, hi_s) from the NHTS weekday trip-start profile (unsorted)."""
+    shares = hourly_shares("weekday")
+    hours = np.arange(int(lo_s // H), int(np.ceil(hi_s / H)))
+    p = shares[hours % 24] / shares[hours % 24].sum()
+    h = rng.choice(hours, size=n, p=p)
+    return np.clip(h * H + rng.random(n) * H, lo_s, np.nextafter(hi_s, 0))
+
+
+def tour_end_s(tours: Tours, home: np.ndarray, gravity: Gravity) -> np.ndarray:
+    """Planned arrival home of each tour (free-flow time from the last stop)."""
+    last = tours.stop_offsets[1:] - 1
+    return tours.stop_depart_s[last] + 60.0 * gravity.time_min(
+        tours.stop_node[last], home[tours.household]
+    )
+
+
+def fix_car_overlaps(tours: Tours, hh: HouseholdArrays, gravity: Gravity) -> Tours:
+    """Shift tours that start before their car is back home (later tours move)."""
+    if len(tours) == 0:
+        return tours
+    end = tour_end_s(tours, hh.home_node, gravity)
+    order = np.lexsort((tours.depart_s, tours.car, tours.household))
+    _shift_overlaps(
+        order, tours.household, tours.car, tours.depart_s, end, tours.stop_offsets,
+        tours.stop_depart_s, CAR_TOUR_GAP_S,
+    )  # fmt: skip
+    return tours
+
+
+@njit(cache=True)
+def _shift_overlaps(order, household, car, depart_s, end_s, stop_offsets, stop_depart_s, gap_s):
+    prev = -1
+    for k in range(order.shape[0]):
+        i = order[k]
+        if car[i] < 0:
+            prev = -1
+            continue
+        if prev >= 0 and household[prev] == household[i] and car[prev] == car[i]:
+            shift = end_s[prev] + gap_s - depart_s[i]
+            if shift > 0:
+                depart_s[i] += shift
+                end_s[i] += shift
+                for s in range(stop_offsets[i], stop_offsets[i + 1]):
+                    stop_depart_s[s] += shift
+        prev = i
+
+
+@dataclass(eq=False)
+class Legs:
+    """One row per trip of the day (all modes); ``after`` chains the legs of one car."""
+
+    household: np.ndarray  # int64, -1 for through traffic
+    person: np.ndarray  # int16
+    car: np.ndarray  # int16, household car index; -1 = not driven
+    tour: np.ndarray  # int64 tour index, -1 for through traffic
+    purpose: np.ndarray  # int8 purpose at the destination (WORK/SHOP/SCHOOL/HOME/THROUGH)
+    origin_node: np.ndarray  # int32
+    dest_node: np.ndarray  # int32
+    depart_s: np.ndarray  # float64, planned
+    after: np.ndarray  # int64 leg index this leg follows (same car), -1 = none
+    min_dwell_s: np.ndarray  # float64, least time at the origin after ``after`` arrives
+
+    def __len__(self) -> int:
+        return len(self.household)
+
+    @property
+    def driven(self) -> np.ndarray:
+        return self.car >= 0
+
+
+def tours_to_legs(tours: Tours, hh: HouseholdArrays, gravity: Gravity) -> Legs:
+    """Every leg of every tour, chained per car (see the module docstring)."""
+    n_stops = tours.n_stops
+    n_legs = n_stops + 1
+    t = np.repeat(np.arange(len(tours)), n_legs)
+    k = _rank_within(t)  # leg number within its tour
+    first_stop = tours.stop_offsets[t]
+    last = k == n_legs[t] - 1
+    s_here = first_stop + k  # the stop this leg goes to (invalid for the last leg)
+    s_prev = first_stop + k - 1  # the stop it leaves (invalid for the first leg)
+    home = hh.home_node[tours.household[t]]
+    origin = np.where(k == 0, home, tours.stop_node[np.maximum(s_prev, 0)])
+    dest = np.where(last, home, tours.stop_node[np.minimum(s_here, len(tours.stop_node) - 1)])
+    depart = np.where(k == 0, tours.depart_s[t], tours.stop_depart_s[np.maximum(s_prev, 0)])
+    purpose = np.where(
+        last, HOME, tours.stop_purpose[np.minimum(s_here, len(tours.stop_purpose) - 1)]
+    ).astype(np.int8)
+    car = tours.car[t]
+    legs = Legs(
+        household=tours.household[t],
+        person=tours.person[t],
+        car=car,
+        tour=t.astype(np.int64),
+        purpose=purpose,
+        origin_node=origin.astype(np.int32),
+        dest_node=dest.astype(np.int32),
+        depart_s=depart,
+        after=np.full(len(t), -1, dtype=np.int64),
+        min_dwell_s=np.zeros(len(t)),
+    )
+    chain_legs(legs, gravity)
+    return legs
+
+
+def chain_legs(legs: Legs, gravity: Gravity) -> None:
+    """Set ``after`` and ``min_dwell_s``: each driven leg follows its car's previous leg."""
+    driven = np.flatnonzero(legs.driven & (legs.household >= 0))
+    order = driven[np.lexsort((legs.depart_s[driven], legs.car[driven],
+                               legs.household[driven]))]  # fmt: skip
+    same = (legs.household[order][1:] == legs.household[order][:-1]) & (
+        legs.car[order][1:] == legs.car[order][:-1]
+    )
+    nxt, prv = order[1:][same], order[:-1][same]
+    legs.after[nxt] = prv
+    arrive_plan = legs.depart_s[prv] + 60.0 * gravity.time_min(
+        legs.origin_node[prv], legs.dest_node[prv]
+    )
+    legs.min_dwell_s[nxt] = np.clip(legs.depart_s[nxt] - arrive_plan, 0.0, MIN_DWELL_CAP_S)
+
+
+def through_legs(
+    gateways_out: np.ndarray,
+    gateways_in: np.ndarray,
+    weight_out: np.ndarray,
+    weight_in: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    min_separation: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` through trips between boundary gateways: (origin node, dest node, depart_s).
+
+    ``min_separation`` is a boolean (n_out, n_in) matrix of the pairs allowed (far apart).
+    """
+    p_out = weight_out / weight_out.sum()
+    o = rng.choice(len(gateways_out), size=n, p=p_out)
+    d = np.empty(n, dtype=np.int64)
+    for i in np.unique(o):
+        w = weight_in * min_separation[i]
+        if w.sum() <= 0:
+            w = weight_in.copy()
+        idx = np.flatnonzero(o == i)
+        d[idx] = rng.choice(len(gateways_in), size=len(idx), p=w / w.sum())
+    depart = _profile_times(rng, n, 0.0, 24 * H)
+    return gateways_out[o], gateways_in[d], depart
+
+
+__all__ = ["HOME", "THROUGH", "Legs", "Stop", "Tour", "Tours", "plan_tours", "tours_to_legs"]
