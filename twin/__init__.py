@@ -15,6 +15,8 @@ from twin.errors import MapError, ScenarioError, TwinError
 from twin.model import CityModel
 from twin.network.cache import load_roadnet
 from twin.network.road import BuildOptions, RoadNet
+from twin.population.agent import Household
+from twin.population.plans import Stop, Tour
 from twin.results import Results
 from twin.rng import stream
 from twin.scenario import Scenario, load_scenario
@@ -22,11 +24,14 @@ from twin.scenario import Scenario, load_scenario
 __all__ = [
     "BuildOptions",
     "CityModel",
+    "Household",
     "MapError",
     "Results",
     "RoadNet",
     "Scenario",
     "ScenarioError",
+    "Stop",
+    "Tour",
     "TwinError",
     "load_roadnet",
     "load_scenario",

@@ -102,7 +102,11 @@ class Tours:
         return self.select(keep)
 
     def select(self, keep: np.ndarray) -> Tours:
-        idx = np.flatnonzero(keep)
+        """The tours where the boolean mask ``keep`` is true."""
+        return self.take(np.flatnonzero(keep))
+
+    def take(self, idx: np.ndarray) -> Tours:
+        """The tours at the indices ``idx``, in that order."""
         counts = self.n_stops[idx]
         starts = self.stop_offsets[idx]
         stop_idx = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)

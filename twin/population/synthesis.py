@@ -77,9 +77,7 @@ class PopulationData:
     def default_tours_of(self, household: int) -> Tours:
         """The default tours of one household."""
         idx = self._by_household[self._hh_offsets[household] : self._hh_offsets[household + 1]]
-        keep = np.zeros(len(self.default_tours), dtype=bool)
-        keep[idx] = True
-        return self.default_tours.select(keep)
+        return self.default_tours.take(np.sort(idx))
 
     def summary(self) -> dict[str, float]:
         hh = self.households
