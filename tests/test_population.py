@@ -405,3 +405,29 @@ def test_population_demand_needs_the_population(tmp_path):
     path.write_text(f'[map]\nfile = "{BALTIMORE}"\n[population]\nenabled = false\n')
     with pytest.raises(ScenarioError, match=r'demand\.kind = "population" needs'):
         load_scenario(path)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "west-oakland",
+        "aguascalientes",
+        "dortmund",
+        pytest.param("columbus", marks=pytest.mark.slow),
+    ],
+)
+def test_every_shipped_map_gets_a_population(name, map_file, roadnet):
+    """Thinly mapped extracts (aguascalientes: 35 buildings, no residential land use) still get
+    households along their streets, homes on the network, and routable trips."""
+    net = roadnet(name)
+    data = synthesize(net, map_file(name), PopulationConfig(), seed=1)
+    s = data.summary()
+    assert s["households"] == s["households_in_buildings"] + s["households_along_streets"] > 0
+    hh = data.households
+    assert ((hh.home_node >= 0) & (hh.home_node < net.n_nodes)).all()
+    legs = day_legs(data, data.default_tours)
+    driven = legs.driven & (legs.household >= 0)
+    assert 3.0 <= driven.sum() / len(data) <= 7.0
+    sample = np.flatnonzero(legs.driven)[:300]
+    sample = sample[legs.origin_node[sample] != legs.dest_node[sample]]
+    assert Router(net).routes(legs.origin_node[sample], legs.dest_node[sample]).ok.all()
