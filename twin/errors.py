@@ -13,3 +13,7 @@ class ScenarioError(TwinError):
 
 class MapError(TwinError):
     """A map file is missing, unreadable, not OSM, or holds no drivable roads."""
+
+
+class GridError(TwinError):
+    """A grid is meshed, disconnected or inconsistent, or cannot be solved or converted."""
