@@ -32,7 +32,6 @@ from twin.population.destinations import (
     WORK,
     Attraction,
     Gravity,
-    Zones,
     build_zones,
 )
 from twin.population.features import read_features
@@ -276,7 +275,7 @@ def test_gravity_choice_matches_the_analytic_probabilities():
     cum = np.cumsum(weight[order])
     start = np.concatenate([[0.0], np.cumsum(total)[:-1]])
     a = Attraction(node, weight, total, order, cum, start)
-    g = Gravity(Zones(zones.node_zone, zones.rep_node, zones.time_min), [a, a, a])
+    g = Gravity(zones, [a, a, a])
     origin = zones.rep_node[5]
     n = 200_000
     dest = g.choose(WORK, np.full(n, origin), np.random.default_rng(2))

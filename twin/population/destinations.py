@@ -70,6 +70,7 @@ class Zones:
     node_zone: np.ndarray  # int32 zone of every network node
     rep_node: np.ndarray  # int32 representative network node of each zone
     time_min: np.ndarray  # float64 (Z, Z) free-flow minutes between representatives
+    dist_km: np.ndarray  # float64 (Z, Z) shortest road distance between representatives, km
 
     @property
     def n_zones(self) -> int:
@@ -105,13 +106,25 @@ def build_zones(net: RoadNet, cell_m: float = ZONE_CELL_M, max_zones: int = MAX_
     first = np.ones(len(order), dtype=bool)
     first[1:] = node_zone[order][1:] != node_zone[order][:-1]
     rep = order[first].astype(np.int32)
-    dist_s = dijkstra(node_graph_s(net), directed=True, indices=rep)[:, rep]
-    time_min = dist_s / 60.0
+    time_min = dijkstra(node_graph_s(net), directed=True, indices=rep)[:, rep] / 60.0
+    dist_km = dijkstra(node_graph_m(net), directed=True, indices=rep)[:, rep] / 1000.0
     off = time_min + np.diag(np.full(n_zones, np.inf))
     nearest = off.min(axis=1)
     nearest = np.where(np.isfinite(nearest), nearest, 2.0)
     time_min[np.diag_indices(n_zones)] = nearest / 2.0
-    return Zones(node_zone.astype(np.int32), rep, time_min)
+    off_d = dist_km + np.diag(np.full(n_zones, np.inf))
+    near_d = off_d.min(axis=1)
+    dist_km[np.diag_indices(n_zones)] = np.where(np.isfinite(near_d), near_d, 1.0) / 2.0
+    return Zones(node_zone.astype(np.int32), rep, time_min, dist_km)
+
+
+def node_graph_m(net: RoadNet) -> csr_matrix:
+    """Link-length graph on the network nodes (parallel links: the shortest)."""
+    order = np.lexsort((net.link_length_m, net.link_to, net.link_from))
+    f, t, w = net.link_from[order], net.link_to[order], net.link_length_m[order]
+    first = np.ones(len(f), dtype=bool)
+    first[1:] = (f[1:] != f[:-1]) | (t[1:] != t[:-1])
+    return csr_matrix((w[first], (f[first], t[first])), shape=(net.n_nodes, net.n_nodes))
 
 
 @dataclass(eq=False)
@@ -231,3 +244,4 @@ class Gravity:
         """Free-flow minutes between the zones of two node arrays."""
         z = self.zones.node_zone
         return self.zones.time_min[z[origin_node], z[dest_node]]
+
