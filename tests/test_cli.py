@@ -110,3 +110,36 @@ def _truncated(directory: Path) -> Path:
     path = directory / "cut.osm.bz2"
     path.write_bytes(OAKLAND.read_bytes()[:4000])
     return path
+
+
+def test_grid_info_and_plot(capsys, tmp_path):
+    assert main(["grid", "info", str(OAKLAND), "--households", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "MV/LV transformers" in out and "households 300 connected" in out
+    assert main(["grid", "info", str(OAKLAND), "--households", "300", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["households_connected"] == data["households"] == 300
+    assert data["voltage_levels_kv"] == [0.4, 20.0, 110.0]
+    png = tmp_path / "grid.png"
+    assert main(["grid", "plot", str(OAKLAND), "--households", "300", "-o", str(png)]) == 0
+    assert png.stat().st_size > 10_000
+
+
+def test_grid_info_of_a_scenario_uses_its_map_and_population(capsys):
+    scenario = ROOT / "scenarios" / "baltimore.toml"
+    assert main(["grid", "info", str(scenario), "--households", "500", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["households"] == 500 and data["substations_mapped"] >= 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["grid", "info", "no-such-map.osm.bz2"],
+        ["grid", "info", str(OAKLAND), "--households", "0"],
+    ],
+)
+def test_grid_errors_are_one_line_with_exit_2(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("twin: error:") and len(err.strip().splitlines()) == 1

@@ -86,6 +86,12 @@ def test_results_save_round_trip_and_never_overwrite(scenario_file, tmp_path):
         [
             "kpis.csv",
             "kpis.parquet",
+            "energy.csv",
+            "energy.parquet",
+            "evs.csv",
+            "evs.parquet",
+            "transformers.csv",
+            "transformers.parquet",
             "households.csv",
             "households.parquet",
             "legs.csv",
@@ -122,7 +128,11 @@ def traffic_scenario(tmp_path, demand: str) -> Path:
 def test_traffic_runs_on_the_clock_and_fills_the_results(tmp_path, monkeypatch):
     monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
     scenario = load_scenario(
-        traffic_scenario(tmp_path, '[demand]\nkind = "random"\ntrips_per_hour = 2400\n')
+        traffic_scenario(
+            tmp_path,
+            '[demand]\nkind = "random"\ntrips_per_hour = 2400\n'
+            "[population]\nenabled = false\n[energy]\nenabled = false\n",
+        )
     )
     model = CityModel(scenario)
     assert [line.split()[1] for line in model.plan().splitlines()[1:]] == [

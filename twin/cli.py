@@ -109,6 +109,90 @@ def cmd_map_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_grid(args: argparse.Namespace):
+    """(city grid, road network, power features) for a map file or a scenario file."""
+    from twin.energy.osm_power import read_power_features
+    from twin.energy.synthesis import GridConfig, synthesize_grid
+    from twin.network.cache import load_roadnet
+    from twin.network.road import BuildOptions
+    from twin.population.config import PopulationConfig
+    from twin.population.synthesis import synthesize
+
+    if args.file.suffix == ".toml":
+        from twin.scenario import load_scenario
+
+        sc = load_scenario(args.file)
+        map_file, seed = sc.map.file, sc.seed
+        net = load_roadnet(map_file, BuildOptions(**sc.map.model_dump(exclude={"file"})))
+        pop_cfg, grid_cfg = sc.population, sc.energy.grid
+        if args.households is not None:
+            pop_cfg = pop_cfg.model_copy(update={"households": args.households})
+    else:
+        map_file, seed = args.file, args.seed
+        net = _load_map(args)
+        pop_cfg = PopulationConfig(households=args.households or "auto")
+        grid_cfg = GridConfig()
+    data = synthesize(net, map_file, pop_cfg, seed)
+    power = read_power_features(map_file, net.meta["crs"])
+    return synthesize_grid(net, data.households, power, grid_cfg, seed=seed), net, power
+
+
+def _grid_options(parser: argparse.ArgumentParser) -> None:
+    _map_options(parser)
+    parser.add_argument(
+        "--households", type=int, default=None, help='households to connect (default "auto")'
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (map files; default 0)")
+
+
+def cmd_grid_info(args: argparse.Namespace) -> int:
+    from twin.energy.plot import grid_summary
+
+    if args.households is not None and args.households < 1:
+        raise TwinError("--households must be >= 1")
+    city, _, _ = _build_grid(args)
+    summary = grid_summary(city)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=float))
+        return 0
+    s = summary
+    print(f"{args.file}")
+    print(
+        f"  buses {s['buses']:,}   branches {s['branches']:,} ({s['lines']:,} lines)   "
+        f"voltage levels {', '.join(f'{v:g}' for v in s['voltage_levels_kv'])} kV"
+    )
+    print(
+        f"  substations {s['substations']} ({s['substations_mapped']} from mapped features), "
+        f"HV/MV transformers {s['hv_mv_transformers_by_mva']} (MVA: units)"
+    )
+    print(
+        f"  MV/LV transformers {s['mv_lv_transformers']:,} (kVA: units "
+        f"{s['mv_lv_transformers_by_kva']}), {s['installed_mv_lv_mva']:.1f} MVA installed, "
+        f"{s['mv_lv_transformers_anchored']} at mapped transformers/kiosks"
+    )
+    print(
+        f"  cables: MV {s['mv_km']:.1f} km, LV {s['lv_km']:.1f} km, house connections "
+        f"{s['service_km']:.1f} km; feeders MV {s['mv_feeders']} (longest "
+        f"{s['max_mv_feeder_m']:,.0f} m), LV {s['lv_feeders']} (longest "
+        f"{s['max_lv_feeder_m']:,.0f} m)"
+    )
+    print(
+        f"  households {s['households_connected']:,} connected, "
+        f"{s['households_per_transformer_mean']:.0f} per transformer on average "
+        f"(max {s['households_per_transformer_max']}); design load {s['design_load_mw']:.1f} MW"
+    )
+    return 0
+
+
+def cmd_grid_plot(args: argparse.Namespace) -> int:
+    from twin.energy.plot import plot_grid
+
+    city, net, power = _build_grid(args)
+    out = plot_grid(city, net, args.output, power=power)
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from twin.model import CityModel
     from twin.scenario import load_scenario
@@ -150,6 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
     _map_options(plot)
     plot.add_argument("-o", "--output", type=Path, default=Path("map.png"), help="image file")
     plot.set_defaults(func=cmd_map_plot)
+
+    grid = sub.add_parser("grid", help="the distribution grid synthesised for a map")
+    grid_sub = grid.add_subparsers(dest="grid_command", required=True)
+    ginfo = grid_sub.add_parser(
+        "info", help="summarise the grid of a map file (or of a scenario file's map)"
+    )
+    _grid_options(ginfo)
+    ginfo.add_argument("--json", action="store_true", help="print JSON")
+    ginfo.set_defaults(func=cmd_grid_info)
+    gplot = grid_sub.add_parser("plot", help="draw the grid over the roads")
+    _grid_options(gplot)
+    gplot.add_argument("-o", "--output", type=Path, default=Path("grid.png"), help="image file")
+    gplot.set_defaults(func=cmd_grid_plot)
     return parser
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
@@ -24,6 +25,9 @@ from twin.population.component import PopulationComponent
 from twin.results import Results
 from twin.rng import stream
 from twin.scenario import Scenario, format_clock
+
+if TYPE_CHECKING:
+    from twin.energy.component import EnergyComponent
 
 RECORDER_ORDER = 1000  # the recorder runs after every component at a reporting instant
 
@@ -75,6 +79,14 @@ class CityModel(mesa.Model):
             self.components.append(self.traffic)
             if self.population is not None and scenario.demand.kind == "population":
                 self.population.attach_traffic()
+        self.energy: EnergyComponent | None = None
+        if scenario.energy.enabled:
+            from twin.energy.component import EnergyComponent
+
+            self.energy = EnergyComponent(self)
+            self.components.append(self.energy)
+            if scenario.traffic.enabled and scenario.demand.kind == "population":
+                self.energy.attach_traffic(self.population.trip_leg)
         self._run_wall_s = 0.0
 
     # -- wiring for components ---------------------------------------------------------------

@@ -35,6 +35,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from twin.energy.config import EnergyConfig
 from twin.errors import ScenarioError
 from twin.population.config import PopulationConfig
 from twin.timefmt import (
@@ -130,6 +131,7 @@ class Scenario(Section):
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     demand: DemandConfig = Field(default_factory=DemandConfig)
     population: PopulationConfig = Field(default_factory=PopulationConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
 
     _source: Path | None = PrivateAttr(None)
 
@@ -139,6 +141,11 @@ class Scenario(Section):
             raise ValueError(
                 'demand.kind = "population" needs population.enabled = true '
                 '(or set demand.kind = "random" or "csv")'
+            )
+        if self.energy.enabled and not self.population.enabled:
+            raise ValueError(
+                "energy.enabled needs population.enabled = true (the grid serves the "
+                "households); set energy.enabled = false for traffic only"
             )
         return self
 

@@ -1,0 +1,274 @@
+"""The energy side as a CityModel component: the grid, household loads, EVs, the power flow.
+
+Every ``[energy] tick`` (one minute by default) the households' draw over the past tick is
+computed (:class:`~twin.energy.consumers.Consumers`: base load, heating/cooling, EV charging
+after the traffic engine's arrivals, minus PV) and kept; the power flow of the whole city grid
+is solved for the kept ticks in one batched kernel call once an hour of ticks is kept and at
+every recording instant. KPIs accumulate from each batch (see :meth:`add_results`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from twin.clock import Process
+from twin.energy.consumers import Consumers
+from twin.energy.osm_power import read_power_features
+from twin.energy.powerflow import solve
+from twin.energy.synthesis import CityGrid, synthesize_grid
+from twin.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from twin.model import CityModel
+    from twin.results import Results
+
+log = logging.getLogger(__name__)
+
+ENERGY_ORDER = 200  # after traffic (100) and home arrivals (150) at the same instant
+BATCH_TICKS = 60  # power-flow snapshots solved per kernel call (an hour at one minute)
+ANSI_BAND_PU = (0.95, 1.05)  # ANSI C84.1 range A service voltage
+EN50160_BAND_PU = (0.90, 1.10)  # EN 50160 supply voltage, +-10 %
+
+
+def _hourly(value: float | tuple[float, ...], t_s: np.ndarray) -> np.ndarray:
+    if isinstance(value, tuple):
+        return np.asarray(value)[(t_s // 3600).astype(int) % 24]
+    return np.full(len(t_s), float(value))
+
+
+class EnergyComponent:
+    """The city's distribution grid and what its households draw, tick by tick."""
+
+    def __init__(self, model: CityModel) -> None:
+        sc = model.scenario
+        cfg = sc.energy
+        pop = model.population
+        if pop is None:
+            raise ScenarioError(
+                f"{sc.source or sc.name}: energy.enabled needs the population "
+                "(population.enabled = true): the grid is built for the households"
+            )
+        self.model = model
+        self.cfg = cfg
+        wall0 = time.perf_counter()
+        net = model.network
+        power = read_power_features(sc.map.file, net.meta["crs"])
+        self.city: CityGrid = synthesize_grid(
+            net, pop.data.households, power, cfg.grid, seed=sc.seed
+        )
+        self.grid = self.city.grid.validate()
+        self.consumers = Consumers(
+            pop.data,
+            pop.legs,
+            cfg,
+            sc.seed,
+            start_s=model.start_s,
+            end_s=model.end_s,
+            lon_lat=(float(np.mean(net.node_lon)), float(np.mean(net.node_lat))),
+        )
+        self.build_s = time.perf_counter() - wall0
+        self.tick_s = float(cfg.tick)
+        self._pf = cfg.grid.power_factor
+        self._tan_phi = float(np.tan(np.arccos(self._pf)))
+        self._load_of_hh = self.city.household_load
+        n_load = self.grid.n_load
+        self._p_rows: list[np.ndarray] = []
+        self._n_load = n_load
+        # per tick series (filled as ticks run) and accumulators (filled as batches solve)
+        self._ticks: list[tuple[float, ...]] = []
+        self._solved: list[pd.DataFrame] = []
+        trafo = self.city.trafo_branch
+        self._trafo_peak_pct = np.zeros(len(trafo))
+        self._trafo_over_min = np.zeros(len(trafo))
+        hv = np.flatnonzero(self.city.branch_kind == 0)
+        self._hv_branches = hv
+        self._house_bus = self.city.household_bus
+        self._house_v_min = np.full(len(self._house_bus), np.inf)
+        self._house_v_max = np.full(len(self._house_bus), -np.inf)
+        self._bus_min_outside = {"ansi": 0.0, "en50160": 0.0}
+        self._line_peak_pct = np.zeros(self.grid.n_branch)
+        self._comfort_deg_h = 0.0
+        self._solve_wall_s = 0.0
+        self._latest: dict[str, float] = {}
+        model.clock.register(
+            Process("energy", self.tick_s, self._tick, order=ENERGY_ORDER, offset_s=self.tick_s)
+        )
+        for name in ("load_kw", "ev_kw", "hvac_kw", "pv_kw", "v_min_pu", "trafo_loading_max"):
+            model.add_reporter(f"energy_{name}", lambda m, k=name: self._latest.get(k, np.nan))
+
+    def attach_traffic(self, trip_leg: np.ndarray) -> None:
+        """EV departures and arrivals from the traffic engine's vehicles."""
+        self.consumers.attach_traffic(trip_leg)
+
+    # -- the clock -------------------------------------------------------------------------------
+
+    def _tick(self, t_s: float) -> None:
+        traffic = getattr(self.model, "traffic", None)
+        fleet = None
+        if traffic is not None:
+            traffic.sync(t_s)
+            fleet = traffic.sim.fleet
+        c = self.consumers
+        c.ev_updates(t_s, fleet)
+        base, hvac, ev, pv = c.draw_kw(t_s)
+        net_kw = base + hvac + ev - pv
+        p_mw = np.zeros(self._n_load)
+        np.add.at(p_mw, self._load_of_hh, net_kw / 1000.0)
+        self._p_rows.append(p_mw)
+        temp = c.dwellings.temp_c
+        lo, hi = self.cfg.comfort_band_c
+        outside = np.maximum(lo - temp, 0.0) + np.maximum(temp - hi, 0.0)
+        self._comfort_deg_h += float(outside.sum()) * self.tick_s / 3600.0
+        self._ticks.append(
+            (t_s - self.tick_s, base.sum(), hvac.sum(), ev.sum(), pv.sum(), net_kw.sum())
+        )
+        self._latest.update(
+            load_kw=float(net_kw.sum()), ev_kw=float(ev.sum()), hvac_kw=float(hvac.sum()),
+            pv_kw=float(pv.sum()),
+        )  # fmt: skip
+        if len(self._p_rows) >= BATCH_TICKS:
+            self._solve_batch()
+
+    def sync(self, t_s: float) -> None:
+        """Solve the power flow of the ticks kept so far (called at recording instants)."""
+        self._solve_batch()
+
+    def _solve_batch(self) -> None:
+        if not self._p_rows:
+            return
+        p = np.vstack(self._p_rows)
+        self._p_rows = []
+        q = self._tan_phi * np.maximum(p, 0.0)
+        wall0 = time.perf_counter()
+        res = solve(self.grid, p_mw=p, q_mvar=q)
+        self._solve_wall_s += time.perf_counter() - wall0
+        minutes = self.tick_s / 60.0
+        loading = res.branch_loading_percent
+        trafo = loading[:, self.city.trafo_branch]
+        self._trafo_peak_pct = np.maximum(self._trafo_peak_pct, trafo.max(axis=0))
+        self._trafo_over_min += (trafo > 100.0).sum(axis=0) * minutes
+        self._line_peak_pct = np.fmax(self._line_peak_pct, np.nanmax(loading, axis=0))
+        v = res.vm_pu[:, self._house_bus]
+        self._house_v_min = np.minimum(self._house_v_min, v.min(axis=0))
+        self._house_v_max = np.maximum(self._house_v_max, v.max(axis=0))
+        for key, (lo, hi) in (("ansi", ANSI_BAND_PU), ("en50160", EN50160_BAND_PU)):
+            self._bus_min_outside[key] += float(((v < lo) | (v > hi)).sum()) * minutes
+        k0 = len(self._ticks) - len(p)
+        t = np.array([row[0] for row in self._ticks[k0:]])
+        frame = pd.DataFrame(
+            {
+                "t_s": t,
+                "substation_p_kw": res.slack_p_mw * 1000.0,
+                "loads_p_kw": p.sum(axis=1) * 1000.0,
+                "losses_kw": res.losses_mw * 1000.0,
+                "v_min_pu": v.min(axis=1),
+                "v_max_pu": v.max(axis=1),
+                "trafo_loading_max_percent": trafo.max(axis=1),
+                "hv_loading_max_percent": loading[:, self._hv_branches].max(axis=1),
+                "sweeps": res.n_iter,
+            }
+        )
+        self._solved.append(frame)
+        self._latest.update(v_min_pu=float(v[-1].min()), trafo_loading_max=float(trafo[-1].max()))
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def series(self) -> pd.DataFrame:
+        """Per tick: household draw by use, and the grid's state (power-flow results)."""
+        self._solve_batch()
+        ticks = pd.DataFrame(
+            self._ticks,
+            columns=["t_s", "base_kw", "hvac_kw", "ev_kw", "pv_kw", "households_kw"],
+        )
+        if not self._solved:
+            return ticks
+        grid = pd.concat(self._solved, ignore_index=True)
+        return ticks.merge(grid, on="t_s", how="left")
+
+    def add_results(self, results: Results) -> None:
+        """Energy KPIs, the per-tick series and the transformer table."""
+        s = self.series()
+        cfg, city = self.cfg, self.city
+        h = self.tick_s / 3600.0
+        add = results.add_kpi
+        summary = city.summary() if hasattr(city, "summary") else {}
+        for key, value in summary.items():
+            if isinstance(value, int | float):
+                add(f"grid.{key}", value, "km" if key.endswith("_km") else "count")
+        add("run.energy_build_wall_s", self.build_s, "s")
+        add("run.power_flow_wall_s", self._solve_wall_s, "s")
+        if s.empty or "substation_p_kw" not in s:
+            return
+        import_kw = s["substation_p_kw"].to_numpy()
+        t = s["t_s"].to_numpy()
+        add("energy.ticks", len(s), "count")
+        add("energy.households_kwh", float(s["households_kw"].sum() * h), "kWh")
+        add("energy.base_kwh", float(s["base_kw"].sum() * h), "kWh")
+        add("energy.hvac_kwh", float(s["hvac_kw"].sum() * h), "kWh")
+        add("energy.ev_kwh", float(s["ev_kw"].sum() * h), "kWh")
+        add("energy.pv_kwh", float(s["pv_kw"].sum() * h), "kWh")
+        add("energy.import_kwh", float(import_kw.sum() * h), "kWh")
+        add("energy.losses_kwh", float(s["losses_kw"].sum() * h), "kWh")
+        add("energy.peak_kw", float(import_kw.max()), "kW")
+        peak_t = float(t[np.argmax(import_kw)])
+        add("energy.peak_at_s", peak_t, "s")
+        add("energy.households_peak_kw", float(s["households_kw"].max()), "kW")
+        add("energy.ev_peak_kw", float(s["ev_kw"].max()), "kW")
+        add("energy.hvac_peak_kw", float(s["hvac_kw"].max()), "kW")
+        mean = float(import_kw.mean())
+        add("energy.ramping_kw", float(np.abs(np.diff(import_kw)).sum()), "kW")
+        add("energy.one_minus_load_factor", 1.0 - mean / float(import_kw.max()), "ratio")
+        price = _hourly(cfg.price_usd_per_kwh, t)
+        carbon = _hourly(cfg.carbon_g_per_kwh, t)
+        add("energy.cost_usd", float((np.maximum(import_kw, 0) * price).sum() * h), "USD")
+        add("energy.co2_kg", float((np.maximum(import_kw, 0) * carbon).sum() * h / 1000), "kg")
+        add("energy.v_min_pu", float(s["v_min_pu"].min()), "pu")
+        add("energy.v_max_pu", float(s["v_max_pu"].max()), "pu")
+        n_house = len(self._house_bus)
+        add("energy.house_minutes_outside_ansi", self._bus_min_outside["ansi"], "min")
+        add("energy.house_minutes_outside_en50160", self._bus_min_outside["en50160"], "min")
+        lo, hi = ANSI_BAND_PU
+        outside = (self._house_v_min < lo) | (self._house_v_max > hi)
+        add("energy.houses_outside_ansi", int(outside.sum()), "count")
+        add("energy.trafo_loading_max_percent", float(self._trafo_peak_pct.max(initial=0)), "%")
+        add("energy.trafos_overloaded", int((self._trafo_peak_pct > 100).sum()), "count")
+        add("energy.trafo_hours_above_rating", float(self._trafo_over_min.sum() / 60), "h")
+        add("energy.substation_peak_kw", float(import_kw.max()), "kW")
+        add("energy.hv_loading_max_percent", float(s["hv_loading_max_percent"].max()), "%")
+        add(
+            "energy.line_loading_max_percent",
+            float(np.nanmax(self._line_peak_pct[~self.grid.branch_is_trafo])),
+            "%",
+        )
+        evs = self.consumers.evs
+        add("energy.evs", len(evs), "count")
+        add("energy.ev_unmet_departure_kwh", float(evs.unmet_departure_kwh.sum()), "kWh")
+        add("energy.ev_unmet_drive_kwh", float(evs.unmet_drive_kwh.sum()), "kWh")
+        add("energy.comfort_degree_hours", self._comfort_deg_h / max(n_house, 1), "K h/household")
+        results.tables["energy"] = s
+        results.tables["transformers"] = pd.DataFrame(
+            {
+                "transformer": np.arange(len(city.trafo_branch)),
+                "node": city.trafo_node,
+                "kva": city.trafo_kva * city.trafo_parallel,
+                "households": city.trafo_households,
+                "substation": city.trafo_substation,
+                "peak_loading_percent": self._trafo_peak_pct,
+                "minutes_above_rating": self._trafo_over_min,
+            }
+        )
+        ev_hh = self.consumers.ev_household
+        results.tables["evs"] = pd.DataFrame(
+            {
+                "household": ev_hh,
+                "energy_kwh": evs.energy_kwh,
+                "soc_kwh": evs.soc_kwh,
+                "unmet_departure_kwh": evs.unmet_departure_kwh,
+                "unmet_drive_kwh": evs.unmet_drive_kwh,
+            }
+        )

@@ -1,0 +1,127 @@
+"""Scenario section ``[energy]``: the grid, household loads, EV charging, prices and carbon."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from twin.energy.synthesis import GridConfig
+from twin.energy.weather import WEATHER_PRESETS
+from twin.timefmt import PositiveDurationS, Section
+
+# US average residential electricity price 2023: 16.0 US cents/kWh (EIA, Electric Power
+# Monthly, table 5.3, annual 2023).
+US_PRICE_USD_PER_KWH = 0.16
+# US average CO2 intensity of electricity generation 2022: 0.855 lb/kWh = 388 g/kWh (EIA FAQ
+# "How much carbon dioxide is produced per kilowatthour of U.S. electricity generation?").
+US_CARBON_G_PER_KWH = 388.0
+
+
+def _hourly(value: float | tuple[float, ...], what: str) -> float | tuple[float, ...]:
+    if isinstance(value, tuple):
+        if len(value) != 24:
+            raise ValueError(f"{what}: expected one number or 24 hourly values, got {len(value)}")
+        if any(v < 0 for v in value):
+            raise ValueError(f"{what}: values must be >= 0")
+    elif value < 0:
+        raise ValueError(f"{what}: expected a number >= 0, got {value}")
+    return value
+
+
+class EnergyConfig(Section):
+    """``[energy]``: the electricity side of the twin (grid, loads, EVs, PV)."""
+
+    #: simulate the grid, household loads and EV charging; default true
+    enabled: bool = True
+    #: the energy tick: loads, EV charging and the power flow, a whole number of minutes
+    #: dividing a day; default "1min"
+    tick: PositiveDurationS = 60.0
+    #: outdoor temperature day: one of "mild", "summer", "heatwave", "cold"; default "summer"
+    weather: str = "summer"
+    #: override the preset's daily minimum / maximum outdoor temperature, deg C
+    temp_min_c: float | None = None
+    temp_max_c: float | None = None
+    #: month of the simulated day (load shape, sun); default 7
+    month: int = Field(7, ge=1, le=12)
+    #: day of the month (sun position); default 15
+    day: int = Field(15, ge=1, le=31)
+    #: hours from UTC of the clock times (sun position); default: round(longitude / 15)
+    utc_offset_h: float | None = Field(None, ge=-12, le=14)
+    #: EV battery capacity, kWh; default 60 (a mid-size battery EV)
+    ev_battery_kwh: float = Field(60.0, gt=0)
+    #: home charger power, kW; default 7.2 (SAE J1772 level 2, 240 V x 30 A)
+    ev_charger_kw: float = Field(7.2, gt=0)
+    #: EV consumption, kWh per km from the battery; default 0.18
+    ev_kwh_per_km: float = Field(0.18, gt=0)
+    #: state of charge an EV should have at its next departure, share of capacity; default 0.9
+    ev_target_soc: float = Field(0.9, gt=0, le=1)
+    #: state of charge at the start of the run, share of capacity, drawn uniformly in this
+    #: [low, high] range per EV (EVs start at home, unplugged: they plug in when they next
+    #: get home); default [0.3, 0.9]
+    ev_start_soc: tuple[float, float] = (0.3, 0.9)
+    #: how EVs charge: "uncontrolled" (full power on arrival until the target); the policies
+    #: issue adds time-of-use and deadline-aware charging; default "uncontrolled"
+    charging: Literal["uncontrolled"] = "uncontrolled"
+    #: share of households with rooftop PV, in [0, 1]; default 0
+    pv_share: float = Field(0.0, ge=0, le=1)
+    #: PV size per equipped household, kWp; default 5 (a typical US residential system)
+    pv_kwp: float = Field(5.0, gt=0)
+    #: price of electricity, USD/kWh: one number or 24 hourly values; default 0.16 (EIA 2023)
+    price_usd_per_kwh: float | tuple[float, ...] = US_PRICE_USD_PER_KWH
+    #: carbon intensity, g CO2/kWh: one number or 24 hourly values; default 388 (EIA 2022)
+    carbon_g_per_kwh: float | tuple[float, ...] = US_CARBON_G_PER_KWH
+    #: indoor comfort band, deg C (degree-hours outside it are reported); default [18, 27]
+    comfort_band_c: tuple[float, float] = (18.0, 27.0)
+    #: ``[energy.grid]``: how the distribution grid is synthesised
+    grid: GridConfig = Field(default_factory=GridConfig)
+
+    @property
+    def temperature_range_c(self) -> tuple[float, float]:
+        """(min, max) outdoor temperature of the day: the preset unless overridden."""
+        day = WEATHER_PRESETS[self.weather]
+        lo = day.min_c if self.temp_min_c is None else self.temp_min_c
+        hi = day.max_c if self.temp_max_c is None else self.temp_max_c
+        return lo, hi
+
+    @field_validator(
+        "price_usd_per_kwh", "carbon_g_per_kwh", "comfort_band_c", "ev_start_soc", mode="before"
+    )
+    @classmethod
+    def _list_to_tuple(cls, value: object) -> object:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("price_usd_per_kwh")
+    @classmethod
+    def _price(cls, value: float | tuple[float, ...]) -> float | tuple[float, ...]:
+        return _hourly(value, "price")
+
+    @field_validator("carbon_g_per_kwh")
+    @classmethod
+    def _carbon(cls, value: float | tuple[float, ...]) -> float | tuple[float, ...]:
+        return _hourly(value, "carbon intensity")
+
+    @field_validator("weather")
+    @classmethod
+    def _weather(cls, value: str) -> str:
+        if value not in WEATHER_PRESETS:
+            raise ValueError(
+                f"expected one of {', '.join(map(repr, WEATHER_PRESETS))}, got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _checks(self) -> EnergyConfig:
+        minutes = self.tick / 60.0
+        if minutes != int(minutes) or 1440 % int(minutes):
+            raise ValueError(f"tick must be whole minutes dividing a day, got {self.tick:g} s")
+        t_lo, t_hi = self.temperature_range_c
+        if t_lo > t_hi:
+            raise ValueError(f"temp_min_c ({t_lo:g}) must not exceed temp_max_c ({t_hi:g})")
+        s_lo, s_hi = self.ev_start_soc
+        if not 0 <= s_lo <= s_hi <= 1:
+            raise ValueError(f"ev_start_soc must be [low, high] within [0, 1], got {[s_lo, s_hi]}")
+        lo, hi = self.comfort_band_c
+        if lo >= hi:
+            raise ValueError(f"comfort_band_c must be [low, high] with low < high, got {[lo, hi]}")
+        return self
