@@ -244,4 +244,3 @@ class Gravity:
         """Free-flow minutes between the zones of two node arrays."""
         z = self.zones.node_zone
         return self.zones.time_min[z[origin_node], z[dest_node]]
-
