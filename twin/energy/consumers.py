@@ -35,6 +35,7 @@ from twin.rng import stream
 from twin.traffic.state import ARRIVED, RUNNING, UNROUTABLE
 
 DAY_S = 86400.0
+SETTLE_STEP_S = 300.0  # step of the settling day before the start (the kernel is exact)
 DEFAULT_FLOOR_M2 = 150.0  # heated floor area of a home placed along a street (thermal.py)
 MIN_FLOOR_M2, MAX_FLOOR_M2 = 40.0, 400.0  # clip of building-derived floor areas
 
@@ -101,8 +102,9 @@ class Consumers:
         self.dwellings: Dwellings = draw_dwellings(
             n, stream(seed, "energy.dwellings"), floor_area_m2=floor_area_m2(data)
         )
-        for t in np.arange(start_s - DAY_S, start_s, self.tick_s):
-            self.dwellings.step(self.t_out_c(t), self.gains_w(t), self.tick_s)
+        settle_s = max(self.tick_s, SETTLE_STEP_S)
+        for t in np.arange(start_s - DAY_S, start_s, settle_s):
+            self.dwellings.step(self.t_out_c(t), self.gains_w(t), settle_s)
         # PV
         has_pv = stream(seed, "energy.pv").random(n) < cfg.pv_share
         self.pv_kwp = np.where(has_pv, cfg.pv_kwp, 0.0)
