@@ -130,7 +130,7 @@ def unsignalised_may_go(
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _place(net: NetArrays, fl: Fleet, p: Params, v: int, link: int, after: int) -> bool:
     """Insert ``v`` at the entrance of ``link`` (front one vehicle length in) if there is
     room on the best lane for its movement onto ``after``; True when placed."""
