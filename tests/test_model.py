@@ -92,6 +92,8 @@ def test_results_save_round_trip_and_never_overwrite(scenario_file, tmp_path):
             "evs.parquet",
             "transformers.csv",
             "transformers.parquet",
+            "substations.csv",
+            "substations.parquet",
             "households.csv",
             "households.parquet",
             "legs.csv",

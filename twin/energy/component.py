@@ -85,8 +85,9 @@ class EnergyComponent:
         trafo = self.city.trafo_branch
         self._trafo_peak_pct = np.zeros(len(trafo))
         self._trafo_over_min = np.zeros(len(trafo))
-        hv = np.flatnonzero(self.city.branch_kind == 0)
-        self._hv_branches = hv
+        self._hv_branches = self.city.sub_branch
+        self._sub_peak_pct = np.zeros(len(self._hv_branches))
+        self._sub_over_min = np.zeros(len(self._hv_branches))
         self._house_bus = self.city.household_bus
         self._house_v_min = np.full(len(self._house_bus), np.inf)
         self._house_v_max = np.full(len(self._house_bus), -np.inf)
@@ -153,6 +154,9 @@ class EnergyComponent:
         self._trafo_peak_pct = np.maximum(self._trafo_peak_pct, trafo.max(axis=0))
         self._trafo_over_min += (trafo > 100.0).sum(axis=0) * minutes
         self._line_peak_pct = np.fmax(self._line_peak_pct, np.nanmax(loading, axis=0))
+        sub = loading[:, self._hv_branches]
+        self._sub_peak_pct = np.maximum(self._sub_peak_pct, sub.max(axis=0))
+        self._sub_over_min += (sub > 100.0).sum(axis=0) * minutes
         v = res.vm_pu[:, self._house_bus]
         self._house_v_min = np.minimum(self._house_v_min, v.min(axis=0))
         self._house_v_max = np.maximum(self._house_v_max, v.max(axis=0))
@@ -259,9 +263,23 @@ class EnergyComponent:
                 "households": city.trafo_households,
                 "substation": city.trafo_substation,
                 "peak_loading_percent": self._trafo_peak_pct,
+                "peak_kva": self._trafo_peak_pct / 100.0 * city.trafo_kva * city.trafo_parallel,
                 "minutes_above_rating": self._trafo_over_min,
             }
         )
+        mva = city.sub_mva * city.sub_parallel
+        results.tables["substations"] = pd.DataFrame(
+            {
+                "substation": np.arange(len(mva)),
+                "node": city.sub_node,
+                "osm_id": city.sub_osm_id,
+                "mva": mva,
+                "peak_loading_percent": self._sub_peak_pct,
+                "peak_mva": self._sub_peak_pct / 100.0 * mva,
+                "minutes_above_rating": self._sub_over_min,
+            }
+        )
+        add("energy.substation_hours_above_rating", float(self._sub_over_min.sum() / 60), "h")
         ev_hh = self.consumers.ev_household
         results.tables["evs"] = pd.DataFrame(
             {
