@@ -1,5 +1,6 @@
 """The city grid synthesised from OSM and households: power features, catalogue, topology,
-sizing, determinism, a plausible base case, and agreement with pandapower."""
+sizing, house connections teed onto their street, determinism, a plausible base case, and
+agreement with pandapower."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
 from pydantic import ValidationError
 
 from twin.energy.catalogue import (
@@ -24,7 +26,7 @@ from twin.energy.catalogue import (
     choose_transformer,
     transformer_impedance,
 )
-from twin.energy.design import GridConfig, design_load_kw
+from twin.energy.design import GridConfig, cable_rank, design_load_kw, need_kva
 from twin.energy.grid import Grid
 from twin.energy.osm_power import (
     LINE_KINDS,
@@ -35,19 +37,22 @@ from twin.energy.osm_power import (
 )
 from twin.energy.plot import grid_summary, plot_grid
 from twin.energy.powerflow import solve
-from twin.energy.siting import MIN_EDGE_M
+from twin.energy.siting import MIN_EDGE_M, road_graph
 from twin.energy.synthesis import (
     KIND_LV_CABLE,
     KIND_MV_CABLE,
     KIND_MV_LV,
     KIND_PRIMARY,
     KIND_SERVICE,
+    LEVEL_LV,
     CityGrid,
     synthesize_grid,
 )
 from twin.errors import GridError
 from twin.network.road import RoadNet
+from twin.network.synthetic import ORIGIN_X_M, ORIGIN_Y_M, grid_roadnet
 from twin.population.config import PopulationConfig
+from twin.population.homes import link_points
 from twin.population.households import HouseholdArrays
 from twin.population.synthesis import synthesize
 
@@ -88,6 +93,31 @@ def path_counts(grid: Grid, kind: np.ndarray, k: int) -> np.ndarray:
     for b in rad.order[1:]:
         count[b] = count[rad.parent_bus[b]] + (kind[rad.parent_branch[b]] == k)
     return count
+
+
+def below(grid: Grid, bus_value: np.ndarray) -> np.ndarray:
+    """Per bus: the sum of ``bus_value`` over the bus and every bus below it."""
+    rad = grid.radial
+    total = np.asarray(bus_value, dtype=np.float64).copy()
+    parent = rad.parent_bus.tolist()
+    for b in rad.order[:0:-1].tolist():  # leaves first
+        total[parent[b]] += total[b]
+    return total
+
+
+def child_bus(grid: Grid) -> np.ndarray:
+    """Per branch: its end away from the slack."""
+    rad = grid.radial
+    to_is_child = rad.parent_branch[grid.branch_to] == np.arange(grid.n_branch)
+    return np.where(to_is_child, grid.branch_to, grid.branch_from)
+
+
+def link_lines(net: RoadNet) -> np.ndarray:
+    """Each link's polyline as a shapely LineString."""
+    return shapely.linestrings(
+        net.link_geom_xy_m,
+        indices=np.repeat(np.arange(net.n_links), np.diff(net.link_geom_offsets)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,9 +252,10 @@ def test_limits_and_transformer_sizes(city: Callable[[str], City]) -> None:
     n = cg.trafo_households
     assert n.sum() == len(c.households) and n.min() >= 1
     assert n.max() <= cfg.max_households_per_transformer
-    # the households' road distance to their transformer
-    lv_road = cg.bus_road_m[c.grid.grid.branch_from[cg.household_service]]
-    assert np.nanmax(lv_road) <= cfg.max_lv_feeder_m
+    # the road nodes of the LV networks (the households' home nodes and the junctions on the
+    # way) lie within the limit of their transformer; tees may lie beyond along their street
+    road_node = (cg.bus_level == LEVEL_LV) & (cg.bus_node >= 0)
+    assert np.nanmax(cg.bus_road_m[road_node]) <= cfg.max_lv_feeder_m
     # loading at households x design load (ADMD) stays below 100 %, with the margin kept
     loading = design_load_kw(n, cfg) / cfg.power_factor / (cg.trafo_kva * cg.trafo_parallel)
     assert loading.max() < 1.0 / (1.0 + cfg.sizing_margin) + 1e-12
@@ -249,32 +280,115 @@ def test_limits_and_transformer_sizes(city: Callable[[str], City]) -> None:
 def test_cables_follow_the_roads(city: Callable[[str], City]) -> None:
     c = city("baltimore-pbf")
     g, cg, net = c.grid.grid, c.grid, c.net
-    for kind in (KIND_LV_CABLE, KIND_MV_CABLE):
-        k = np.flatnonzero(cg.branch_kind == kind)
-        link = cg.branch_link[k]
-        assert np.all(link >= 0)
-        # length = the road edge's length (its shortest link between the two nodes)
-        np.testing.assert_allclose(
-            g.branch_length_km[k] * 1000.0, np.maximum(net.link_length_m[link], MIN_EDGE_M)
+    edge_m = np.maximum(net.link_length_m, MIN_EDGE_M)  # a road edge's cable length
+    # MV cables: whole road edges between the MV buses of their two nodes
+    k = np.flatnonzero(cg.branch_kind == KIND_MV_CABLE)
+    link = cg.branch_link[k]
+    np.testing.assert_allclose(g.branch_length_km[k] * 1000.0, edge_m[link])
+    ends = np.sort(np.column_stack([cg.bus_node[g.branch_from[k]], cg.bus_node[g.branch_to[k]]]))
+    links = np.sort(np.column_stack([net.link_from[link], net.link_to[link]]))
+    np.testing.assert_array_equal(ends, links)
+    assert np.all(np.abs(cg.branch_link_frac_to[k] - cg.branch_link_frac_from[k]) == 1.0)
+    # no shorter link joins the same two nodes
+    for a, b, length in zip(links[:, 0], links[:, 1], g.branch_length_km[k][:50], strict=False):
+        same = ((net.link_from == a) & (net.link_to == b)) | (
+            (net.link_from == b) & (net.link_to == a)
         )
-        ends = np.sort(
-            np.column_stack([cg.bus_node[g.branch_from[k]], cg.bus_node[g.branch_to[k]]])
-        )
-        links = np.sort(np.column_stack([net.link_from[link], net.link_to[link]]))
-        np.testing.assert_array_equal(ends, links)
-        # no shorter link joins the same two nodes
-        for a, b, length in zip(links[:, 0], links[:, 1], g.branch_length_km[k][:50], strict=False):
-            same = ((net.link_from == a) & (net.link_to == b)) | (
-                (net.link_from == b) & (net.link_to == a)
-            )
-            assert net.link_length_m[same].min() >= length * 1000 - 1e-9
-    # house connections: home to node distance, at least min_service_m
+        assert net.link_length_m[same].min() >= length * 1000 - 1e-9
+    # LV cables: each follows a stretch of its link, as long as that stretch of the road edge
+    lv = cg.branch_kind == KIND_LV_CABLE
+    k = np.flatnonzero(lv)
+    link = cg.branch_link[k]
+    assert np.all(link >= 0)
+    f0, f1 = cg.branch_link_frac_from[k], cg.branch_link_frac_to[k]
+    assert np.all((f0 >= 0) & (f0 <= 1) & (f1 >= 0) & (f1 <= 1))
+    np.testing.assert_allclose(g.branch_length_km[k] * 1000.0, np.abs(f1 - f0) * edge_m[link])
+    assert g.branch_length_km[k].min() * 1000.0 >= cg.cfg.tee_group_m / 2 - 1e-9
+    # the bus at a cable's fraction 0 / 1 end is the link's from / to node's; inside, a tee's
+    fr_bus, to_bus = g.branch_from[k], g.branch_to[k]
+    for f, bus in ((f0, fr_bus), (f1, to_bus)):
+        node = cg.bus_node[bus]
+        np.testing.assert_array_equal(node[f == 0.0], net.link_from[link[f == 0.0]])
+        np.testing.assert_array_equal(node[f == 1.0], net.link_to[link[f == 1.0]])
+        inner = (f > 0.0) & (f < 1.0)
+        assert np.all(node[inner] == -1) and np.all(cg.bus_level[bus] == LEVEL_LV)
+    # a tree edge's segments chain from one node to the other and sum to the edge's length
+    tree = np.flatnonzero(~cg.branch_spur[k])
+    lo, hi = np.minimum(f0, f1)[tree], np.maximum(f0, f1)[tree]
+    order = np.lexsort((lo, link[tree]))
+    t_link, lo, hi = link[tree][order], lo[order], hi[order]
+    first = np.concatenate([[True], t_link[1:] != t_link[:-1]])
+    last = np.concatenate([t_link[1:] != t_link[:-1], [True]])
+    assert np.all(lo[first] == 0.0) and np.all(hi[last] == 1.0)
+    np.testing.assert_allclose(hi[~last], lo[1:][~last[:-1]], rtol=0, atol=1e-12)
+    seg_m = g.branch_length_km[k][tree][order] * 1000.0
+    sums = np.add.reduceat(seg_m, np.flatnonzero(first))
+    np.testing.assert_allclose(sums, edge_m[t_link[first]])
+    assert cg.branch_spur[k].any() and (~cg.branch_spur).any()
+    assert not cg.branch_spur[cg.branch_kind != KIND_LV_CABLE].any()
+    # the LV km of the trees is the length of the road edges they use
+    assert g.branch_length_km[k][tree].sum() == pytest.approx(edge_m[np.unique(t_link)].sum() / 1e3)
+    # a spur leaves a road-node bus at one end of its link and stops at its last tee, short of
+    # the other end
+    spur = np.flatnonzero(cg.branch_spur[k])
+    from_end = np.isin(f0[spur], (0.0, 1.0))
+    assert np.all(cg.bus_node[fr_bus[spur][from_end]] >= 0)
+    assert np.all(cg.bus_node[fr_bus[spur][~from_end]] == -1)
+    assert np.all(cg.bus_node[to_bus[spur]] == -1)
+    assert np.all(~np.isin(f1[spur], (0.0, 1.0)))
+    # tee buses stand on their link's polyline at the cable's fraction
+    inner = (f1 > 0.0) & (f1 < 1.0)
+    x, y = link_points(net, link[inner], f1[inner])
+    np.testing.assert_allclose(g.bus_x_m[to_bus[inner]], x, atol=1e-6)
+    np.testing.assert_allclose(g.bus_y_m[to_bus[inner]], y, atol=1e-6)
+
+
+def test_house_connections_tee_onto_the_street_next_to_the_home(
+    city: Callable[[str], City],
+) -> None:
+    c = city("baltimore-pbf")
+    g, cg, net, hh, cfg = c.grid.grid, c.grid, c.net, c.households, c.grid.cfg
     svc = cg.household_service
-    node = c.households.home_node
-    d = np.hypot(
-        c.households.home_x_m - net.node_x_m[node], c.households.home_y_m - net.node_y_m[node]
+    svc_m = g.branch_length_km[svc] * 1000.0
+    ded = cg.trafo_dedicated[cg.household_transformer]
+    # a pool household's service is as long as the home is far from its street, clipped
+    lines = link_lines(net)
+    pts = shapely.points(hh.home_x_m, hh.home_y_m)
+    d = shapely.distance(lines[hh.home_link], pts)
+    lo, hi = cfg.min_service_m, cfg.max_service_m
+    np.testing.assert_allclose(svc_m[~ded], np.clip(d, lo, hi)[~ded])
+    # a large block's runs from its transformer's busbar at the road node
+    node = hh.home_node[ded]
+    to_node = np.hypot(hh.home_x_m[ded] - net.node_x_m[node], hh.home_y_m[ded] - net.node_y_m[node])
+    np.testing.assert_allclose(svc_m[ded], np.clip(to_node, lo, hi))
+    np.testing.assert_array_equal(
+        g.branch_from[svc[ded]], cg.trafo_lv_bus[cg.household_transformer[ded]]
     )
-    np.testing.assert_allclose(g.branch_length_km[svc] * 1000, np.maximum(d, cg.cfg.min_service_m))
+    # a tee bus stands within tee_group_m / 2 along its cable of the point of the cable's link
+    # nearest the home; a house within tee_group_m of a road node hangs on the node's bus
+    tee = g.branch_from[svc]
+    on_tee = np.flatnonzero(~ded & (cg.bus_node[tee] < 0))
+    cable_link = cg.branch_link[g.radial.parent_branch[tee[on_tee]]]
+    near = shapely.get_coordinates(shapely.shortest_line(lines[cable_link], pts[on_tee]))[::2]
+    gap = np.hypot(g.bus_x_m[tee[on_tee]] - near[:, 0], g.bus_y_m[tee[on_tee]] - near[:, 1])
+    assert gap.max() <= cfg.tee_group_m / 2 * 1.01  # polylines are ~1 % off the link lengths
+    # and the cable's link is the home link's street: the home link itself, its other
+    # direction, or (rarely) a parallel link between the same two nodes
+    home_link = hh.home_link[on_tee]
+    same_street = np.sort(np.column_stack([net.link_from[cable_link], net.link_to[cable_link]]))
+    np.testing.assert_array_equal(
+        same_street, np.sort(np.column_stack([net.link_from[home_link], net.link_to[home_link]]))
+    )
+    assert np.mean(cable_link == home_link) > 0.3
+    near = shapely.get_coordinates(shapely.shortest_line(lines[hh.home_link], pts))[::2]
+    gap = np.hypot(g.bus_x_m[tee] - near[:, 0], g.bus_y_m[tee] - near[:, 1])
+    assert np.quantile(gap[~ded], 0.99) <= cfg.tee_group_m * 1.01
+    # the service run, in total, is about the households times their setback
+    s = grid_summary(cg)
+    assert s["median_service_m"] == cfg.min_service_m  # most homes are placed on the street
+    assert s["service_km"] == pytest.approx(svc_m.sum() / 1000.0)
+    assert s["service_km"] < 0.02 * len(hh)  # under 20 m a home on average
+    assert s["max_service_m"] == cfg.max_service_m and s["services_at_max"] > 0
 
 
 def test_cables_rated_for_their_households_and_trunks_thicker(city: Callable[[str], City]) -> None:
@@ -298,6 +412,33 @@ def test_cables_rated_for_their_households_and_trunks_thicker(city: Callable[[st
     assert g.branch_max_i_ka[cg.branch_kind == KIND_LV_CABLE].max() > LV_CABLES[0].max_i_ka
 
 
+def test_every_branch_is_sized_for_the_households_behind_it(city: Callable[[str], City]) -> None:
+    c = city("baltimore-pbf")
+    g, cg, cfg = c.grid.grid, c.grid, c.grid.cfg
+    homes = np.zeros(g.n_bus)
+    homes[cg.household_bus] = 1.0
+    behind = below(g, homes)[child_bus(g)]
+    np.testing.assert_array_equal(cg.branch_households, behind)
+    # LV voltage drop at the design load (the linear estimate the sizing uses), busbar to every
+    # road-node and tee bus, stays within the budget: cables were thickened where needed
+    lv = cg.branch_kind == KIND_LV_CABLE
+    p_mw = design_load_kw(cg.branch_households, cfg) / 1000.0
+    q_mvar = p_mw * math.tan(math.acos(cfg.power_factor))
+    drop = (p_mw * g.branch_r_ohm + q_mvar * g.branch_x_ohm) / LV_KV**2 * 100.0
+    bus_drop = np.zeros(g.n_bus)
+    rad = g.radial
+    for b in rad.order[1:].tolist():
+        k = rad.parent_branch[b]
+        if lv[k]:
+            bus_drop[b] = bus_drop[rad.parent_bus[b]] + drop[k]
+    assert 0.5 * cfg.max_lv_drop_percent < bus_drop.max() <= cfg.max_lv_drop_percent + 1e-9
+    need_ka = need_kva(cg.branch_households, cfg) / (math.sqrt(3) * LV_KV) / 1000.0
+    rated = np.array([t.max_i_ka for t in LV_CABLES])[
+        np.minimum(cable_rank(LV_CABLES, need_ka), len(LV_CABLES) - 1)
+    ]
+    assert (g.branch_max_i_ka[lv] > rated[lv] + 1e-12).sum() > 100  # thickened for the drop
+
+
 def test_feeders(city: Callable[[str], City]) -> None:
     cg = city("baltimore-pbf").grid
     assert cg.n_feeders and set(cg.feeder_level.tolist()) == {1, 2}
@@ -309,6 +450,102 @@ def test_feeders(city: Callable[[str], City]) -> None:
     assert cg.feeder_length_m[lv].max() <= cg.cfg.max_lv_feeder_m
     # every LV feeder leaves its owner's busbar
     np.testing.assert_array_equal(cg.trafo_lv_bus[cg.feeder_owner[lv]], cg.feeder_root_bus[lv])
+
+
+# ---------------------------------------------------------------------------------------------
+# house connections on a street grid, by hand
+
+
+def households_at(net: RoadNet, xy: np.ndarray, link: np.ndarray) -> HouseholdArrays:
+    """Households at ``xy`` (m from the grid's origin) on the given home links, each with its
+    home node at the nearer end of its link (as the population model snaps homes)."""
+    n = len(xy)
+    x, y = ORIGIN_X_M + xy[:, 0], ORIGIN_Y_M + xy[:, 1]
+    line = link_lines(net)[link]
+    frac = shapely.line_locate_point(line, shapely.points(x, y), normalized=True)
+    node = np.where(frac >= 0.5, net.link_to[link], net.link_from[link])
+    one = np.ones(n, dtype=np.int8)
+    return HouseholdArrays(
+        home_x_m=x, home_y_m=y, home_lon=np.zeros(n), home_lat=np.zeros(n),
+        home_link=link.astype(np.int32), home_node=node.astype(np.int32),
+        home_source=np.zeros(n, dtype=np.int8), home_building=np.full(n, -1, dtype=np.int32),
+        persons=one, adults=one, workers=one, cars=one, has_ev=np.zeros(n, dtype=bool),
+    )  # fmt: skip
+
+
+def kiosk_at(net: RoadNet, node: int) -> PowerFeatures:
+    """Power features holding one mapped MV/LV kiosk at ``node`` (to fix the transformer)."""
+    kiosk = empty_power_features(net.meta["crs"])
+    kiosk.sub_x_m, kiosk.sub_y_m = net.node_x_m[[node]], net.node_y_m[[node]]
+    kiosk.sub_kind = np.array(["minor_distribution"], dtype=object)
+    kiosk.sub_minor = np.ones(1, dtype=bool)
+    kiosk.sub_voltage_kv = np.full(1, np.nan)
+    kiosk.sub_osm_id = np.array([1])
+    kiosk.sub_is_way = np.zeros(1, dtype=bool)
+    kiosk.sub_name = np.array([""], dtype=object)
+    return kiosk
+
+
+def test_houses_tee_onto_their_street_on_a_hand_built_grid() -> None:
+    """A 200 m square of streets, nodes 0 (0, 0), 1 (200, 0), 2 (0, 200), 3 (200, 200), the
+    transformer at node 0. No home snaps to node 3, so the LV tree is the streets 0-1 and 0-2,
+    and street 1-3 is reached by a spur from node 1."""
+    net = grid_roadnet(2, 2, spacing_m=200.0)
+
+    def link(a: int, b: int) -> int:
+        return int(np.flatnonzero((net.link_from == a) & (net.link_to == b))[0])
+
+    graph = road_graph(net)
+    kept_02 = int(graph.edge_link[graph.edges(np.array([0]), np.array([2]))[0]])
+    other_02 = link(2, 0) if kept_02 == link(0, 2) else link(0, 2)
+    xy = np.array([
+        [50.0, 30.0],  # a: street 0-1, 50 m along, 30 m off
+        [51.0, -20.0],  # b: 1 m from a along the street: a's tee
+        [150.0, 0.0],  # c: on the street: the shortest service
+        [198.0, 5.0],  # d: 2 m from node 1: on its bus
+        [250.0, 40.0],  # e: street 1-3, off the tree: a spur from node 1
+        [330.0, 60.0],  # f: on the spur, 130 m off: the longest service
+        [-10.0, 120.0],  # g: street 0-2, home link the direction the graph did not keep
+    ])  # fmt: skip
+    links = np.array([link(0, 1)] * 4 + [link(1, 3)] * 2 + [other_02])
+    hh = households_at(net, xy, links)
+    np.testing.assert_array_equal(hh.home_node, [0, 0, 1, 1, 1, 1, 2])
+    cfg = GridConfig(max_service_m=100.0, min_service_m=10.0, tee_group_m=5.0)
+    cg = synthesize_grid(net, hh, kiosk_at(net, 0), cfg, SEED)
+    g = cg.grid.validate()
+    assert cg.n_transformers == 1 and cg.trafo_node[0] == 0
+    # house connections: the distance from the street, clipped to [10, 100] m
+    svc = cg.household_service
+    np.testing.assert_allclose(g.branch_length_km[svc] * 1000, [30, 20, 10, 10, 50, 100, 10])
+    tee = g.branch_from[svc]
+    tee_xy = np.column_stack([g.bus_x_m[tee] - ORIGIN_X_M, g.bus_y_m[tee] - ORIGIN_Y_M])
+    np.testing.assert_allclose(
+        tee_xy,
+        [[50.5, 0], [50.5, 0], [150, 0], [200, 0], [200, 40], [200, 60], [0, 120]],
+        atol=1e-9,
+    )
+    assert tee[0] == tee[1] and cg.bus_node[tee[3]] == 1
+    # street cables: segments between the tees, carrying the households beyond them
+    lv = np.flatnonzero(cg.branch_kind == KIND_LV_CABLE)
+    got = {}
+    for k in lv.tolist():
+        a, b = sorted((int(net.link_from[cg.branch_link[k]]), int(net.link_to[cg.branch_link[k]])))
+        got.setdefault((a, b), []).append(
+            (round(g.branch_length_km[k] * 1000, 6), int(cg.branch_households[k]),
+             bool(cg.branch_spur[k]))
+        )  # fmt: skip
+    assert got == {
+        (0, 1): [(50.5, 6, False), (99.5, 4, False), (50.0, 3, False)],
+        (0, 2): [(120.0, 1, False), (80.0, 0, False)],
+        (1, 3): [(40.0, 2, True), (20.0, 1, True)],
+    }
+    s = grid_summary(cg)
+    assert s["lv_km"] == pytest.approx(0.46) and s["lv_spur_km"] == pytest.approx(0.06)
+    assert s["tee_buses"] == 5 and s["services_at_max"] == 1
+    assert s["service_km"] == pytest.approx(0.23)
+    # the power flow runs on it
+    r = solve(g)
+    assert r.converged.all() and r.vm_pu.min() > 0.95
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,6 +619,8 @@ def test_config_and_inputs_are_checked(city: Callable[[str], City]) -> None:
         GridConfig(max_households_per_trafo=10)  # unknown key
     with pytest.raises(ValidationError):
         GridConfig(max_lv_feeder_m=-1.0)
+    with pytest.raises(ValidationError, match="max_service_m"):
+        GridConfig(min_service_m=20.0, max_service_m=15.0)
     c = city("west-oakland")
     none = dataclasses.replace(
         c.households, **{f.name: getattr(c.households, f.name)[:0]

@@ -11,8 +11,9 @@ voltage: a transformer is the smallest catalogue size rated for it (parallel uni
 largest beyond), a cable the thinnest catalogue cable rated for its current (parallel circuits
 of the thickest beyond: several feeders sharing a street near a busbar). Trunks are therefore
 thicker than branches. Then, wherever the voltage drop along a path at the design load (the
-linear ``(P R + Q X) / V**2`` estimate) exceeds ``max_lv_drop_percent`` (busbar to road-node
-bus) or ``max_mv_drop_percent`` (substation to transformer), the cables on that path are
+linear ``(P R + Q X) / V**2`` estimate) exceeds ``max_lv_drop_percent`` (busbar to every
+road-node and tee bus: each segment of a street cable carries the households teed on beyond
+it) or ``max_mv_drop_percent`` (substation to transformer), the cables on that path are
 thickened, thin sections first. House connections are sized for one home.
 
 **Tap changers**: an HV/MV transformer's on-load tap changer is represented by the fixed tap
@@ -25,7 +26,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from twin.energy.catalogue import CableType, TransformerType, transformer_impedance
 from twin.timefmt import Section
@@ -52,14 +53,25 @@ class GridConfig(Section):
     #: headroom on the design load when sizing transformers and cables; default 0.2
     #: (judgement: room for load growth, as planners leave)
     sizing_margin: float = Field(0.2, ge=0)
-    #: largest voltage drop along an LV network (busbar to road-node bus) at the design load,
-    #: % of 0.4 kV; cables on longer-drop paths are thickened; default 5 (judgement: the
+    #: largest voltage drop along an LV network (busbar to road-node or tee bus) at the design
+    #: load, % of 0.4 kV; cables on longer-drop paths are thickened; default 5 (judgement: the
     #: EN 50160 +-10 % band shared between the MV network, the transformer and the LV network)
     max_lv_drop_percent: float = Field(5.0, gt=0)
     #: the same along an MV network (substation busbar to transformer), % of 20 kV; default 3
     max_mv_drop_percent: float = Field(3.0, gt=0)
-    #: shortest house connection (m); default 10
+    #: shortest house connection (m): a home on the street centreline (homes placed along
+    #: streets are) still has a front yard and a footway between it and the cable; default 10
     min_service_m: float = Field(10.0, gt=0)
+    #: longest house connection (m); a home farther from its street gets one of this length
+    #: (its point is a large building's centroid or a lot set back from the mapped streets:
+    #: the connection is taken to enter the building on its street side); default 100
+    #: (judgement: a longer connection would itself be a distribution cable; 98 % of
+    #: baltimore's and 96 % of dortmund's building centroids lie within 100 m of their street)
+    max_service_m: float = Field(100.0, gt=0)
+    #: houses tee onto their street cable at the point nearest the home; tees within this
+    #: distance along the street share one tee bus, and tees this close to a road node join
+    #: its bus (m); default 5 (judgement: about one row-house frontage)
+    tee_group_m: float = Field(5.0, gt=0)
     #: most design load one primary substation carries (MVA, margin included); more load
     #: gets more substations; default 63 (the largest catalogue HV/MV unit)
     max_substation_mva: float = Field(63.0, gt=0)
@@ -76,6 +88,15 @@ class GridConfig(Section):
     mv_setpoint_pu: float = Field(1.02, gt=0)
     #: voltage of the feeding 110 kV grid (the slack), pu; default 1.0
     slack_vm_pu: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _checks(self) -> GridConfig:
+        if self.max_service_m < self.min_service_m:
+            raise ValueError(
+                f"max_service_m ({self.max_service_m:g}) must not be below min_service_m "
+                f"({self.min_service_m:g})"
+            )
+        return self
 
 
 def design_load_kw(n_homes: np.ndarray | int, cfg: GridConfig) -> np.ndarray:

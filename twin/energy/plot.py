@@ -73,7 +73,10 @@ def grid_summary(city: CityGrid) -> dict[str, Any]:
         "installed_mv_lv_mva": float((city.trafo_kva * city.trafo_parallel).sum() / 1000.0),
         "mv_km": float(km[kind == KIND_MV_CABLE].sum()),
         "lv_km": float(km[kind == KIND_LV_CABLE].sum()),
+        "lv_spur_km": float(km[(kind == KIND_LV_CABLE) & city.branch_spur].sum()),
         "service_km": float(km[kind == KIND_SERVICE].sum()),
+        "tee_buses": int(((city.bus_level == LEVEL_LV) & (city.bus_node < 0)).sum())
+        - city.n_households,
         "households": city.n_households,
         "households_connected": int((city.household_bus >= 0).sum()),
         "households_per_transformer_mean": float(hh_tr.mean()) if len(hh_tr) else 0.0,
@@ -86,18 +89,32 @@ def grid_summary(city: CityGrid) -> dict[str, Any]:
         "max_lv_feeder_m": float(city.feeder_length_m[lv_f].max(initial=0.0)),
         "median_service_m": float(np.median(service_m)) if len(service_m) else 0.0,
         "max_service_m": float(service_m.max(initial=0.0)),
+        "services_at_max": int((service_m >= city.cfg.max_service_m * (1 - 1e-12)).sum()),
         "timings_s": dict(city.timings_s),
     }
 
 
+def _piece(xy: np.ndarray, f0: float, f1: float) -> np.ndarray:
+    """The part of the polyline ``xy`` between the fractions ``f0`` and ``f1`` of its length."""
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+    if cum[-1] <= 0:
+        return xy[[0, -1]]
+    lo, hi = sorted((f0 * cum[-1], f1 * cum[-1]))
+    inner = (cum > lo) & (cum < hi)
+    at = np.concatenate([[lo], cum[inner], [hi]])
+    return np.column_stack([np.interp(at, cum, xy[:, 0]), np.interp(at, cum, xy[:, 1])])
+
+
 def _segments(city: CityGrid, net: RoadNet, branches: np.ndarray) -> list[np.ndarray]:
-    """Polylines of cables: their road link's geometry, or a straight line between the buses."""
+    """Polylines of cables: the stretch of their road link's geometry they follow, or a
+    straight line between the buses."""
     g = city.grid
     out = []
     for k in branches.tolist():
         link = city.branch_link[k]
         if link >= 0:
-            out.append(net.link_geometry(int(link)))
+            f0, f1 = city.branch_link_frac_from[k], city.branch_link_frac_to[k]
+            out.append(_piece(net.link_geometry(int(link)), f0, f1))
         else:
             a, b = g.branch_from[k], g.branch_to[k]
             out.append(np.array([[g.bus_x_m[a], g.bus_y_m[a]], [g.bus_x_m[b], g.bus_y_m[b]]]))

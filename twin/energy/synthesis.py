@@ -18,11 +18,33 @@ European style (110 / 20 / 0.4 kV, see :mod:`twin.energy.catalogue`), as ONE rad
   and each road edge on it becomes an MV cable between the MV buses of its two road nodes.
 - **LV feeders**: the shortest-path tree of the road graph from each transformer's node to its
   households' home nodes (its road Voronoi cell, so no two LV networks share a road node); each
-  road edge becomes an LV cable of the edge's length between road-node buses.
-- **House connections**: a service cable from the household's road-node bus to its own bus,
-  of the straight-line distance from the home to the node (at least ``min_service_m``); the
-  household's load hangs there. Households of a large block with a transformer of its own
-  connect straight to its LV busbar.
+  road edge on it carries a street cable of the edge's length, split into segments at the
+  houses' tees (below), so the segments of an edge sum to its length.
+- **House connections** tee onto the street cable at the point of the household's street
+  nearest its home (``home_link``; the projection of ``home_x_m, home_y_m`` onto the link's
+  polyline, as a fraction of its length, scaled to the cable's road edge):
+
+  * the street is the road edge between the home link's two nodes (either direction, or a
+    parallel link: the graph keeps the shortest). If that edge is on the household's LV tree
+    the house tees onto it. Otherwise (a one-way link whose node pair the tree reaches
+    another way, a street between two nodes the tree reaches from elsewhere, a dead-end stub
+    beyond the tree) a **spur** extends the LV network: a street cable from the household's
+    home node along that street to the farthest tee on it (spurs from a street's two ends
+    never join: the gap between them stands for the open point real LV networks keep). A spur
+    hangs off its home node's bus, so the network stays radial; it is an LV cable with
+    ``branch_spur`` set, and spurs are the LV cable beyond the road edges of the trees.
+    (A loop link, from a node back to itself, is reached from both ends as two spurs.)
+  * along a street, tees closer than ``tee_group_m`` to a road node hang on its bus, and the
+    others are grouped greedily (each group spans at most ``tee_group_m``) onto one tee bus at
+    the middle of its group: a tee stands within ``tee_group_m`` of the point nearest its
+    home, and segments are at least ``tee_group_m / 2`` long.
+  * the service cable runs from the tee bus to the household's own bus, where its load hangs;
+    its length is the home's distance from its street polyline, clipped to
+    [``min_service_m``, ``max_service_m``] (a home farther than ``max_service_m`` is a large
+    building's centroid or a lot set back from the mapped streets; its connection is taken to
+    be ``max_service_m`` long). Households of a large block with a transformer of its own
+    connect straight to its LV busbar at the road node, over the straight-line distance from
+    the node (clipped the same way).
 - A **feeder** is the part of an MV or LV network behind one branch leaving a substation's MV
   busbar or a transformer's LV busbar (house connections at an LV busbar form one feeder).
 
@@ -32,11 +54,11 @@ The grid's own loads (``load_p_mw``) are each household's share of the city's de
 (``P(N) / N``, about 1 kW) at cos phi 0.95; profiles are passed to the solver per snapshot.
 Everything is deterministic: the same inputs and seed give identical arrays.
 
-Known limits: a house connection runs from the home to its home node (the nearer end of its
-street link, as the population model snaps homes), so on a long link it also stands for a
-stretch of street cable (baltimore: median 35 m, 99th percentile ~320 m); MV networks are
-radial trees without the normally-open ties of real ring mains; the MV/LV transformers' off-load
-taps are left at neutral; cable data are the 50 Hz catalogue's even in a 60 Hz country.
+Known limits: ``max_lv_feeder_m`` bounds the home nodes' road distance from their transformer,
+so a house teed along a long street may be up to half that street's length farther
+(baltimore: 148 of 20,000 households beyond 500 m, the farthest 880 m); MV networks are radial
+trees without the normally-open ties of real ring mains; the MV/LV transformers' off-load taps
+are left at neutral; cable data are the 50 Hz catalogue's even in a 60 Hz country.
 """
 
 from __future__ import annotations
@@ -48,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
 
 from twin.energy.catalogue import (
     F_HZ,
@@ -75,6 +98,9 @@ from twin.energy.design import (
 from twin.energy.grid import INDEX, Grid
 from twin.energy.osm_power import PowerFeatures
 from twin.energy.siting import (
+    MIN_EDGE_M,
+    RoadGraph,
+    Voronoi,
     add_primaries,
     downstream_sum,
     lv_anchors,
@@ -85,6 +111,7 @@ from twin.energy.siting import (
 )
 from twin.errors import GridError
 from twin.network.road import RoadNet
+from twin.population.homes import link_points
 from twin.population.households import HouseholdArrays
 
 __all__ = [
@@ -111,13 +138,17 @@ class CityGrid:
     # per bus
     bus_level: np.ndarray  # int8 LEVEL_*
     bus_node: np.ndarray  # int32 road node; -1 (slack, house buses)
-    bus_road_m: np.ndarray  # float64 road distance from its substation / transformer; nan
+    bus_road_m: np.ndarray  # float64 road distance from its substation / transformer (tees
+    # included); nan (slack, house buses)
     bus_feeder: np.ndarray  # int32 feeder; -1 (slack, busbars)
     # per branch
     branch_kind: np.ndarray  # int8 KIND_*
     branch_type: np.ndarray  # object catalogue type name
     branch_parallel: np.ndarray  # int16 parallel cables / transformer units
     branch_link: np.ndarray  # int32 RoadNet link a cable follows; -1
+    branch_link_frac_from: np.ndarray  # float64 fraction along that link's polyline at the
+    branch_link_frac_to: np.ndarray  # cable's from / to bus (0: the link's from node); nan
+    branch_spur: np.ndarray  # bool an LV cable on a street off its tree (see the module)
     branch_households: np.ndarray  # int32 households behind it (what it is sized for)
     branch_feeder: np.ndarray  # int32 feeder; -1 (HV/MV transformers)
     # per household (rows of the HouseholdArrays)
@@ -178,7 +209,7 @@ class CityGrid:
 _BUS_COLUMNS = ("vn", "x", "y", "node", "level", "road", "name")
 _BRANCH_COLUMNS = (
     "fr", "to", "r", "x", "g", "b", "trafo", "len_km", "imax_ka", "sn_mva", "vn_from",
-    "vn_to", "shift", "tap_from", "kind", "type", "par", "link", "hh",
+    "vn_to", "shift", "tap_from", "kind", "type", "par", "link", "hh", "f0", "f1", "spur",
 )  # fmt: skip
 
 
@@ -211,8 +242,11 @@ class _Builder:
         self.n_br += n
         return np.arange(self.n_br - n, self.n_br, dtype=np.int64)
 
-    def cables(self, fr, to, length_m, types: tuple[CableType, ...], rank, kind, link, hh):
-        """Cables of the given catalogue ranks (see :func:`cable_rank`)."""
+    def cables(
+        self, fr, to, length_m, types: tuple[CableType, ...], rank, kind, link, hh, f0, f1, spur
+    ):
+        """Cables of the given catalogue ranks (see :func:`cable_rank`); ``f0``/``f1``: the
+        fractions along ``link`` at their ends."""
         idx, par = rank_type(np.asarray(rank), len(types))
         km = np.asarray(length_m, dtype=np.float64) / 1000.0
         omega = 2 * math.pi * F_HZ
@@ -227,6 +261,7 @@ class _Builder:
             sn_mva=np.nan, vn_from=types[0].vn_kv, vn_to=types[0].vn_kv, shift=0.0, tap_from=1.0,
             kind=kind,
             type=np.array([c.name for c in types], dtype=object)[idx], par=par, link=link, hh=hh,
+            f0=f0, f1=f1, spur=spur,
         )  # fmt: skip
 
     def transformers(self, fr, to, rows: list[tuple[TransformerType, int]], kind, hh, tap_from):
@@ -241,6 +276,7 @@ class _Builder:
             vn_to=np.array([t.vn_lv_kv for t in t_of]),
             shift=np.array([t.shift_degree for t in t_of]), tap_from=tap_from, kind=kind,
             type=np.array([t.name for t in t_of], dtype=object), par=par, link=-1, hh=hh,
+            f0=np.nan, f1=np.nan, spur=False,
         )  # fmt: skip
 
     @staticmethod
@@ -310,7 +346,11 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
     pool_hh = ~sites.dedicated[sites.household_site]
     pool_count = np.bincount(home_node[pool_hh], minlength=n_nodes)
     lv_on = tree_nodes(lv_vor, pool_count > 0)
-    lv_down = downstream_sum(lv_vor, lv_on, pool_count)
+    lines = _link_lines(net)
+    street_m = shapely.distance(
+        lines[households.home_link], shapely.points(households.home_x_m, households.home_y_m)
+    )
+    lv = _lv_cables(net, graph, lv_vor, lv_on, households, pool_hh, lines, cfg.tee_group_m)
 
     b = _Builder()
     slack = b.buses(
@@ -339,6 +379,12 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
         len(lv_nodes), vn=LV_KV, x=nx[lv_nodes], y=ny[lv_nodes], node=lv_nodes, level=LEVEL_LV,
         road=lv_vor.dist_m[lv_nodes], name="",
     )  # fmt: skip
+    n_tee = len(lv.tee_x_m)
+    tee = b.buses(
+        n_tee, vn=LV_KV, x=lv.tee_x_m, y=lv.tee_y_m, node=-1, level=LEVEL_LV,
+        road=lv.point_depth_m[n_nodes:], name="",
+    )  # fmt: skip
+    point_bus = np.concatenate([lv_bus, tee])
     house = b.buses(
         n_hh, vn=LV_KV, x=households.home_x_m, y=households.home_y_m, node=-1, level=LEVEL_LV,
         road=np.nan, name="",
@@ -365,41 +411,37 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
         np.full(len(subs.node), slack[0]), mv_bus[subs.node], sub_rows, KIND_PRIMARY, sub_hh,
         oltc_taps(sub_rows, sub_hh, charging_mvar, cfg),
     )  # fmt: skip
+    mv_fwd = net.link_from[graph.edge_link[edge]] == parent
     b.cables(
         mv_bus[parent], mv_bus[child], graph.edge_length_m[edge], MV_CABLES, rank,
-        KIND_MV_CABLE, graph.edge_link[edge], hh_mv,
+        KIND_MV_CABLE, graph.edge_link[edge], hh_mv, np.where(mv_fwd, 0.0, 1.0),
+        np.where(mv_fwd, 1.0, 0.0), False,
     )  # fmt: skip
     # MV/LV transformers
     tr_rows = [choose_transformer(MV_LV_TRANSFORMERS, s) for s in need_kva(tr_hh, cfg) / 1000.0]
     trafo_branch = b.transformers(mv_bus[sites.node], busbar, tr_rows, KIND_MV_LV, tr_hh, 1.0)
-    # LV cables: one per edge of the LV forest
-    lv_tree = np.flatnonzero(lv_on)
-    child = lv_tree[lv_vor.pred[lv_tree] >= 0]
-    parent = lv_vor.pred[child].astype(np.int64)
-    edge = graph.edges(parent, child)
-    hh_lv = lv_down[child].astype(np.int64)
+    # LV cables: the LV forest's road edges split at the houses' tees, and spurs
     rank = tree_cable_ranks(
-        LV_CABLES, graph.edge_length_m[edge], hh_lv, child, parent, lv_vor.dist_m,
-        cfg.max_lv_drop_percent, cfg,
+        LV_CABLES, lv.seg_length_m, lv.seg_households, lv.seg_child, lv.seg_parent,
+        lv.point_depth_m, cfg.max_lv_drop_percent, cfg,
     )  # fmt: skip
     b.cables(
-        lv_bus[parent], lv_bus[child], graph.edge_length_m[edge], LV_CABLES, rank,
-        KIND_LV_CABLE, graph.edge_link[edge], hh_lv,
+        point_bus[lv.seg_parent], point_bus[lv.seg_child], lv.seg_length_m, LV_CABLES, rank,
+        KIND_LV_CABLE, lv.seg_link, lv.seg_households, lv.seg_frac_from, lv.seg_frac_to,
+        lv.seg_spur,
     )  # fmt: skip
-    # house connections
+    # house connections: from the tee (a large block's: from its transformer's busbar)
     service = np.arange(b.n_br, b.n_br + n_hh)
     hh_tr = sites.household_site
-    from_bus = np.where(pool_hh, lv_bus[home_node], busbar[hh_tr])
-    length = np.maximum(
-        np.hypot(households.home_x_m - nx[home_node], households.home_y_m - ny[home_node]),
-        cfg.min_service_m,
-    )
+    from_bus = np.where(pool_hh, point_bus[np.maximum(lv.household_point, 0)], busbar[hh_tr])
+    to_node = np.hypot(households.home_x_m - nx[home_node], households.home_y_m - ny[home_node])
+    length = np.clip(np.where(pool_hh, street_m, to_node), cfg.min_service_m, cfg.max_service_m)
     one_home_ka = need_kva(np.ones(n_hh), cfg) / (math.sqrt(3) * LV_KV) / 1000.0
     b.cables(
         from_bus, house, length, LV_CABLES, cable_rank(LV_CABLES, one_home_ka), KIND_SERVICE,
-        -1, 1,
+        -1, 1, np.nan, np.nan, False,
     )  # fmt: skip
-    if (from_bus < 0).any():  # a bug, not a user error: every home node is on its LV tree
+    if (pool_hh & (lv.household_point < 0)).any() or (from_bus < 0).any():  # a bug
         raise AssertionError("a household has no LV bus")
 
     p_kw = float(design_load_kw(n_hh, cfg)) / n_hh
@@ -445,7 +487,7 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
     root_owner[busbar] = np.arange(n_tr)
     road = bus["road"].astype(np.float64)
     f_len = np.zeros(n_f)
-    ok = (bus_feeder >= 0) & np.isfinite(road)
+    ok = (bus_feeder >= 0) & (bus["node"] >= 0) & np.isfinite(road)
     np.maximum.at(f_len, bus_feeder[ok], road[ok])
     is_line = ~grid.branch_is_trafo & (branch_feeder >= 0)
     f_km = np.bincount(branch_feeder[is_line], grid.branch_length_km[is_line], minlength=n_f)
@@ -462,6 +504,9 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
         branch_type=br["type"],
         branch_parallel=br["par"].astype(np.int16),
         branch_link=br["link"].astype(np.int32),
+        branch_link_frac_from=br["f0"].astype(np.float64),
+        branch_link_frac_to=br["f1"].astype(np.float64),
+        branch_spur=br["spur"].astype(bool),
         branch_households=br["hh"].astype(np.int32),
         branch_feeder=branch_feeder,
         household_bus=house.astype(INDEX),
@@ -499,30 +544,204 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
     )
 
 
+@dataclass(eq=False)
+class _LVCables:
+    """The LV street cables of the pool transformers as segments between points: road nodes
+    are points ``0..n_nodes-1``, tees ``n_nodes + t``. A run is the cable along one road edge:
+    a tree edge's run goes from its parent node to its child node, a spur from a home node to
+    its last tee."""
+
+    tee_x_m: np.ndarray  # float64 per tee
+    tee_y_m: np.ndarray
+    point_depth_m: np.ndarray  # float64 per point: road distance from its transformer
+    seg_parent: np.ndarray  # int64 point
+    seg_child: np.ndarray  # int64 point (each point is the child of at most one segment)
+    seg_length_m: np.ndarray  # float64
+    seg_link: np.ndarray  # int64 the RoadNet link it follows
+    seg_frac_from: np.ndarray  # float64 fraction along that link's polyline at seg_parent
+    seg_frac_to: np.ndarray  # float64 ... at seg_child
+    seg_spur: np.ndarray  # bool
+    seg_households: np.ndarray  # int64 households behind it
+    household_point: np.ndarray  # int64 per household: the point its service tees off; -1
+
+
+def _link_lines(net: RoadNet) -> np.ndarray:
+    """Each link's polyline as a shapely LineString."""
+    return shapely.linestrings(
+        net.link_geom_xy_m,
+        indices=np.repeat(np.arange(net.n_links), np.diff(net.link_geom_offsets)),
+    )
+
+
+def _lv_cables(
+    net: RoadNet,
+    graph: RoadGraph,
+    vor: Voronoi,
+    on: np.ndarray,
+    households: HouseholdArrays,
+    pool_hh: np.ndarray,
+    lines: np.ndarray,
+    group_m: float,
+) -> _LVCables:
+    """Split the LV forest's street cables at the houses' tees (see the module docstring)."""
+    n = net.n_nodes
+    pred = vor.pred.astype(np.int64)
+    link_from = net.link_from.astype(np.int64)
+    # runs along the tree's edges, one per child node
+    t_child = np.flatnonzero(on & (pred >= 0))
+    t_parent = pred[t_child]
+    t_edge = graph.edges(t_parent, t_child)
+    # each pool household's run and its tee's distance from the run's start
+    idx = np.flatnonzero(pool_hh)
+    link = households.home_link[idx].astype(np.int64)
+    u, v = link_from[link], net.link_to[link].astype(np.int64)
+    home = households.home_node[idx].astype(np.int64)
+    loop = u == v
+    e = np.zeros(len(idx), dtype=np.int64)
+    e[~loop] = graph.edges(u[~loop], v[~loop])
+    child = np.where(on[v] & (pred[v] == u), v, np.where(on[u] & (pred[u] == v), u, -1))
+    child[loop] = -1
+    on_tree = child >= 0
+    run_link = np.where(loop, link, graph.edge_link[e])
+    length = np.where(loop, np.maximum(net.link_length_m[link], MIN_EDGE_M), graph.edge_length_m[e])
+    # the point of the cable's link nearest the home (its home link, the same street's other
+    # direction, or a parallel link), as a fraction of the link from its from node
+    pts = shapely.points(households.home_x_m[idx], households.home_y_m[idx])
+    phi = np.clip(shapely.line_locate_point(lines[run_link], pts, normalized=True), 0.0, 1.0)
+    start = np.where(on_tree, np.where(child == v, u, v), home)
+    side = loop & (phi >= 0.5)  # a loop link's far half is reached from its end
+    fwd = (link_from[run_link] == start) & ~side
+    pos = np.where(fwd, phi, 1.0 - phi) * length
+    # spur runs: one per (home node, link, side)
+    spur = np.flatnonzero(~on_tree)
+    keys, first, inv = np.unique(
+        np.column_stack([start[spur], run_link[spur], side[spur]]),
+        axis=0, return_index=True, return_inverse=True,
+    )  # fmt: skip
+    run = np.empty(len(idx), dtype=np.int64)
+    run[on_tree] = np.searchsorted(t_child, child[on_tree])
+    run[spur] = len(t_child) + inv.reshape(-1)
+    r_start = np.concatenate([t_parent, keys[:, 0]])
+    r_end = np.concatenate([t_child, np.full(len(keys), -1)])
+    r_link = np.concatenate([graph.edge_link[t_edge], keys[:, 1]])
+    r_len = np.concatenate([graph.edge_length_m[t_edge], length[spur][first]])
+    r_side = np.concatenate([np.zeros(len(t_child), dtype=np.int64), keys[:, 2]])
+    r_fwd = (link_from[r_link] == r_start) & (r_side == 0)
+    # tees: along each run, houses within group_m of a node hang on its bus, the others on
+    # tee buses grouped greedily (a group spans at most group_m; its tee at its middle)
+    point = [0] * len(idx)
+    tee_run: list[int] = []
+    tee_pos: list[float] = []
+    members: list[int] = []
+    lo = hi = 0.0
+
+    def close() -> None:
+        if members:
+            for m in members:
+                point[m] = n + len(tee_run)
+            tee_run.append(cur)
+            tee_pos.append((lo + hi) / 2.0)
+            members.clear()
+
+    cur = -1
+    run_l, pos_l = run.tolist(), pos.tolist()
+    r_start_l, r_end_l, r_len_l = r_start.tolist(), r_end.tolist(), r_len.tolist()
+    for k in np.lexsort((np.arange(len(idx)), pos, run)).tolist():
+        r, s = run_l[k], pos_l[k]
+        if r != cur:
+            close()
+            cur = r
+        end, big = r_end_l[r], r_len_l[r]
+        if s <= (min(group_m, big / 2.0) if end >= 0 else group_m):
+            point[k] = r_start_l[r]
+        elif end >= 0 and s >= big - group_m:
+            point[k] = end
+        elif members and s <= lo + group_m:
+            members.append(k)
+            hi = s
+        else:
+            close()
+            members.append(k)
+            lo = hi = s
+    close()
+    point = np.asarray(point, dtype=np.int64)
+    t_run = np.asarray(tee_run, dtype=np.int64)
+    t_pos = np.asarray(tee_pos, dtype=np.float64)
+    n_tee = len(t_run)
+    # segments: into each tee from the previous point of its run, and the last one of every
+    # tree run into its child node
+    new_run = np.ones(n_tee, dtype=bool)
+    new_run[1:] = t_run[1:] != t_run[:-1]
+    tee_pt = n + np.arange(n_tee)
+    prev_pt = np.where(new_run, r_start[t_run], tee_pt - 1)
+    prev_pos = np.where(new_run, 0.0, np.concatenate([[0.0], t_pos[:-1]]))
+    last_tee = np.full(len(r_start), -1, dtype=np.int64)
+    last_tee[t_run] = np.arange(n_tee)  # the last write per run wins: its farthest tee
+    tr = np.arange(len(t_child))
+    tr_prev_pt = np.where(last_tee[tr] >= 0, n + last_tee[tr], r_start[tr])
+    tr_prev_pos = np.concatenate([t_pos, [0.0]])[last_tee[tr]]  # -1: no tee, from 0
+    seg_run = np.concatenate([t_run, tr])
+    seg_parent = np.concatenate([prev_pt, tr_prev_pt])
+    seg_child = np.concatenate([tee_pt, t_child])
+    s0 = np.concatenate([prev_pos, tr_prev_pos])
+    s1 = np.concatenate([t_pos, r_len[tr]])
+    order = np.lexsort((s1, seg_run))
+    seg_run, seg_parent, seg_child, s0, s1 = (
+        a[order] for a in (seg_run, seg_parent, seg_child, s0, s1)
+    )
+    big, fw = r_len[seg_run], r_fwd[seg_run]
+    depth = np.concatenate([vor.dist_m, vor.dist_m[r_start[t_run]] + t_pos])
+    tee_phi = np.where(r_fwd[t_run], t_pos / r_len[t_run], 1.0 - t_pos / r_len[t_run])
+    tee_x, tee_y = link_points(net, r_link[t_run], tee_phi)
+    # households behind each segment: children before their parents
+    total = np.bincount(point, minlength=n + n_tee).tolist()
+    par_l, chi_l = seg_parent.tolist(), seg_child.tolist()
+    for j in np.argsort(-depth[seg_child], kind="stable").tolist():
+        total[par_l[j]] += total[chi_l[j]]
+    hh_point = np.full(len(households), -1, dtype=np.int64)
+    hh_point[idx] = point
+    return _LVCables(
+        tee_x_m=tee_x,
+        tee_y_m=tee_y,
+        point_depth_m=depth,
+        seg_parent=seg_parent,
+        seg_child=seg_child,
+        seg_length_m=s1 - s0,
+        seg_link=r_link[seg_run],
+        seg_frac_from=np.where(fw, s0 / big, 1.0 - s0 / big),
+        seg_frac_to=np.where(fw, s1 / big, 1.0 - s1 / big),
+        seg_spur=r_end[seg_run] < 0,
+        seg_households=np.asarray(total, dtype=np.int64)[seg_child],
+        household_point=hh_point,
+    )
+
+
 def _feeders(grid: Grid, kind: np.ndarray, roots: np.ndarray) -> tuple[np.ndarray, ...]:
     """Feeder of every bus (-1 for the slack and busbars), and each feeder's level and root."""
     rad = grid.radial
     is_root = np.zeros(grid.n_bus, dtype=bool)
     is_root[roots] = True
-    bus_feeder = np.full(grid.n_bus, -1, dtype=INDEX)
     level: list[int] = []
     root: list[int] = []
     services_of: dict[int, int] = {}
-    parent_bus, parent_branch = rad.parent_bus, rad.parent_branch
+    parent_bus, parent_branch = rad.parent_bus.tolist(), rad.parent_branch.tolist()
+    kind_l, root_l = kind.tolist(), is_root.tolist()
+    feeder = [-1] * grid.n_bus
     for bus in rad.order[1:].tolist():
-        k = parent_branch[bus]
-        if kind[k] in (KIND_PRIMARY, KIND_MV_LV):
+        k = kind_l[parent_branch[bus]]
+        if k in (KIND_PRIMARY, KIND_MV_LV):
             continue
-        p = int(parent_bus[bus])
-        if not is_root[p]:
-            bus_feeder[bus] = bus_feeder[p]
+        p = parent_bus[bus]
+        if not root_l[p]:
+            feeder[bus] = feeder[p]
             continue
-        if kind[k] == KIND_SERVICE and p in services_of:
-            bus_feeder[bus] = services_of[p]
+        if k == KIND_SERVICE and p in services_of:
+            feeder[bus] = services_of[p]
             continue
-        bus_feeder[bus] = len(level)
-        if kind[k] == KIND_SERVICE:
+        feeder[bus] = len(level)
+        if k == KIND_SERVICE:
             services_of[p] = len(level)
-        level.append(LEVEL_MV if kind[k] == KIND_MV_CABLE else LEVEL_LV)
+        level.append(LEVEL_MV if k == KIND_MV_CABLE else LEVEL_LV)
         root.append(p)
+    bus_feeder = np.asarray(feeder, dtype=INDEX)
     return bus_feeder, np.asarray(level, dtype=np.int8), np.asarray(root, dtype=INDEX)
