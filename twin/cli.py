@@ -171,7 +171,8 @@ def cmd_grid_info(args: argparse.Namespace) -> int:
         f"{s['mv_lv_transformers_anchored']} at mapped transformers/kiosks"
     )
     print(
-        f"  cables: MV {s['mv_km']:.1f} km, LV {s['lv_km']:.1f} km, house connections "
+        f"  cables: MV {s['mv_km']:.1f} km, LV {s['lv_km']:.1f} km (of which spurs "
+        f"{s.get('lv_spur_km', 0.0):.1f} km), house connections "
         f"{s['service_km']:.1f} km; feeders MV {s['mv_feeders']} (longest "
         f"{s['max_mv_feeder_m']:,.0f} m), LV {s['lv_feeders']} (longest "
         f"{s['max_lv_feeder_m']:,.0f} m)"
