@@ -8,7 +8,14 @@ Feeders (the same network in both tools, converted with :mod:`twin.energy.pandap
 - ``synthetic-N``: a synthetic 10 kV feeder (random tree of 0.5 km NA2XS2Y 1x150 cables) with
   ``--substations`` 0.4 MVA 10/0.4 kV transformers, each feeding a random LV tree of
   ``--lv-buses`` buses (20-40 m of NAYY 4x150 SE, pandapower's std types) with a 2 kW,
-  cos phi 0.95 household on every LV bus; built in pandapower with std types, then imported.
+  cos phi 0.95 household on every LV bus; built in pandapower with std types, then imported;
+- ``city-N``: a whole city's grid as one radial network (``--city``: MV feeders, transformers
+  per feeder, LV buses per transformer, min and max): a 110 kV slack, 40 MVA 110/20 kV
+  transformers (one per two feeders), 20 kV feeders of NA2XS2Y 1x240 cable (0.2-0.5 km, each
+  transformer station hanging off one of the 20 before it), 0.63 MVA 20/0.4 kV transformers,
+  and under each an LV network: 60 % road-node buses in a tree along the streets (NAYY 4x150 SE,
+  20-50 m, each node off one of the 20 before it) and 40 % house buses, one household each
+  (1 kW, cos phi 0.95) on a 10-30 m NAYY 4x50 SE service cable from a road node.
 
 Per feeder: the time of one solve, medians after a warm-up (twin: ``solve(grid)``, the public
 API with its Python overhead, ``--repeat`` calls one by one after ``--warmup`` untimed ones;
@@ -18,20 +25,23 @@ apart (``twin_solve_s_right_after_runpp``: twin with the caches runpp has just c
 The answers are compared: max |dV| (bus magnitudes) against the default runpp and against
 runpp at tolerance 1e-10 MVA. Then a day at one-minute resolution: 1,440 snapshots of per-load
 powers (a smooth daily shape times seeded lognormal noise per load and minute; a throughput
-load, not a calibrated household model) solved in one ``solve`` call, three of them checked
-against runpp with the same loads. Numba runs on one thread. Results go to
-bench/results/powerflow.json.
+load, not a calibrated household model) solved in one ``solve`` call (median of
+``--day-repeat`` after an untimed one), three of them checked against runpp with the same
+loads. The day is timed on all of Numba's threads (the default ``solve``: warm starts, runs of
+snapshots spread over the threads), on one thread, with warm starts off (every snapshot from
+a flat start), and into a reused result (``out=``: no fresh arrays, so no page faults for
+them). Results go to bench/results/powerflow.json.
 
-    python bench/bench_powerflow.py [--substations 20 100] [--lv-buses 100]
+    python bench/bench_powerflow.py [--substations 20 100] [--lv-buses 100] [--city 3 85 100 300]
+
+With an older twin on the path (``PYTHONPATH=...``) the options its ``solve`` lacks are
+skipped: that is how the "before" figures in bench/RESULTS.md were taken.
 """
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # before numba is imported
-
 import argparse
+import inspect
 import json
 import statistics
 import time
@@ -40,6 +50,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
 from twin.energy import Grid, from_pandapower, solve
@@ -74,6 +85,59 @@ def synthetic_net(n_substations: int, lv_buses: int, seed: int = 1) -> Any:
     return net
 
 
+def _tree(rng: np.random.Generator, n: int, window: int) -> np.ndarray:
+    """Parent index (0 = the root) of nodes 1..n, each hanging off one of the ``window``
+    nodes before it: street-like trees, deeper than uniformly random ones."""
+    i = np.arange(1, n + 1)
+    lo = np.maximum(0, i - window)
+    return lo + (rng.random(n) * (i - lo)).astype(np.int64)
+
+
+def city_net(
+    n_feeders: int, trafos_per_feeder: int, lv_min: int, lv_max: int, seed: int = 1
+) -> Any:
+    """A pandapower network shaped like a whole city's grid (see the module docstring)."""
+    import pandapower as pp
+
+    rng = np.random.default_rng(seed)
+    net = pp.create_empty_network(name="city")
+    hv = pp.create_bus(net, 110.0)
+    pp.create_ext_grid(net, hv, vm_pu=1.02)
+    n_sub = max(1, (n_feeders + 1) // 2)
+    mv_bar = np.asarray(pp.create_buses(net, n_sub, 20.0))
+    pp.create_transformers(net, [hv] * n_sub, mv_bar, std_type="40 MVA 110/20 kV")
+    n_tr = n_feeders * trafos_per_feeder
+    mv = np.asarray(pp.create_buses(net, n_tr, 20.0)).reshape(n_feeders, trafos_per_feeder)
+    mv_from = []
+    for f in range(n_feeders):
+        chain = np.concatenate([[mv_bar[f % n_sub]], mv[f]])
+        mv_from.append(chain[_tree(rng, trafos_per_feeder, 20)])
+    mv = mv.ravel()
+    cable = "NA2XS2Y 1x240 RM/25 12/20 kV"
+    pp.create_lines(net, np.concatenate(mv_from), mv, rng.uniform(0.2, 0.5, n_tr), cable)
+    lv_bar = np.asarray(pp.create_buses(net, n_tr, 0.4))
+    pp.create_transformers(net, mv, lv_bar, std_type="0.63 MVA 20/0.4 kV")
+    n_lv = rng.integers(lv_min, lv_max + 1, n_tr)
+    n_house = np.round(0.4 * n_lv).astype(np.int64)
+    n_road = n_lv - n_house
+    road = np.asarray(pp.create_buses(net, int(n_road.sum()), 0.4))
+    house = np.asarray(pp.create_buses(net, int(n_house.sum()), 0.4))
+    road_from, house_from = [], []
+    r0 = 0
+    for s in range(n_tr):
+        chain = np.concatenate([[lv_bar[s]], road[r0 : r0 + n_road[s]]])
+        road_from.append(chain[_tree(rng, n_road[s], 20)])
+        house_from.append(chain[rng.integers(1, n_road[s] + 1, n_house[s])])
+        r0 += n_road[s]
+    road_len = rng.uniform(0.02, 0.05, len(road))
+    pp.create_lines(net, np.concatenate(road_from), road, road_len, std_type="NAYY 4x150 SE")
+    house_len = rng.uniform(0.01, 0.03, len(house))
+    pp.create_lines(net, np.concatenate(house_from), house, house_len, std_type="NAYY 4x50 SE")
+    p_mw = 1e-3
+    pp.create_loads(net, house, p_mw=p_mw, q_mvar=p_mw * np.tan(np.arccos(0.95)))
+    return net
+
+
 def feeders(args: argparse.Namespace) -> list[tuple[str, Any]]:
     import pandapower.networks as pn
 
@@ -84,6 +148,9 @@ def feeders(args: argparse.Namespace) -> list[tuple[str, Any]]:
     for n in args.substations:
         net = synthetic_net(n, args.lv_buses)
         out.append((f"synthetic-{len(net.bus)}", net))
+    if args.city:
+        net = city_net(*args.city)
+        out.append((f"city-{len(net.bus)}", net))
     return out
 
 
@@ -156,9 +223,28 @@ def bench_feeder(name: str, net: Any, args: argparse.Namespace) -> dict:
     }
     # a day at one-minute resolution in one call
     p, q = day_profile(grid, seed=args.seed)
-    solve(grid, p[:2], q[:2])
+    options = inspect.signature(solve).parameters
+    threads = numba.get_num_threads()
+    solve(grid, p[:2], q[:2])  # warm-up: the serial kernel
+    solve(grid, p[:300], q[:300])  # and the parallel one
     day_s = median_time(lambda: solve(grid, p, q), args.day_repeat)
     day = solve(grid, p, q)
+    numba.set_num_threads(1)
+    day_s_1 = median_time(lambda: solve(grid, p, q), args.day_repeat)
+    numba.set_num_threads(threads)
+    day_flat = {}
+    if "warm_start" in options:
+        day_flat["day_s_flat_start"] = median_time(
+            lambda: solve(grid, p, q, warm_start=False), args.day_repeat
+        )
+        flat = solve(grid, p, q, warm_start=False)
+        day_flat["day_mean_sweeps_flat_start"] = float(flat.n_iter.mean())
+        day_flat["day_max_dvm_pu_warm_vs_flat"] = float(np.abs(day.vm_pu - flat.vm_pu).max())
+        del flat
+    if "out" in options:
+        day_flat["day_s_into_reused_out"] = median_time(
+            lambda: solve(grid, p, q, out=day), args.day_repeat
+        )
     load_rows = net.load.index.get_indexer(grid.load_id)
     dv_day = 0.0
     for t in (0, STEPS_PER_DAY // 2, STEPS_PER_DAY - 1):
@@ -170,7 +256,9 @@ def bench_feeder(name: str, net: Any, args: argparse.Namespace) -> dict:
     row.update(
         {
             "day_steps": STEPS_PER_DAY,
+            "day_threads": threads,
             "day_s": day_s,
+            "day_s_1_thread": day_s_1,
             "day_snapshots_per_s": STEPS_PER_DAY / day_s,
             "day_us_per_snapshot": day_s / STEPS_PER_DAY * 1e6,
             "day_mean_sweeps": float(day.n_iter.mean()),
@@ -179,16 +267,25 @@ def bench_feeder(name: str, net: Any, args: argparse.Namespace) -> dict:
             "day_max_dvm_pu_vs_runpp_3_snapshots": dv_day,
             "day_pandapower_estimate_s": STEPS_PER_DAY * pp_s,
             "day_speedup_vs_runpp_loop": STEPS_PER_DAY * pp_s / day_s,
+            **day_flat,
         }
     )
     print(
         f"{name:>18}: {grid.n_bus:6d} buses  twin {twin_s * 1e6:9.1f} us "
         f"(cold {statistics.median(cold_times) * 1e6:7.1f})  "
         f"runpp {pp_s * 1e3:8.2f} ms  x{pp_s / twin_s:8.0f}  max|dV| {dv_default:.1e} "
-        f"(tight {dv_tight:.1e})  day {day_s:.3f} s ({day_s / STEPS_PER_DAY * 1e6:.1f} us/step)",
+        f"(tight {dv_tight:.1e})  day {day_s:.3f} s on {threads} threads, {day_s_1:.3f} s on 1 "
+        f"({day.n_iter.mean():.2f} sweeps)",
         flush=True,
     )
     return row
+
+
+def _threading_layer() -> str:
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run
+        return "none"
 
 
 def main() -> None:
@@ -201,6 +298,15 @@ def main() -> None:
         help="synthetic feeders: 10/0.4 kV transformers on the 10 kV tree (one feeder each)",
     )
     parser.add_argument("--lv-buses", type=int, default=100, help="LV buses per transformer")
+    parser.add_argument(
+        "--city",
+        type=int,
+        nargs="*",
+        default=[3, 85, 100, 300],
+        metavar="N",
+        help="city grid: MV feeders, transformers per feeder, LV buses per transformer "
+        "(min, max); none: skip it",
+    )
     parser.add_argument("--repeat", type=int, default=1000, help="timed twin solves per feeder")
     parser.add_argument("--warmup", type=int, default=300, help="untimed twin solves first")
     parser.add_argument(
@@ -218,7 +324,8 @@ def main() -> None:
     report = {
         "machine": machine(),
         "versions": versions,
-        "numba_num_threads": os.environ["NUMBA_NUM_THREADS"],
+        "numba_num_threads": numba.get_num_threads(),
+        "numba_threading_layer": _threading_layer(),
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "results": rows,
     }

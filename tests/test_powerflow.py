@@ -8,12 +8,13 @@ import dataclasses
 import functools
 import math
 
+import numba
 import numpy as np
 import pytest
 
 from twin.energy import Grid, compile_grid, from_pandapower, solve, to_pandapower
-from twin.energy.powerflow import run_kernel
-from twin.energy.powerflow_kernel import sweep
+from twin.energy import powerflow_kernel as pfk
+from twin.energy.powerflow import WARM_START_CHUNK, run_kernel
 from twin.errors import GridError
 
 # Baran & Wu (1989), IEEE Trans. Power Delivery 4(2) 1401-1407, table 1: the 12.66 kV 33-bus
@@ -189,18 +190,68 @@ def test_baran_wu_matches_nodal_reference() -> None:
     assert r.slack_p_mw[0] == pytest.approx(s_ref.real, abs=1e-9)
 
 
-def test_numba_kernel_equals_its_python_version() -> None:
+def _python_kernel(monkeypatch: pytest.MonkeyPatch):
+    """The sweep kernel as plain Python: every Numba function of the kernel module replaced
+    by its Python source (``.py_func``) for the duration of the test."""
+    for name, f in vars(pfk).items():
+        if hasattr(f, "py_func") and name != "sweep":
+            monkeypatch.setattr(pfk, name, f.py_func)
+    return pfk.sweep.py_func
+
+
+def _assert_results_equal(a, b, exact: bool = True) -> None:
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if exact:
+            np.testing.assert_array_equal(x, y, err_msg=f.name)
+        else:
+            np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12, err_msg=f.name)
+
+
+def _batch(grid: Grid, n_steps: int, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """(n_steps, n) C-contiguous loads (0.4-0.9 of the grid's, slowly varying, with noise)
+    and generation."""
+    rng = np.random.default_rng(seed)
+    shape = 0.6 + 0.2 * np.sin(np.linspace(0, 3, n_steps))[:, None]
+    scale = shape * rng.uniform(0.9, 1.1, (n_steps, grid.n_load))
+    gen = rng.uniform(0, 2, (n_steps, grid.n_sgen))
+    arrays = (
+        grid.load_p_mw * scale,
+        grid.load_q_mvar * scale,
+        grid.sgen_p_mw * gen,
+        grid.sgen_q_mvar * gen,
+    )
+    return tuple(np.ascontiguousarray(a) for a in arrays)
+
+
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_numba_kernel_equals_its_python_version(monkeypatch, warm_start: bool) -> None:
     grid = random_feeder(7, n_bus=12)
     c = compile_grid(grid)
-    p = np.ascontiguousarray(np.tile(grid.load_p_mw, (2, 1)) * np.array([[1.0], [2.0]]))
-    q = np.ascontiguousarray(np.tile(grid.load_q_mvar, (2, 1)))
-    gp = np.ascontiguousarray(np.tile(grid.sgen_p_mw, (2, 1)))
-    gq = np.ascontiguousarray(np.tile(grid.sgen_q_mvar, (2, 1)))
-    fast = run_kernel(c, p, q, gp, gq)
-    slow = run_kernel(c, p, q, gp, gq, kernel=sweep.py_func)
-    for f in dataclasses.fields(fast):
-        a, b = getattr(fast, f.name), getattr(slow, f.name)
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=f.name)
+    p, q, gp, gq = _batch(grid, 5, seed=3)
+    fast = run_kernel(c, p, q, gp, gq, chunk=2, warm_start=warm_start)
+    slow = run_kernel(
+        c, p, q, gp, gq, chunk=2, warm_start=warm_start, kernel=_python_kernel(monkeypatch)
+    )
+    assert fast.converged.all()
+    # the same IEEE operations in the same order: vectorised or not, the same bits
+    _assert_results_equal(fast, slow)
+
+
+def test_results_do_not_depend_on_threads() -> None:
+    grid = random_feeder(4, n_bus=80)
+    c = compile_grid(grid)
+    p, q, gp, gq = _batch(grid, 100, seed=4)
+    serial = run_kernel(c, p, q, gp, gq, chunk=7, kernel=pfk.sweep)
+    threads = numba.get_num_threads()
+    try:
+        for n in sorted({1, 2, threads}):
+            numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+            parallel = run_kernel(c, p, q, gp, gq, chunk=7, kernel=pfk.sweep_parallel)
+            _assert_results_equal(serial, parallel)
+            _assert_results_equal(serial, run_kernel(c, p, q, gp, gq, chunk=7))
+    finally:
+        numba.set_num_threads(threads)
 
 
 # --- balance and batching ----------------------------------------------------------------------
@@ -226,13 +277,76 @@ def test_energy_balance_every_snapshot(grid: Grid) -> None:
 def test_batched_equals_one_by_one() -> None:
     grid = random_feeder(3, n_bus=60)
     p, q = _profiles(grid, 16, seed=2)
-    batch = solve(grid, p, q)
+    batch = solve(grid, p, q, warm_start=False)  # every snapshot from a flat start
+    warm = solve(grid, p, q)
     for t in range(16):
         one = solve(grid, p[t], q[t])
         for name in ("vm_pu", "va_degree", "branch_i_ka", "branch_loading_percent"):
             np.testing.assert_array_equal(getattr(batch, name)[t], getattr(one, name)[0])
         for name in ("losses_mw", "slack_p_mw", "slack_q_mvar", "n_iter"):
             assert getattr(batch, name)[t] == getattr(one, name)[0]
+        # warm-started from the snapshot before: the same answer to within the tolerance
+        np.testing.assert_allclose(warm.vm_pu[t], one.vm_pu[0], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(warm.va_degree[t], one.va_degree[0], rtol=0, atol=1e-7)
+        np.testing.assert_allclose(warm.branch_i_ka[t], one.branch_i_ka[0], rtol=1e-7, atol=0)
+        assert warm.losses_mw[t] == pytest.approx(one.losses_mw[0], rel=1e-8)
+
+
+def test_warm_start_saves_sweeps_and_restarts_each_run() -> None:
+    grid = random_feeder(4, n_bus=80)
+    c = compile_grid(grid)
+    p, q, gp, gq = _batch(grid, 70, seed=5)
+    cold = run_kernel(c, p, q, gp, gq, warm_start=False)
+    warm = run_kernel(c, p, q, gp, gq)  # runs of WARM_START_CHUNK snapshots
+    assert cold.converged.all() and warm.converged.all()
+    assert warm.n_iter.mean() < cold.n_iter.mean() - 1
+    first = np.arange(70) % WARM_START_CHUNK == 0  # each run's first snapshot starts flat
+    assert first.sum() == 3
+    for f in dataclasses.fields(cold):
+        a, b = getattr(cold, f.name), getattr(warm, f.name)
+        np.testing.assert_array_equal(a[first], b[first], err_msg=f.name)
+    np.testing.assert_allclose(warm.vm_pu, cold.vm_pu, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(warm.slack_p_mw, cold.slack_p_mw, rtol=1e-9)
+
+
+def test_solve_into_out() -> None:
+    grid = random_feeder(2, n_bus=40)
+    p, q = _profiles(grid, 5, seed=3)
+    fresh = solve(grid, p, q)
+    out = solve(grid, 0.5 * p, q)
+    again = solve(grid, p, q, out=out)
+    assert again is out
+    _assert_results_equal(fresh, out)
+    with pytest.raises(GridError, match=r"out.vm_pu must be .* shape \(4, 40\)"):
+        solve(grid, p[:4], q[:4], out=out)
+
+
+def test_angles_far_from_no_load_and_across_180() -> None:
+    """The angles by the short series (near each bus's no-load angle) and by atan2 (far from
+    it) agree with the nodal reference, in atan2's range, across the +-180 degree cut."""
+    for va_slack, sgen_mw, lo, hi in ((0.0, 0.0, -60.0, -8.0), (178.0, 3.0, -180.0, -170.0)):
+        grid = Grid(
+            name="two-bus",
+            bus_vn_kv=np.full(3, 10.0),
+            branch_from=[0, 1],
+            branch_to=[1, 2],
+            branch_r_ohm=[0.5, 0.2],
+            branch_x_ohm=[5.0, 1.0],
+            slack_bus=0,
+            slack_va_degree=va_slack,
+            load_bus=[2],
+            load_p_mw=[3.0 if sgen_mw == 0 else 0.1],
+            load_q_mvar=[0.5],
+            sgen_bus=[1],
+            sgen_p_mw=[sgen_mw],
+            sgen_q_mvar=[0.0],
+        )
+        r = solve(grid)
+        v_ref, _ = reference_solve(grid)
+        assert np.abs(r.v_pu[0] - v_ref).max() < 1e-9
+        ref_deg = np.degrees(np.angle(v_ref))
+        np.testing.assert_allclose(r.va_degree[0], ref_deg, rtol=0, atol=1e-9)
+        assert lo < r.va_degree[0][2] < hi  # far from 0 / across the cut from 178 + 3.x
 
 
 def test_default_q_keeps_power_factor() -> None:
@@ -318,6 +432,13 @@ def test_non_convergence_is_reported() -> None:
         solve(g, p)
     r = solve(g, p, check=False)
     assert list(r.converged) == [True, False]
+    # the snapshot after one that failed starts flat again, not from the failed sweeps
+    p3 = np.vstack([p, 0.9 * g.load_p_mw])
+    r3 = solve(g, p3, check=False)
+    assert list(r3.converged) == [True, False, True]
+    alone = solve(g, p3[2])
+    np.testing.assert_array_equal(r3.vm_pu[2], alone.vm_pu[0])
+    assert r3.n_iter[2] == alone.n_iter[0]
 
 
 # --- pandapower ------------------------------------------------------------------------------

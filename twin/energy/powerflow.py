@@ -2,41 +2,53 @@
 
 The branch models are the grid's (see :mod:`twin.energy.grid`, the same as pandapower's
 ``runpp`` defaults); :func:`compile_grid` turns them into per-unit arrays once per grid, and the
-Numba kernel :func:`twin.energy.powerflow_kernel.sweep` solves a whole batch of load
-snapshots in one call. Results agree with pandapower's Newton-Raphson to ~1e-9 pu (tests).
+Numba kernels of :mod:`twin.energy.powerflow_kernel` solve a whole batch of load snapshots in
+one call: consecutive snapshots warm-started from one another in runs of
+:data:`WARM_START_CHUNK`, the runs spread over Numba's threads (``numba.set_num_threads`` or
+``NUMBA_NUM_THREADS``; the results do not depend on the number of threads). Results agree with
+pandapower's Newton-Raphson to ~1e-9 pu (tests).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
 from twin.energy.grid import COMPLEX, INDEX, REAL, Grid
-from twin.energy.powerflow_kernel import sweep
+from twin.energy.powerflow_kernel import POS_ROWS, sweep, sweep_parallel
 from twin.errors import GridError
 
 DEFAULT_TOL_PU = 1e-10  # largest voltage change of the last sweep, pu
 DEFAULT_MAX_ITER = 100
+# snapshots per run: the first from a flat start, each other from the one before; the runs are
+# the unit of work handed to threads (the results depend on this number, not on the threads)
+WARM_START_CHUNK = 30
+MIN_LEVEL_WIDTH = 16  # buses in a level for a vectorised forward sweep over it
 
 
 @dataclass(frozen=True, eq=False)
 class CompiledGrid:
-    """Per-unit arrays of a grid as the sweep kernel reads them: by position (buses in BFS
-    order from the slack, see :mod:`twin.energy.powerflow_kernel`) or by branch."""
+    """Per-unit arrays of a grid: by position (buses in BFS order from the slack, see
+    :mod:`twin.energy.powerflow_kernel`) or by branch, and ``kernel_args``, the grid's
+    arguments of the sweep kernels (:data:`~twin.energy.powerflow_kernel.KERNEL_ARGS`)."""
 
     # by position
     bus_of_pos: np.ndarray  # int32 the bus at each position (the BFS order)
     parent_pos: np.ndarray  # int32 position of the parent bus; -1 at the slack
+    level_start: np.ndarray  # int64 first position of each depth (level), then n_bus
     branch_of_pos: np.ndarray  # int32 the parent branch; -1 at the slack
     parent_is_from: np.ndarray  # bool the parent is the parent branch's from end
     beta: np.ndarray  # complex128 voltage carried from the parent (1/n or n)
     zeta: np.ndarray  # complex128 impedance seen from the parent (z or |n|^2 z)
     y_pos: np.ndarray  # complex128 branch shunts lumped onto the buses
+    a: np.ndarray  # complex128 product of beta from the slack down (the swept u = v / a)
     load_pos: np.ndarray  # int32 position of each load's bus
     sgen_pos: np.ndarray  # int32 position of each sgen's bus
     # by branch
@@ -50,6 +62,7 @@ class CompiledGrid:
     inv_rated_to_ka: np.ndarray  # float64 1 / rated current at the to end
     v_slack: complex
     sn_mva: float
+    kernel_args: tuple  # the grid's arguments of the kernels (KERNEL_ARGS up to sn_mva)
 
 
 _compiled: weakref.WeakKeyDictionary[Grid, CompiledGrid] = weakref.WeakKeyDictionary()
@@ -123,31 +136,118 @@ def _compile(grid: Grid) -> CompiledGrid:
     beta[1:] = np.where(is_from[1:], 1 / nb_, nb_)
     zeta[1:] = np.where(is_from[1:], zb_, np.abs(nb_) ** 2 * zb_)
     v_slack = grid.slack_vm_pu * np.exp(1j * np.radians(grid.slack_va_degree))
+    y_pos = y_bus[order]
+    # levels: BFS order puts the buses of one depth together, their parents all in the level
+    # above; a: the ideal transformers' product from the slack down, level by level
+    depth = radial.depth[order]
+    level_start = np.concatenate([[0], np.flatnonzero(np.diff(depth)) + 1, [grid.n_bus]])
+    a = np.ones(grid.n_bus, dtype=COMPLEX)
+    for lo, hi in itertools.pairwise(level_start[1:]):
+        a[lo:hi] = beta[lo:hi] * a[parent_pos[lo:hi]]
+    a2 = a.real**2 + a.imag**2
+    va_ref = np.angle(a * v_slack)  # each bus's angle at no load
+    # the parent branch's results, by position (position 0, the slack, has none: zeros)
+    br = branch_of_pos[1:]
+    sign = np.where(is_from[1:], 1.0, -1.0)
 
-    def arr(a: np.ndarray, dtype: type) -> np.ndarray:
-        return np.ascontiguousarray(a, dtype=dtype)
+    def by_pos(x: np.ndarray) -> np.ndarray:
+        out = np.zeros(grid.n_bus, dtype=x.dtype)
+        out[1:] = x
+        return out
 
+    v_to_pos = by_pos(np.where(is_from[1:], np.arange(1, grid.n_bus), parent_pos[1:]))
+    i_series = by_pos(np.where(is_from[1:], 1.0, np.conj(n_tap[br])) / np.conj(a[1:]))
+    i_scale_from = i_base[fr] / np.abs(n_tap)
+    i_scale_to = i_base[to]
+    zeta_u = zeta / a2
+    y_u = y_pos * a2
+    rot = np.exp(-1j * va_ref)
+    z_s, yf_s, yt_s = by_pos(sign * z[br]), by_pos(sign * y_from[br]), by_pos(sign * y_to[br])
+    pos_of_branch = np.empty(grid.n_branch, dtype=INDEX)
+    pos_of_branch[branch_of_pos[1:]] = np.arange(1, grid.n_bus, dtype=INDEX)
+    rows = {
+        "zeta_r": zeta_u.real,
+        "zeta_i": zeta_u.imag,
+        "y_r": y_u.real,
+        "y_i": y_u.imag,
+        "a2": a2,
+        "a_r": a.real,
+        "a_i": a.imag,
+        "rot_r": rot.real,
+        "rot_i": rot.imag,
+        "va_ref_degree": np.degrees(va_ref),
+        "i_series_r": i_series.real,
+        "i_series_i": i_series.imag,
+        "z_r": z_s.real,
+        "z_i": z_s.imag,
+        "y_from_r": yf_s.real,
+        "y_from_i": yf_s.imag,
+        "y_to_r": yt_s.real,
+        "y_to_i": yt_s.imag,
+        "r_series": by_pos(z[br].real),
+        "g_from": by_pos(y_from[br].real),
+        "g_to": by_pos(y_to[br].real),
+        "i_scale_from2": by_pos(i_scale_from[br] ** 2),
+        "i_scale_to2": by_pos(i_scale_to[br] ** 2),
+        "loading_from2": by_pos((100 * i_scale_from[br] * inv_rated_from[br]) ** 2),
+        "loading_to2": by_pos((100 * i_scale_to[br] * inv_rated_to[br]) ** 2),
+    }
+    assert tuple(rows) == POS_ROWS
+    pos_data = np.ascontiguousarray(np.vstack(list(rows.values())), dtype=REAL)
+
+    def arr(x: np.ndarray, dtype: type) -> np.ndarray:
+        return np.ascontiguousarray(x, dtype=dtype)
+
+    # the grid's arguments of the kernels, KERNEL_ARGS in order
+    kernel_args = (
+        *_segments(level_start),
+        parent_pos,
+        pos_data,
+        arr(pos_of_bus, INDEX),
+        pos_of_branch,
+        arr(v_to_pos, INDEX),
+        float(v_slack.real),
+        float(v_slack.imag),
+        arr(pos_of_bus[grid.load_bus], INDEX),
+        arr(pos_of_bus[grid.sgen_bus], INDEX),
+        float(sn),
+    )
     return CompiledGrid(
         bus_of_pos=arr(order, INDEX),
         parent_pos=parent_pos,
+        level_start=arr(level_start, np.int64),
         branch_of_pos=arr(branch_of_pos, INDEX),
         parent_is_from=arr(is_from, np.bool_),
         beta=beta,
         zeta=zeta,
-        y_pos=arr(y_bus[order], COMPLEX),
-        load_pos=arr(pos_of_bus[grid.load_bus], INDEX),
-        sgen_pos=arr(pos_of_bus[grid.sgen_bus], INDEX),
+        y_pos=arr(y_pos, COMPLEX),
+        a=a,
+        load_pos=kernel_args[9],
+        sgen_pos=kernel_args[10],
         z_pu=arr(z, COMPLEX),
         n_tap=arr(n_tap, COMPLEX),
         y_from_pu=arr(y_from, COMPLEX),
         y_to_pu=arr(y_to, COMPLEX),
-        i_scale_from_ka=arr(i_base[fr] / np.abs(n_tap), REAL),
-        i_scale_to_ka=arr(i_base[to], REAL),
+        i_scale_from_ka=arr(i_scale_from, REAL),
+        i_scale_to_ka=arr(i_scale_to, REAL),
         inv_rated_from_ka=arr(inv_rated_from, REAL),
         inv_rated_to_ka=arr(inv_rated_to, REAL),
         v_slack=complex(v_slack),
         sn_mva=sn,
+        kernel_args=kernel_args,
     )
+
+
+def _segments(level_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The forward sweep's segments of positions 1.. (the slack's 0 has none): each level of
+    at least MIN_LEVEL_WIDTH buses on its own (a vectorised loop), each run of narrower levels
+    as one (one bus at a time: a vectorised loop would not pay its set-up over a few)."""
+    width = np.diff(level_start)[1:]
+    wide = width >= MIN_LEVEL_WIDTH
+    # a segment starts at each wide level, and at each narrow level after a wide one
+    starts = wide | np.concatenate([[True], wide[:-1]])
+    segment_start = np.concatenate([level_start[1:-1][starts], level_start[-1:]])
+    return np.ascontiguousarray(segment_start, dtype=np.int64), np.ascontiguousarray(wide[starts])
 
 
 @dataclass(eq=False)
@@ -201,6 +301,8 @@ def solve(
     tol_pu: float = DEFAULT_TOL_PU,
     max_iter: int = DEFAULT_MAX_ITER,
     check: bool = True,
+    warm_start: bool = True,
+    out: PowerFlowResult | None = None,
 ) -> PowerFlowResult:
     """Solve the grid's power flow for one or many load snapshots in one kernel call.
 
@@ -211,6 +313,16 @@ def solve(
     likewise, without the power-factor rule. Converged when no bus voltage moves by ``tol_pu``
     or more in a sweep; with ``check``, a snapshot that does not converge in ``max_iter``
     sweeps raises :class:`~twin.errors.GridError`, otherwise its ``n_iter`` is -1.
+
+    ``warm_start``: each snapshot starts from the previous one's solution (within runs of
+    :data:`WARM_START_CHUNK` snapshots; the first of a run, and any after one that did not
+    converge, start flat): fewer sweeps when loads change little from one snapshot to the
+    next. The answer is the same to within the tolerance (each converged snapshot is within
+    about ``tol_pu`` of the exact solution either way), not to the bit; with
+    ``warm_start=False`` every snapshot starts flat, and a batch gives bit for bit what one
+    call per snapshot gives. ``out``: a result of the same grid and number of snapshots to
+    overwrite and return instead of allocating new arrays (saves the page faults of a large
+    batch when solving many).
     """
     c = compile_grid(grid)
     if p_mw is None and q_mvar is None and sgen_p_mw is None and sgen_q_mvar is None:
@@ -229,7 +341,9 @@ def solve(
             q = _snapshots(q_mvar, grid.load_q_mvar, n_steps, "q_mvar")
         gp = _snapshots(sgen_p_mw, grid.sgen_p_mw, n_steps, "sgen_p_mw")
         gq = _snapshots(sgen_q_mvar, grid.sgen_q_mvar, n_steps, "sgen_q_mvar")
-    result = run_kernel(c, p, q, gp, gq, tol_pu=tol_pu, max_iter=max_iter)
+    result = run_kernel(
+        c, p, q, gp, gq, tol_pu=tol_pu, max_iter=max_iter, warm_start=warm_start, out=out
+    )
     n_iter = result.n_iter
     if check and (n_iter < 0).any():
         bad = np.flatnonzero(n_iter < 0)
@@ -250,60 +364,88 @@ def run_kernel(
     *,
     tol_pu: float = DEFAULT_TOL_PU,
     max_iter: int = DEFAULT_MAX_ITER,
-    kernel: Callable = sweep,
+    warm_start: bool = True,
+    chunk: int = WARM_START_CHUNK,
+    kernel: Callable | None = None,
+    out: PowerFlowResult | None = None,
 ) -> PowerFlowResult:
-    """Call the sweep ``kernel`` on C-contiguous float64 (n_steps, n) power arrays (no checks;
-    ``kernel=sweep.py_func`` runs the same code as plain Python)."""
+    """Call the sweep ``kernel`` on C-contiguous float64 (n_steps, n) power arrays (no checks
+    on them; ``out`` is checked).
+
+    By default :func:`~twin.energy.powerflow_kernel.sweep_parallel` when there is more than
+    one run of ``chunk`` snapshots and Numba has more than one thread, else
+    :func:`~twin.energy.powerflow_kernel.sweep` (the same results bit for bit); ``kernel=``
+    another function with their arguments, e.g. ``sweep.py_func``."""
     n_steps = p_mw.shape[0]
+    chunk = max(1, int(chunk))
+    if kernel is None:
+        parallel = n_steps > chunk and numba.get_num_threads() > 1
+        kernel = sweep_parallel if parallel else sweep
     nb, nl = len(c.bus_of_pos), len(c.z_pu)
-    vm = np.empty((n_steps, nb), dtype=REAL)
-    va = np.empty((n_steps, nb), dtype=REAL)
-    i_ka = np.empty((n_steps, nl), dtype=REAL)
-    loading = np.empty((n_steps, nl), dtype=REAL)
-    losses = np.empty(n_steps, dtype=REAL)
+    if out is None:
+        out = PowerFlowResult(
+            vm_pu=np.empty((n_steps, nb), dtype=REAL),
+            va_degree=np.empty((n_steps, nb), dtype=REAL),
+            branch_i_ka=np.empty((n_steps, nl), dtype=REAL),
+            branch_loading_percent=np.empty((n_steps, nl), dtype=REAL),
+            losses_mw=np.empty(n_steps, dtype=REAL),
+            slack_p_mw=np.empty(n_steps, dtype=REAL),
+            slack_q_mvar=np.empty(n_steps, dtype=REAL),
+            n_iter=np.empty(n_steps, dtype=INDEX),
+        )
+    else:
+        _check_out(out, n_steps, nb, nl)
     s_slack = np.empty(n_steps, dtype=COMPLEX)
-    n_iter = np.empty(n_steps, dtype=INDEX)
-    kernel(
-        c.parent_pos,
-        c.beta,
-        c.zeta,
-        c.y_pos,
-        c.v_slack,
-        c.load_pos,
+    args = (
+        *c.kernel_args,
         p_mw,
         q_mvar,
-        c.sgen_pos,
         sgen_p_mw,
         sgen_q_mvar,
-        c.sn_mva,
         float(tol_pu),
         int(max_iter),
-        c.bus_of_pos,
-        c.branch_of_pos,
-        c.parent_is_from,
-        c.z_pu,
-        c.n_tap,
-        c.y_from_pu,
-        c.y_to_pu,
-        c.i_scale_from_ka,
-        c.i_scale_to_ka,
-        c.inv_rated_from_ka,
-        c.inv_rated_to_ka,
-        vm,
-        va,
-        i_ka,
-        loading,
-        losses,
+        bool(warm_start),
+        chunk,
+        out.vm_pu,
+        out.va_degree,
+        out.branch_i_ka,
+        out.branch_loading_percent,
+        out.losses_mw,
         s_slack,
-        n_iter,
+        out.n_iter,
     )
-    return PowerFlowResult(
-        vm_pu=vm,
-        va_degree=va,
-        branch_i_ka=i_ka,
-        branch_loading_percent=loading,
-        losses_mw=losses,
-        slack_p_mw=s_slack.real.copy(),
-        slack_q_mvar=s_slack.imag.copy(),
-        n_iter=n_iter,
-    )
+    if kernel is sweep_parallel:
+        with numba.parallel_chunksize(1):  # runs differ in sweeps: one at a time to a thread
+            kernel(*args)
+    else:
+        kernel(*args)
+    out.slack_p_mw[:] = s_slack.real
+    out.slack_q_mvar[:] = s_slack.imag
+    return out
+
+
+def _check_out(out: PowerFlowResult, n_steps: int, nb: int, nl: int) -> None:
+    shapes = {
+        "vm_pu": (n_steps, nb),
+        "va_degree": (n_steps, nb),
+        "branch_i_ka": (n_steps, nl),
+        "branch_loading_percent": (n_steps, nl),
+        "losses_mw": (n_steps,),
+        "slack_p_mw": (n_steps,),
+        "slack_q_mvar": (n_steps,),
+        "n_iter": (n_steps,),
+    }
+    for name, shape in shapes.items():
+        a = getattr(out, name)
+        dtype = INDEX if name == "n_iter" else REAL
+        if not (
+            isinstance(a, np.ndarray)
+            and a.shape == shape
+            and a.dtype == dtype
+            and a.flags.c_contiguous
+            and a.flags.writeable
+        ):
+            raise GridError(
+                f"out.{name} must be a writeable C-contiguous {np.dtype(dtype)} array of shape "
+                f"{shape}, not {getattr(a, 'dtype', type(a))} {getattr(a, 'shape', '')}"
+            )
