@@ -85,8 +85,17 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine(), "versions": software_versions(),
-                                    "repeat": args.repeat, "results": rows}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "machine": machine(),
+                "versions": software_versions(),
+                "repeat": args.repeat,
+                "results": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {args.out}")
 
 
