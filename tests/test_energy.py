@@ -168,3 +168,29 @@ def test_bad_energy_keys_name_the_key(tmp_path, text, message):
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert message in str(info.value) and "bad.toml" in str(info.value)
+
+
+def test_evs_plug_in_when_the_traffic_engine_gets_them_home(evening):
+    """In a model run, each EV's last plug-in time is its car's last simulated arrival home."""
+    model, res = evening
+    c = model.energy.consumers
+    el = c.ev_legs
+    trips = res.tables["trips"].set_index("trip_id")
+    checked = 0
+    for e in range(len(c.evs)):
+        mine = np.flatnonzero((el.ev == e) & el.reaches_home & el.arrived & (el.sim >= 0))
+        if len(mine) == 0:
+            continue
+        legs = el.leg[mine]
+        arrive = trips.loc[legs, "arrive_s"].to_numpy()
+        if not np.isfinite(arrive).all():
+            continue
+        last = np.max(arrive)
+        # a later planned (unsimulated) arrival would re-plug: only EVs whose last arrival
+        # is a simulated one are compared
+        others = (el.ev == e) & el.reaches_home & el.arrived & (el.sim < 0)
+        if others.any() and el.plan_arrive_s[others].max() > last:
+            continue
+        assert c.evs.plug_s[e] == last
+        checked += 1
+    assert checked > 50
