@@ -54,7 +54,8 @@ def day_of_loads(data, legs, city, cfg: EnergyConfig, lon_lat) -> tuple[np.ndarr
     for k, t in enumerate(np.arange(TICK_S, DAY_S + 1, TICK_S)):
         c.ev_updates(t, None)
         base, hvac, ev, pv = c.draw_kw(t)
-        np.add.at(p[k], city.household_load, (base + hvac + ev - pv) / 1000.0)
+        net_kw = base + hvac + ev - pv
+        p[k] = np.bincount(city.household_load, net_kw, minlength=city.grid.n_load) / 1000.0
     return p, time.perf_counter() - t0
 
 

@@ -118,8 +118,7 @@ class EnergyComponent:
         c.ev_updates(t_s, fleet)
         base, hvac, ev, pv = c.draw_kw(t_s)
         net_kw = base + hvac + ev - pv
-        p_mw = np.zeros(self._n_load)
-        np.add.at(p_mw, self._load_of_hh, net_kw / 1000.0)
+        p_mw = np.bincount(self._load_of_hh, net_kw, minlength=self._n_load) / 1000.0
         self._p_rows.append(p_mw)
         temp = c.dwellings.temp_c
         lo, hi = self.cfg.comfort_band_c

@@ -77,11 +77,10 @@ class Zones:
         return len(self.rep_node)
 
 
-def node_graph_s(net: RoadNet) -> csr_matrix:
-    """Free-flow travel time graph on the network nodes (parallel links: the fastest)."""
-    time_s = net.link_length_m / net.link_speed_mps
-    order = np.lexsort((time_s, net.link_to, net.link_from))
-    f, t, w = net.link_from[order], net.link_to[order], time_s[order]
+def node_graph(net: RoadNet, link_weight: np.ndarray) -> csr_matrix:
+    """Directed graph on the network nodes weighted per link (parallel links: the lightest)."""
+    order = np.lexsort((link_weight, net.link_to, net.link_from))
+    f, t, w = net.link_from[order], net.link_to[order], link_weight[order]
     first = np.ones(len(f), dtype=bool)
     first[1:] = (f[1:] != f[:-1]) | (t[1:] != t[:-1])
     return csr_matrix((w[first], (f[first], t[first])), shape=(net.n_nodes, net.n_nodes))
@@ -106,25 +105,19 @@ def build_zones(net: RoadNet, cell_m: float = ZONE_CELL_M, max_zones: int = MAX_
     first = np.ones(len(order), dtype=bool)
     first[1:] = node_zone[order][1:] != node_zone[order][:-1]
     rep = order[first].astype(np.int32)
-    time_min = dijkstra(node_graph_s(net), directed=True, indices=rep)[:, rep] / 60.0
-    dist_km = dijkstra(node_graph_m(net), directed=True, indices=rep)[:, rep] / 1000.0
-    off = time_min + np.diag(np.full(n_zones, np.inf))
-    nearest = off.min(axis=1)
-    nearest = np.where(np.isfinite(nearest), nearest, 2.0)
-    time_min[np.diag_indices(n_zones)] = nearest / 2.0
-    off_d = dist_km + np.diag(np.full(n_zones, np.inf))
-    near_d = off_d.min(axis=1)
-    dist_km[np.diag_indices(n_zones)] = np.where(np.isfinite(near_d), near_d, 1.0) / 2.0
+    free_flow_s = net.link_length_m / net.link_speed_mps
+    time_min = dijkstra(node_graph(net, free_flow_s), indices=rep)[:, rep] / 60.0
+    dist_km = dijkstra(node_graph(net, net.link_length_m), indices=rep)[:, rep] / 1000.0
+    _intra_zonal(time_min, isolated=2.0)
+    _intra_zonal(dist_km, isolated=1.0)
     return Zones(node_zone.astype(np.int32), rep, time_min, dist_km)
 
 
-def node_graph_m(net: RoadNet) -> csr_matrix:
-    """Link-length graph on the network nodes (parallel links: the shortest)."""
-    order = np.lexsort((net.link_length_m, net.link_to, net.link_from))
-    f, t, w = net.link_from[order], net.link_to[order], net.link_length_m[order]
-    first = np.ones(len(f), dtype=bool)
-    first[1:] = (f[1:] != f[:-1]) | (t[1:] != t[:-1])
-    return csr_matrix((w[first], (f[first], t[first])), shape=(net.n_nodes, net.n_nodes))
+def _intra_zonal(skim: np.ndarray, *, isolated: float) -> None:
+    """Set the diagonal to half the nearest other zone's value (``isolated`` if none)."""
+    off = skim + np.diag(np.full(len(skim), np.inf))
+    nearest = off.min(axis=1)
+    skim[np.diag_indices(len(skim))] = np.where(np.isfinite(nearest), nearest, isolated) / 2.0
 
 
 @dataclass(eq=False)
