@@ -18,7 +18,15 @@ from twin.network.movements import (
     group_approaches,
     turning_angle_deg,
 )
-from twin.network.road import FORMAT_VERSION, BuildOptions, RoadNet
+from twin.network.road import (
+    CTRL_PRIORITY,
+    CTRL_SIGNAL,
+    FORMAT_VERSION,
+    OPPOSING_MIN_DEG,
+    SIGN_NONE,
+    BuildOptions,
+    RoadNet,
+)
 from twin.network.tags import HIGHWAY_CLASSES
 
 BEARING_REACH_M = 20.0  # m, a link's end bearings are measured over this much of its line
@@ -144,6 +152,9 @@ def compile_roadnet(
         node_out_links=out_links,
         node_in_offsets=in_off,
         node_in_links=in_links,
+        node_control=np.where(signals["node_signal"] >= 0, CTRL_SIGNAL, CTRL_PRIORITY).astype(
+            np.int8
+        ),
         link_from=link_from,
         link_to=link_to,
         link_length_m=length,
@@ -154,6 +165,10 @@ def compile_roadnet(
         link_way_id=np.array([_first(d["osmid"]) for *_, d in edges], dtype=np.int64),
         link_speed_default=np.array([bool(_first(d["speed_default"])) for *_, d in edges]),
         link_lanes_default=np.array([bool(_first(d["lanes_default"])) for *_, d in edges]),
+        link_sign=np.full(m, SIGN_NONE, dtype=np.int8),
+        link_roundabout=np.zeros(m, dtype=np.bool_),
+        link_turn_lanes=np.zeros(m, dtype=np.bool_),
+        link_opposing=opposing_links(in_groups, [b[1] for b in bearings], m),
         link_mov_offsets=mov_offsets,
         link_geom_offsets=geom_offsets,
         link_geom_xy_m=np.concatenate(geoms) if geoms else np.zeros((0, 2)),
@@ -171,6 +186,23 @@ def compile_roadnet(
         phase_movs=signals["phase_movs"],
         meta=meta,
     )
+
+
+def opposing_links(in_groups, end_bearings_deg, n_links: int) -> np.ndarray:
+    """For each link, the other approach to its end node heading most nearly the opposite
+    way (at least OPPOSING_MIN_DEG apart), or -1: the stream a left turn must give way to."""
+    opposing = np.full(n_links, -1, dtype=np.int32)
+    for links in in_groups:
+        for a in links:
+            best, best_diff = -1, OPPOSING_MIN_DEG
+            for b in links:
+                if b == a:
+                    continue
+                d = abs((end_bearings_deg[b] - end_bearings_deg[a] + 180.0) % 360.0 - 180.0)
+                if d >= best_diff:
+                    best, best_diff = b, d
+            opposing[a] = best
+    return opposing
 
 
 def _movements(link_from, link_to, lanes, bearings, out_groups) -> dict[str, np.ndarray]:

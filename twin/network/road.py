@@ -23,11 +23,19 @@ import numpy as np
 
 from twin.network.tags import HIGHWAY_CLASSES
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # turn types of a movement (mov_turn)
 TURN_U, TURN_LEFT, TURN_THROUGH, TURN_RIGHT = 0, 1, 2, 3
 TURN_NAMES = ("U", "left", "through", "right")
+
+# how a junction is controlled (node_control)
+CTRL_PRIORITY, CTRL_SIGNAL, CTRL_ALL_WAY_STOP, CTRL_ROUNDABOUT = 0, 1, 2, 3
+CONTROL_NAMES = ("priority", "signal", "all-way stop", "roundabout")
+# the sign facing traffic that arrives at a link's end node (link_sign)
+SIGN_NONE, SIGN_GIVE_WAY, SIGN_STOP = 0, 1, 2
+SIGN_NAMES = ("none", "give way", "stop")
+OPPOSING_MIN_DEG = 135.0  # two approaches whose headings differ by this much oppose each other
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class RoadNet:
     node_out_links: np.ndarray  # int32
     node_in_offsets: np.ndarray  # int64 CSR into node_in_links
     node_in_links: np.ndarray  # int32
+    node_control: np.ndarray  # int8, CTRL_*: priority (signs, else road class), signal, ...
     # links
     link_from: np.ndarray  # int32 node index
     link_to: np.ndarray  # int32 node index
@@ -66,6 +75,10 @@ class RoadNet:
     link_way_id: np.ndarray  # int64, OSM id of the (first) way the link came from
     link_speed_default: np.ndarray  # bool, speed from the per-class default, not maxspeed
     link_lanes_default: np.ndarray  # bool, lanes from the per-class default
+    link_sign: np.ndarray  # int8, SIGN_* for traffic arriving at link_to (stop, give way)
+    link_roundabout: np.ndarray  # bool, part of a roundabout's circulating carriageway
+    link_turn_lanes: np.ndarray  # bool, movement lanes from OSM turn:lanes (else the default)
+    link_opposing: np.ndarray  # int32, the opposing approach at link_to (-1 none)
     link_mov_offsets: np.ndarray  # int64 CSR into the movement arrays
     link_geom_offsets: np.ndarray  # int64 CSR into link_geom_xy_m
     link_geom_xy_m: np.ndarray  # float64 (n_points, 2), polyline of each link
