@@ -18,6 +18,8 @@ from twin.network.movements import (
     bearing_deg,
     classify_turn,
     group_approaches,
+    left_only_lane,
+    turn_lane_ranges,
     turning_angle_deg,
 )
 from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_THROUGH, TURN_U
@@ -265,3 +267,55 @@ def test_group_approaches_sharply_skewed_crossing_gets_two_phases() -> None:
         [0, 2],
         [1, 3],
     ]
+
+
+# --- lanes from OSM turn:lanes ------------------------------------------------------------
+
+L, T, R, U = TURN_LEFT, TURN_THROUGH, TURN_RIGHT, TURN_U
+
+
+@pytest.mark.parametrize(
+    ("value", "lanes", "turns", "expected"),
+    [
+        # leftmost entry is twin's highest lane: a left lane, a through lane, a shared one
+        ("left|through|through;right", 3, [L, T, R, U], [(2, 2), (0, 1), (0, 0), (2, 2)]),
+        # unmarked lanes carry through traffic; an unmarked rightmost lane the right turn
+        ("left|none", 2, [L, T, R], [(1, 1), (0, 0), (0, 0)]),
+        ("left||", 3, [L, T], [(2, 2), (0, 1)]),
+        # U-turns: a reverse lane first, else the left lanes, else the leftmost lane
+        ("reverse|left|through", 3, [U, L, T], [(2, 2), (1, 1), (0, 0)]),
+        ("left;through|through;right", 2, [U, L, T, R], [(1, 1), (1, 1), (0, 1), (0, 0)]),
+        ("through|through;right", 2, [U, T, R], [(1, 1), (0, 1), (0, 0)]),
+        # no lane marked left: a left turn may use the reverse lane
+        ("reverse|through", 2, [L, T], [(1, 1), (0, 0)]),
+        # twin's "through" that OSM calls slight
+        ("slight_left|right", 2, [T, R], [(1, 1), (0, 0)]),
+        ("left|left|through", 3, [L, T], [(1, 2), (0, 0)]),
+    ],
+)
+def test_turn_lane_ranges(value, lanes, turns, expected) -> None:
+    ranges, why = turn_lane_ranges(turns, lanes, value)
+    assert why is None
+    assert ranges == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "lanes", "turns", "reason"),
+    [
+        (None, 2, [T], "not mapped"),
+        ("left|through", 3, [L, T], "entries differ from lane count"),
+        ("left|through", 2, [L, T, R], "no lane for right"),
+        ("through|right", 2, [L, T, R], "no lane for left"),
+        ("right|right", 2, [T, R], "no lane for through"),
+        ("left|through|left", 3, [L, T], "lanes for left not contiguous"),
+        ("left|through|right", 3, [L, R], "a lane serves no movement"),
+    ],
+)
+def test_turn_lane_ranges_fall_back(value, lanes, turns, reason) -> None:
+    assert turn_lane_ranges(turns, lanes, value) == (None, reason)
+
+
+def test_left_only_lane() -> None:
+    assert left_only_lane([L, T, U], [(1, 1), (0, 0), (1, 1)])
+    assert not left_only_lane([L, T], [(1, 1), (0, 1)])  # the left lane is shared
+    assert not left_only_lane([U, T], [(1, 1), (0, 0)])  # U-turns alone are no left lane

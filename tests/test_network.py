@@ -281,7 +281,7 @@ GOLDEN: dict[str, tuple[float, ...]] = {
     "aguascalientes": (551, 1186, 2918, 5, 19, 95.627),
     "baltimore": (1913, 5050, 15164, 176, 289, 633.31),
     "baltimore-pbf": (1913, 5050, 15164, 176, 289, 633.31),
-    "dortmund": (287, 590, 1493, 42, 287, 56.917),
+    "dortmund": (303, 610, 1521, 42, 287, 56.911),  # turn:lanes changes keep 16 nodes
     "columbus": (12939, 36255, 115023, 287, 310, 5937.018),
 }
 GOLDEN_REL = 0.02
@@ -461,7 +461,7 @@ def test_signal_phases_cover_each_approach_once(name, roadnet) -> None:
     check_csr(net.signal_osm_offsets, k, len(net.signal_osm_ids))
     assert (np.diff(net.signal_osm_offsets) >= 1).all()  # each stands for some OSM node
     phases_per_signal = np.diff(net.signal_phase_offsets)
-    assert ((phases_per_signal >= 1) & (phases_per_signal <= 2)).all()
+    assert ((phases_per_signal >= 1) & (phases_per_signal <= 4)).all()  # 2 axes, +left each
     # node_signal is the inverse of signal_node
     assert len(np.unique(net.signal_node)) == k
     assert np.array_equal(net.node_signal[net.signal_node], np.arange(k))

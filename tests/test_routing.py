@@ -210,3 +210,27 @@ def test_validation() -> None:
         router.routes([0, 1], [2])
     with pytest.raises(ValueError, match="no movement"):
         router.route_time_s(np.array([0, 0]))
+
+
+def test_routes_from_a_link_count_the_first_turn():
+    """Re-routing starts from the vehicle's link: the turn off it is costed (no free U-turn)
+    and every step of the continuation is a movement."""
+    net = grid_roadnet(3, 3, spacing_m=200.0, signals=False)
+    router = Router(net)
+    here = int(np.flatnonzero((net.link_from == 3) & (net.link_to == 4))[0])  # heading east
+    found = router.routes_from_links([here], [3])  # back where it came from
+    route = found.route(0)
+    assert found.ok[0] and route[0] != int(
+        np.flatnonzero((net.link_from == 4) & (net.link_to == 3))[0]
+    )  # the U-turn (60 s penalty) loses to going round the block
+    chain = np.concatenate([[here], route])
+    assert found.time_s[0] == pytest.approx(router.route_time_s(chain) - router.link_time_s[here])
+    # from a node the turn off the current link is not seen: that route is the U-turn
+    assert len(router.route(4, 3)) == 1
+
+
+def test_routes_from_a_link_ending_at_the_destination_are_empty():
+    net = grid_roadnet(3, 3, spacing_m=200.0, signals=False)
+    here = int(np.flatnonzero((net.link_from == 3) & (net.link_to == 4))[0])
+    found = Router(net).routes_from_links([here], [4])
+    assert found.ok[0] and len(found.route(0)) == 0 and found.time_s[0] == 0.0

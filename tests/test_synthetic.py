@@ -7,8 +7,29 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
-from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_THROUGH, TURN_U, RoadNet
-from twin.network.synthetic import CRS, SYNTHETIC_HIGHWAY, corridor_roadnet, grid_roadnet
+from twin.network.road import (
+    CTRL_ALL_WAY_STOP,
+    CTRL_PRIORITY,
+    CTRL_ROUNDABOUT,
+    CTRL_SIGNAL,
+    SIGN_GIVE_WAY,
+    SIGN_NONE,
+    SIGN_STOP,
+    TURN_LEFT,
+    TURN_RIGHT,
+    TURN_THROUGH,
+    TURN_U,
+    RoadNet,
+)
+from twin.network.synthetic import (
+    CRS,
+    SYNTHETIC_HIGHWAY,
+    corridor_roadnet,
+    crossroads_roadnet,
+    grid_roadnet,
+    roundabout_roadnet,
+    t_junction_roadnet,
+)
 from twin.network.tags import DEFAULTS, HIGHWAY_CLASSES
 
 
@@ -157,3 +178,113 @@ def test_save_load_roundtrip(tmp_path) -> None:
     assert np.array_equal(back.mov_turn, net.mov_turn)
     assert np.array_equal(back.phase_movs, net.phase_movs)
     assert back.meta["source"] == net.meta["source"]
+
+
+# --- junction controls ------------------------------------------------------------------
+
+
+def _approach(net: RoadNet, from_node: int, to_node: int) -> int:
+    (link,) = np.flatnonzero((net.link_from == from_node) & (net.link_to == to_node))
+    return int(link)
+
+
+@pytest.mark.parametrize(("sign", "value"), [(None, SIGN_NONE), ("stop", SIGN_STOP),
+                                             ("give_way", SIGN_GIVE_WAY)])  # fmt: skip
+def test_t_junction_minor_sign(sign, value) -> None:
+    net = t_junction_roadnet(minor_sign=sign)
+    minor = _approach(net, 3, 1)
+    assert net.link_sign[minor] == value
+    others = np.delete(np.arange(net.n_links), minor)
+    assert (net.link_sign[others] == SIGN_NONE).all()
+    assert (net.node_control == CTRL_PRIORITY).all()  # a two-way sign: still priority
+    assert net.meta["report"]["signs_attached"] == (sign is not None)
+
+
+def test_crossroads_layout_and_controls() -> None:
+    net = crossroads_roadnet(arm_m=250.0, lanes=2)
+    assert (net.n_nodes, net.n_links) == (5, 8)
+    assert np.allclose(net.link_length_m, 250.0) and (net.link_lanes == 2).all()
+    assert (net.node_control == CTRL_PRIORITY).all() and (net.link_sign == SIGN_NONE).all()
+    # every approach is opposed by the one across
+    for a, b in ((1, 3), (2, 4)):
+        assert net.link_opposing[_approach(net, a, 0)] == _approach(net, b, 0)
+
+    stop = crossroads_roadnet(all_way_stop=True)
+    assert stop.node_control[0] == CTRL_ALL_WAY_STOP
+    assert (stop.link_sign[stop.in_links(0)] == SIGN_STOP).all()
+
+    minor = crossroads_roadnet(minor="residential", minor_sign="give_way")
+    assert [minor.link_sign[_approach(minor, k, 0)] for k in (1, 2, 3, 4)] == [
+        SIGN_NONE, SIGN_GIVE_WAY, SIGN_NONE, SIGN_GIVE_WAY
+    ]  # fmt: skip
+    assert minor.node_control[0] == CTRL_PRIORITY
+
+    sig = crossroads_roadnet(signal=True)
+    assert sig.node_control[0] == CTRL_SIGNAL and sig.n_signals == 1
+    assert sig.n_phases == 2  # one lane each way: permissive lefts, two phases
+
+    with pytest.raises(ValueError, match="no signs"):
+        crossroads_roadnet(signal=True, minor_sign="stop")
+    with pytest.raises(ValueError, match="arms"):
+        crossroads_roadnet(turn_lanes={"up": "left|through"})
+    with pytest.raises(ValueError, match="sign"):
+        crossroads_roadnet(minor_sign="yield")
+
+
+def test_crossroads_protected_left_phases() -> None:
+    net = crossroads_roadnet(signal=True, protected_left=True)
+    assert net.n_phases == 4
+    phases = [
+        net.phase_movs[net.phase_mov_offsets[p] : net.phase_mov_offsets[p + 1]]
+        for p in range(net.n_phases)
+    ]
+    for left_phase, main_phase in (phases[0:2], phases[2:4]):
+        assert set(net.mov_turn[left_phase].tolist()) == {TURN_LEFT, TURN_U}
+        assert set(net.mov_turn[main_phase].tolist()) == {TURN_THROUGH, TURN_RIGHT}
+        # both phases serve the same approaches (one axis)
+        assert set(net.mov_from_link[left_phase]) == set(net.mov_from_link[main_phase])
+    served = np.sort(np.concatenate(phases)).tolist()
+    assert served == sorted(m for li in net.in_links(0) for m in net.movements_from(int(li)))
+    assert crossroads_roadnet(signal=True, lanes=3, protected_left=False).n_phases == 2
+
+
+def test_crossroads_turn_lanes_give_movement_lanes() -> None:
+    net = crossroads_roadnet(lanes=2, turn_lanes={"south": "left|through;right"})
+    south = _approach(net, 3, 0)
+    assert net.link_turn_lanes[south] and net.link_turn_lanes.sum() == 1
+    lanes = {
+        int(net.mov_turn[m]): (int(net.mov_lane_first[m]), int(net.mov_lane_last[m]))
+        for m in net.movements_from(south)
+    }
+    assert lanes == {TURN_LEFT: (1, 1), TURN_THROUGH: (0, 0), TURN_RIGHT: (0, 0), TURN_U: (1, 1)}
+    bad = crossroads_roadnet(lanes=2, turn_lanes={"south": "left|through"})  # no right lane
+    assert not bad.link_turn_lanes.any()
+    assert bad.meta["report"]["turn_lanes_fallback"] == {"no lane for right": 1}
+
+
+def test_roundabout_layout_and_controls() -> None:
+    net = roundabout_roadnet(radius_m=25.0, arm_m=150.0, n_arms=4)
+    n = 4
+    assert (net.n_nodes, net.n_links) == (2 * n, 3 * n)
+    ring = np.flatnonzero(net.link_roundabout)
+    assert len(ring) == n
+    # anticlockwise: from ring node k to k + 1, a quarter circle long
+    pairs = zip(net.link_from[ring].tolist(), net.link_to[ring].tolist(), strict=True)
+    assert sorted(pairs) == [(k, (k + 1) % n) for k in range(n)]
+    assert np.allclose(net.link_length_m[ring], 2 * np.pi * 25.0 / n)
+    cx, cy = net.node_x_m[:n].mean(), net.node_y_m[:n].mean()
+    ax, ay = net.node_x_m[net.link_from[ring]] - cx, net.node_y_m[net.link_from[ring]] - cy
+    bx, by = net.node_x_m[net.link_to[ring]] - cx, net.node_y_m[net.link_to[ring]] - cy
+    cross = ax * by - ay * bx
+    assert (cross > 0).all()  # counter-clockwise seen from above
+    assert (net.node_control[:n] == CTRL_ROUNDABOUT).all()
+    assert (net.node_control[n:] == CTRL_PRIORITY).all()
+    entries = [_approach(net, n + k, k) for k in range(n)]
+    assert (net.link_sign[entries] == SIGN_GIVE_WAY).all()
+    assert (net.link_sign[ring] == SIGN_NONE).all()
+    # entering turns right onto the ring; a car can leave at every arm
+    for k in range(n):
+        turns = {int(net.mov_turn[m]) for m in net.movements_from(entries[k])}
+        assert TURN_RIGHT in turns
+    with pytest.raises(ValueError):
+        roundabout_roadnet(n_arms=2)

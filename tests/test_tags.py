@@ -19,10 +19,13 @@ from twin.network.tags import (
     drivable_reason,
     highway_class,
     is_reversible,
+    is_roundabout_way,
     oneway_direction,
     parse_lanes,
     parse_maxspeed_mps,
+    parse_turn_lanes,
     road_attributes,
+    turn_lanes_by_direction,
 )
 
 MAPS = Path(__file__).resolve().parent.parent / "maps"
@@ -370,3 +373,53 @@ def test_west_oakland_ways() -> None:
     assert any(a.speed_from_default and a.speed_forward_mps > 0 for a in drivable)
     # 7th Street is mapped oneway=yes, lanes=3: all three lanes forward, from the tags
     assert any(a.highway == "secondary" and a.lanes_forward == 3 for a in drivable)
+
+
+# --- roundabouts and turn lanes -------------------------------------------------------------
+
+
+def test_is_roundabout_way() -> None:
+    assert is_roundabout_way({"highway": "primary", "junction": "roundabout"})
+    assert is_roundabout_way({"highway": "primary", "junction": "circular"})
+    assert not is_roundabout_way({"highway": "primary", "junction": "yes"})
+    assert not is_roundabout_way({"highway": "primary"})
+
+
+@pytest.mark.parametrize(
+    ("value", "lanes"),
+    [
+        ("left|through|through;right", ({"left"}, {"through"}, {"through", "right"})),
+        ("left||right", ({"left"}, {"none"}, {"right"})),
+        ("reverse;left|none", ({"reverse", "left"}, {"none"})),
+        (" Left | Through ", ({"left"}, {"through"})),
+        (
+            "merge_to_right|slight_left;sharp_right",
+            ({"merge_to_right"}, {"slight_left", "sharp_right"}),
+        ),
+        ("left|bogus", ({"left"}, {"none"})),  # unknown values read as unmarked
+        ("|", ({"none"}, {"none"})),
+    ],
+)
+def test_parse_turn_lanes(value: str, lanes: tuple[set[str], ...]) -> None:
+    assert parse_turn_lanes(value) == tuple(frozenset(x) for x in lanes)
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_parse_turn_lanes_absent(value: str | None) -> None:
+    assert parse_turn_lanes(value) is None
+
+
+@pytest.mark.parametrize(
+    ("tags", "oneway", "expected"),
+    [
+        ({"turn:lanes": "left|through"}, 1, ("left|through", "")),
+        ({"turn:lanes": "left|through"}, -1, ("", "left|through")),
+        ({"turn:lanes": "left|through"}, 0, ("", "")),  # ambiguous on a two-way road
+        ({"turn:lanes:forward": "left|through", "turn:lanes:backward": "right"}, 0,
+         ("left|through", "right")),
+        ({"turn:lanes:forward": "left|through", "turn:lanes": "x"}, 1, ("left|through", "")),
+        ({"turn:lanes:backward": "left|through"}, 1, ("", "")),  # no backward travel
+    ],
+)  # fmt: skip
+def test_turn_lanes_by_direction(tags: dict[str, str], oneway: int, expected) -> None:
+    assert turn_lanes_by_direction(tags, oneway) == expected

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# first: Numba picks a kernel's cache locator when its @njit runs, at the kernel module's import
+from twin import _jitcache  # noqa: F401
 from twin.errors import MapError, ScenarioError, TwinError
 from twin.model import CityModel
 from twin.network.cache import load_roadnet

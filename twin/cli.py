@@ -62,11 +62,17 @@ def _load_map(args: argparse.Namespace):
 
 
 def cmd_map_info(args: argparse.Namespace) -> int:
+    from twin.network.junctions import junction_summary, junction_table
+
     net = _load_map(args)
     summary = net.summary()
     report = net.meta["report"]
+    junctions = junction_summary(net)
     if args.json:
-        print(json.dumps({"summary": summary, "report": report}, indent=2))
+        data = {"summary": summary, "report": report, "junctions": junctions}
+        if args.junctions:
+            data["junction_list"] = junction_table(net)
+        print(json.dumps(data, indent=2))
         return 0
     w, s, e, n = summary["bbox_lonlat"]
     print(f"{summary['file']}")
@@ -96,8 +102,66 @@ def cmd_map_info(args: argparse.Namespace) -> int:
         f"simplified -> {report['consolidated_nodes']:,} consolidated; routing component "
         f"dropped {report['scc_nodes_dropped']} nodes, {report['scc_edges_dropped']} links"
     )
+    _print_junctions(junctions)
     print(f"  bbox (lon/lat) W {w:.5f} S {s:.5f} E {e:.5f} N {n:.5f}")
+    if args.junctions:
+        _print_junction_list(junction_table(net))
     return 0
+
+
+def _print_junctions(j: dict) -> None:
+    """The junction-control lines of ``twin map info``."""
+    by_class = ", ".join(f"{k} {v}" for k, v in j["priority_by_class"].items())
+    print(
+        f"  junctions: signal {j['signal']:,}, all-way stop {j['all_way_stop']}, "
+        f"two-way stop/give way {j['two_way_stop_or_give_way']}, roundabout "
+        f"{j['roundabout']}, priority {j['priority_unsigned']:,}"
+        + (f" (by top road: {by_class})" if by_class else "")
+    )
+    print(
+        f"    approaches with stop {j['approaches_stop']}, give way "
+        f"{j['approaches_give_way']} ({j['roundabout_entries_give_way']} roundabout entries); "
+        f"roundabout links {j['roundabout_links']}, roundabouts merged into one node "
+        f"{j['roundabouts_merged']}"
+    )
+    print(
+        f"    signals with protected lefts {j['signals_protected_left']}, permissive "
+        f"{j['signals_permissive_left']}, no left {j['signals_no_left']}; links with OSM "
+        f"turn lanes {j['links_with_osm_turn_lanes']}"
+        + (
+            " (not used: "
+            + ", ".join(f"{v} {k}" for k, v in sorted(j["turn_lanes_fallback"].items()))
+            + ")"
+            if j["turn_lanes_fallback"]
+            else ""
+        )
+    )
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(j["sign_nodes_in_file"].items())) or "none"
+    print(
+        f"    sign nodes in file: {kinds}; {j['sign_nodes_attached']} attached, "
+        f"{j['sign_nodes_at_signals']} at signals (ignored), {j['sign_nodes_unattributed']} "
+        f"on a junction with no attributable approach"
+    )
+    for reason, count in sorted(j["sign_nodes_dropped"].items()):
+        print(f"    sign dropped: {count} {reason}")
+
+
+def _print_junction_list(rows: list[dict]) -> None:
+    """One line per controlled junction, then one per approach."""
+    print(f"controlled junctions ({len(rows)}):")
+    for row in rows:
+        print(f"  node {row['osmid']} ({row['lat']:.6f}, {row['lon']:.6f}) {row['control']}")
+        for a in row["approaches"]:
+            extra = [a["highway"]]
+            if a["sign"] != "none":
+                extra.append(a["sign"])
+            if a["roundabout"]:
+                extra.append("circulating")
+            if a["left"] not in ("not signalised", "no left"):
+                extra.append(f"left {a['left']}")
+            if a["osm_turn_lanes"]:
+                extra.append("OSM turn lanes")
+            print(f"    from way {a['way']}: " + ", ".join(extra))
 
 
 def cmd_map_plot(args: argparse.Namespace) -> int:
@@ -230,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     info = map_sub.add_parser("info", help="summarise the road network of a map file")
     _map_options(info)
     info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument(
+        "--junctions",
+        action="store_true",
+        help="list every controlled junction: control, sign per approach, left-turn control",
+    )
     info.set_defaults(func=cmd_map_info)
     plot = map_sub.add_parser("plot", help="draw the road network with signals marked")
     _map_options(plot)

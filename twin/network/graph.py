@@ -7,6 +7,9 @@ The steps, in order, each counted in the :class:`BuildReport`:
 2. traffic signals attached to the junction they control (a signal node that is not itself a
    junction, such as a stop-line node a few metres before one, goes to the nearest junction
    within ``signal_snap_m`` downstream along the roads, else in either direction);
+   Stop and give-way nodes are attached the same way (along the direction they face when
+   ``direction=forward|backward`` says, within ``sign_snap_m``); they do not stop a link
+   from simplifying: the compiler gives each sign to the approach passing closest to it;
 3. osmnx simplification (interstitial nodes removed; a change of road attributes along a way
    keeps its node, so every link is uniform);
 4. projection to UTM, then osmnx intersection consolidation: junction nodes closer than
@@ -25,10 +28,11 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 import osmnx as ox
+from pyproj import Transformer
 
 from twin.network.osm import OsmExtract
 from twin.network.road import BuildOptions
-from twin.network.tags import road_attributes
+from twin.network.tags import is_roundabout_way, road_attributes, turn_lanes_by_direction
 
 
 @dataclass
@@ -54,6 +58,27 @@ class BuildReport:
     signals_on_junction: int = 0
     signals_snapped: int = 0
     signals_dropped: dict[str, int] = field(default_factory=dict)
+    # stop / give-way nodes: read by kind ("stop", "all-way stop", "give_way"), attached to a
+    # junction in the raw graph (on it or snapped), dropped by reason; then, at compile time,
+    # given to approaches, on a junction with no attributable approach, or ignored at signals
+    sign_nodes: dict[str, int] = field(default_factory=dict)
+    signs_on_junction: int = 0
+    signs_snapped: int = 0
+    signs_dropped: dict[str, int] = field(default_factory=dict)
+    signs_attached: int = 0
+    signs_unattributed: int = 0
+    signs_at_signals: int = 0
+    stop_approaches: int = 0
+    give_way_approaches: int = 0
+    all_way_stop_junctions: int = 0
+    two_way_sign_junctions: int = 0
+    roundabout_links: int = 0
+    roundabout_junctions: int = 0
+    roundabouts_merged: int = 0  # roundabouts consolidated into one (priority) node
+    turn_lane_links: int = 0  # links whose movement lanes come from OSM turn:lanes
+    turn_lanes_fallback: dict[str, int] = field(default_factory=dict)  # mapped, not used: why
+    protected_left_signals: int = 0
+    protected_left_axes: int = 0
 
 
 def _way_edges(G: nx.MultiDiGraph, extract: OsmExtract) -> None:
@@ -69,11 +94,24 @@ def _way_edges(G: nx.MultiDiGraph, extract: OsmExtract) -> None:
             lanes_default=attrs.lanes_from_default,
             name=way.tags.get("name", ""),
         )
-        bwd = dict(fwd, lanes=attrs.lanes_backward, speed_mps=attrs.speed_backward_mps)
+        fwd["roundabout"] = is_roundabout_way(way.tags)
+        fwd["turn_lanes"], turn_bwd = turn_lanes_by_direction(way.tags, attrs.oneway)
+        bwd = dict(
+            fwd,
+            lanes=attrs.lanes_backward,
+            speed_mps=attrs.speed_backward_mps,
+            turn_lanes=turn_bwd,
+        )
         # the same key on both directions, so an asymmetric two-way road still simplifies
         key = (
             attrs.highway,
-            *sorted([(fwd["lanes"], fwd["speed_mps"]), (bwd["lanes"], bwd["speed_mps"])]),
+            fwd["roundabout"],
+            *sorted(
+                [
+                    (fwd["lanes"], fwd["speed_mps"], fwd["turn_lanes"]),
+                    (bwd["lanes"], bwd["speed_mps"], bwd["turn_lanes"]),
+                ]
+            ),
         )
         seg_key = "|".join(map(str, key))
         refs = way.node_ids
@@ -138,11 +176,60 @@ def attach_signals(
     return attached
 
 
+def attach_signs(
+    G: nx.MultiDiGraph, extract: OsmExtract, snap_m: float, report: BuildReport
+) -> dict[int, int]:
+    """{sign node id: junction id} for the stop / give-way nodes of the file.
+
+    As :func:`attach_signals`, except that a sign with ``direction=forward|backward`` goes
+    only to the nearest junction ahead of the traffic it faces (its first step follows the
+    way's node order, or the reverse); without a direction, ahead along either travel
+    direction, else in either direction.
+    """
+    attached: dict[int, int] = {}
+    dropped: Counter = Counter()
+    kinds: Counter = Counter()
+    for sid in sorted(extract.sign_nodes):
+        sign = extract.sign_nodes[sid]
+        kinds["all-way stop" if sign.all_way else sign.kind] += 1
+        if sid not in G:
+            dropped["not on a drivable road"] += 1
+            continue
+        if _is_junction(G, sid):
+            attached[sid] = sid
+            report.signs_on_junction += 1
+            continue
+        if sign.direction:
+            target = _nearest_junction(
+                G, sid, snap_m, directed=True, first_reversed=sign.direction < 0
+            )
+        else:
+            target = _nearest_junction(G, sid, snap_m, directed=True)
+            if target is None:
+                target = _nearest_junction(G, sid, snap_m, directed=False)
+        if target is None:
+            ahead = " ahead" if sign.direction else ""
+            dropped[f"no junction within {snap_m:g} m{ahead}"] += 1
+            continue
+        attached[sid] = target
+        report.signs_snapped += 1
+    report.sign_nodes = dict(kinds)
+    report.signs_dropped = dict(dropped)
+    return attached
+
+
 def _nearest_junction(
-    G: nx.MultiDiGraph, source: int, snap_m: float, *, directed: bool
+    G: nx.MultiDiGraph,
+    source: int,
+    snap_m: float,
+    *,
+    directed: bool,
+    first_reversed: bool | None = None,
 ) -> int | None:
     """Dijkstra from ``source`` (along the travel direction if ``directed``), not passing
-    through junctions; the nearest junction within ``snap_m`` or None."""
+    through junctions; the nearest junction within ``snap_m`` or None. With
+    ``first_reversed`` set, the first step takes only edges whose ``reversed`` flag equals it
+    (against the way's node order when True)."""
     dist = {source: 0.0}
     frontier = [(0.0, source)]
     best: tuple[float, int] | None = None
@@ -155,7 +242,11 @@ def _nearest_junction(
             if best is None or (d, node) < best:
                 best = (d, node)
             continue
-        steps = [(v, e["length"]) for _, v, e in G.out_edges(node, data=True)]
+        steps = [
+            (v, e["length"])
+            for _, v, e in G.out_edges(node, data=True)
+            if node != source or first_reversed is None or e["reversed"] == first_reversed
+        ]
         if not directed:
             steps += [(u, e["length"]) for u, _, e in G.in_edges(node, data=True)]
         for nxt, length_m in steps:
@@ -185,6 +276,8 @@ def build_graph(
     G = raw_graph(extract)
     report.raw_nodes, report.raw_edges = len(G), G.number_of_edges()
     attached = attach_signals(G, extract, options.signal_snap_m, report)
+    signs = attach_signs(G, extract, options.sign_snap_m, report)
+    roundabouts = _roundabouts(G)
 
     G = ox.simplify_graph(G, edge_attrs_differ=["seg"])
     report.simplified_nodes, report.simplified_edges = len(G), G.number_of_edges()
@@ -214,6 +307,11 @@ def build_graph(
     loops = list(nx.selfloop_edges(G, keys=True))
     G.remove_edges_from(loops)
     report.self_loops_dropped = len(loops)
+    kept = {
+        w for *_, ids in G.edges(data="osmid") for w in (ids if isinstance(ids, list) else [ids])
+    }
+    report.roundabouts_merged = sum(1 for ways in roundabouts if not ways & kept)
+    G.graph["signs"] = _sign_records(G, extract, signs)
     report.consolidated_nodes, report.consolidated_edges = len(G), G.number_of_edges()
 
     if options.keep_largest_scc and len(G):
@@ -223,3 +321,41 @@ def build_graph(
         report.scc_nodes_dropped = n0 - len(G)
         report.scc_edges_dropped = e0 - G.number_of_edges()
     return G, report, attached
+
+
+def _roundabouts(G: nx.MultiDiGraph) -> list[set[int]]:
+    """The way ids of each roundabout (roundabout ways that share nodes) in the raw graph."""
+    ring = nx.Graph()
+    for u, v, d in G.edges(data=True):
+        if d.get("roundabout"):
+            ring.add_edge(u, v)
+    ways = []
+    for nodes in nx.connected_components(ring):
+        ways.append(
+            {d["osmid"] for u, v, d in G.edges(nodes, data=True) if d["roundabout"] and v in nodes}
+        )
+    return ways
+
+
+def _sign_records(G: nx.MultiDiGraph, extract: OsmExtract, signs: dict[int, int]) -> list[dict]:
+    """The attached signs as the compiler reads them (``G.graph["signs"]``): OSM id, kind,
+    all-way, junction OSM id, whether it sits on the junction, and its projected x/y."""
+    if not signs:
+        return []
+    to_xy = Transformer.from_crs("EPSG:4326", G.graph["crs"], always_xy=True)
+    records = []
+    for sid, junction in sorted(signs.items()):
+        sign = extract.sign_nodes[sid]
+        x, y = to_xy.transform(*sign.lonlat)
+        records.append(
+            dict(
+                osmid=sid,
+                kind=sign.kind,
+                all_way=sign.all_way,
+                junction=junction,
+                on_junction=sid == junction,
+                x=float(x),
+                y=float(y),
+            )
+        )
+    return records

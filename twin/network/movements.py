@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_THROUGH, TURN_U
+from twin.network.road import TURN_LEFT, TURN_NAMES, TURN_RIGHT, TURN_THROUGH, TURN_U
+from twin.network.tags import parse_turn_lanes
 
 THROUGH_MAX_DEG = 30.0  # |turning angle| up to this is "through" (engineering judgement)
 U_MIN_DEG = 150.0  # |turning angle| from this on is a U-turn
@@ -55,6 +56,77 @@ def assign_lanes(turns: list[int], lanes: int) -> list[tuple[int, int]]:
         else:
             out.append((top, top) if has_through else (split, top) if has_right else (0, top))
     return out
+
+
+# Which OSM turn:lanes values serve each twin turn type, best first: a movement uses the lanes
+# of the first tier that has any. Judgement, after the OSM wiki "Key:turn" and SUMO's
+# netconvert (--osm.turn-lanes): unmarked ("none") lanes carry through traffic; a left turn
+# with no lane marked left may use a "reverse" lane; a U-turn uses "reverse" lanes, else the
+# left-turn lanes, else the leftmost lane; a twin "through" that OSM calls slight may use the
+# slight lanes; an unmarked rightmost (leftmost) lane also serves an unmarked right (left) turn.
+_LEFT = frozenset({"left", "sharp_left", "slight_left"})
+_RIGHT = frozenset({"right", "sharp_right", "slight_right"})
+_THROUGH = frozenset({"through", "none", "merge_to_left", "merge_to_right"})
+_TIERS: dict[int, tuple[frozenset[str] | str, ...]] = {
+    TURN_LEFT: (_LEFT, frozenset({"reverse"}), "leftmost none"),
+    TURN_THROUGH: (_THROUGH, frozenset({"slight_left", "slight_right"})),
+    TURN_RIGHT: (_RIGHT, "rightmost none"),
+    TURN_U: (frozenset({"reverse"}), frozenset({"left", "sharp_left"}), "leftmost"),
+}
+
+
+def _tier_positions(lanes: tuple[frozenset[str], ...], tier: frozenset[str] | str) -> list[int]:
+    """Positions (0 = leftmost) of the lanes a tier picks."""
+    last = len(lanes) - 1
+    if tier == "leftmost":
+        return [0]
+    if tier == "leftmost none":
+        return [0] if "none" in lanes[0] else []
+    if tier == "rightmost none":
+        return [last] if "none" in lanes[last] else []
+    return [p for p, values in enumerate(lanes) if values & tier]
+
+
+def turn_lane_ranges(
+    turns: list[int], lanes: int, turn_lanes: str | None
+) -> tuple[list[tuple[int, int]] | None, str | None]:
+    """(first, last) lane of each movement from an OSM ``turn:lanes`` value, or (None, reason).
+
+    The value lists lanes from the leftmost; twin's lane 0 is the rightmost, so position
+    ``p`` is lane ``lanes - 1 - p``. It is used only when it has one entry per lane, every
+    movement finds a contiguous run of lanes (see ``_TIERS``) and every lane serves some
+    movement (so no vehicle is stranded in a lane); otherwise the reason is
+    returned and the caller falls back to :func:`assign_lanes` for the whole link.
+    """
+    parsed = parse_turn_lanes(turn_lanes)
+    if parsed is None:
+        return None, "not mapped"
+    if len(parsed) != lanes:
+        return None, "entries differ from lane count"
+    out = []
+    for turn in turns:
+        positions: list[int] = []
+        for tier in _TIERS[turn]:
+            if positions := _tier_positions(parsed, tier):
+                break
+        if not positions:
+            return None, f"no lane for {TURN_NAMES[turn]}"
+        if positions[-1] - positions[0] != len(positions) - 1:
+            return None, f"lanes for {TURN_NAMES[turn]} not contiguous"
+        out.append((lanes - 1 - positions[-1], lanes - 1 - positions[0]))
+    used = {lane for first, last in out for lane in range(first, last + 1)}
+    if turns and len(used) < lanes:  # e.g. a right-turn lane where the link has no right turn
+        return None, "a lane serves no movement"
+    return out, None
+
+
+def left_only_lane(turns: list[int], ranges: list[tuple[int, int]]) -> bool:
+    """Whether some lane serves only left and U-turn movements (a left-turn lane)."""
+    used: dict[int, set[int]] = {}
+    for turn, (first, last) in zip(turns, ranges, strict=True):
+        for lane in range(first, last + 1):
+            used.setdefault(lane, set()).add(turn)
+    return any(TURN_LEFT in ts and ts <= {TURN_LEFT, TURN_U} for ts in used.values())
 
 
 def group_approaches(bearings_deg: list[float], weights: list[float]) -> list[list[int]]:

@@ -1,9 +1,9 @@
-"""Read an OpenStreetMap extract offline: drivable ways, their nodes, and traffic signals.
+"""Read an OpenStreetMap extract offline: drivable ways, their nodes, signals and signs.
 
 One reader for every format: pyosmium reads ``.osm``, ``.osm.bz2``, ``.osm.gz`` and
 ``.osm.pbf`` (libosmium picks the decoder from the suffix). Two passes: ways first (keep the
 drivable ones, as osmnx's ``network_type="drive"`` does), then only the nodes they reference
-plus every traffic-signal node, so memory stays proportional to the road network.
+plus every traffic-signal, stop and give-way node, so memory stays proportional to the road network.
 
 Real extracts cut out by a bounding box hold ways whose nodes are missing from the file. Such a
 way is *repaired*: it is split at the missing nodes and every run of two or more consecutive
@@ -24,6 +24,23 @@ from twin.network.tags import drivable_reason, is_reversible
 
 SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf", ".osm.xml", ".xml")
 SIGNAL_TAGS = (("highway", "traffic_signals"), ("crossing", "traffic_signals"))
+SIGN_HIGHWAYS = ("stop", "give_way")  # highway=stop / highway=give_way nodes
+_DIRECTIONS = {"forward": 1, "backward": -1}  # Key:direction on a sign node; else 0 (unknown)
+
+
+@dataclass(frozen=True)
+class OsmSign:
+    """A ``highway=stop`` or ``highway=give_way`` node.
+
+    ``all_way`` is ``stop=all``; ``direction`` is +1 (``direction=forward``: faces traffic
+    travelling in its way's node order), -1 (``backward``) or 0 (not given, or not one of
+    those two, e.g. a compass bearing).
+    """
+
+    kind: str  # "stop" or "give_way"
+    lonlat: tuple[float, float]
+    all_way: bool = False
+    direction: int = 0
 
 
 @dataclass
@@ -48,6 +65,7 @@ class OsmExtract:
     ways_repaired: int = 0
     ways_dropped_missing_nodes: int = 0
     node_refs_missing: int = 0
+    sign_nodes: dict[int, OsmSign] = field(default_factory=dict)
 
 
 def map_format(path: Path) -> str:
@@ -113,19 +131,31 @@ def _read(path: Path) -> OsmExtract:
     wanted = {ref for w in raw_ways for ref in w.node_ids}
     node_lonlat: dict[int, tuple[float, float]] = {}
     signal_nodes: dict[int, tuple[float, float]] = {}
+    sign_nodes: dict[int, OsmSign] = {}
     for node in _open(path, osmium.osm.NODE):
         nid = node.id
         in_road = nid in wanted
-        signal = len(node.tags) > 0 and _is_signal(node.tags)
-        if not (in_road or signal) or not node.location.valid():
+        tagged = len(node.tags) > 0
+        signal = tagged and _is_signal(node.tags)
+        sign = node.tags.get("highway") if tagged else None
+        sign = sign if sign in SIGN_HIGHWAYS else None
+        if not (in_road or signal or sign) or not node.location.valid():
             continue
         lonlat = (node.location.lon, node.location.lat)
         if in_road:
             node_lonlat[nid] = lonlat
         if signal:
             signal_nodes[nid] = lonlat
+        if sign:
+            sign_nodes[nid] = OsmSign(
+                sign,
+                lonlat,
+                all_way=sign == "stop" and node.tags.get("stop", "").strip() == "all",
+                direction=_DIRECTIONS.get(node.tags.get("direction", "").strip().lower(), 0),
+            )
 
     extract = OsmExtract(path, [], node_lonlat, signal_nodes, highway_ways, excluded)
+    extract.sign_nodes = sign_nodes
     _repair(raw_ways, extract)
     if not extract.ways:
         raise MapError(

@@ -45,6 +45,9 @@ class BuildOptions:
     consolidate_m: float = 10.0  # m, osmnx buffer radius: junctions < 2x this apart merge
     signal_snap_m: float = 30.0  # m, farthest a signal node may sit from its junction
     signal_join_m: float = 15.0  # m, buffer radius of signalised junctions (if > consolidate_m)
+    # m, farthest a stop / give-way node may sit from its junction: as signal_snap_m (OSM wiki
+    # "Tag:highway=stop": mapped at the stop line, a few metres before the junction)
+    sign_snap_m: float = 30.0
     keep_largest_scc: bool = True  # keep only the largest strongly connected component
 
 

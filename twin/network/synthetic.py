@@ -1,4 +1,4 @@
-"""Synthetic road networks (grids, straight corridors) for tests and benchmarks.
+"""Synthetic road networks (grids, corridors, T junctions, crossroads, roundabouts) for tests.
 
 Each builder makes a small osmnx-style projected MultiDiGraph, as
 :func:`twin.network.graph.build_graph` would, and compiles it with
@@ -10,15 +10,19 @@ Conventions: coordinates are metres in UTM zone 18N (``EPSG:32618``), with node 
 (``ORIGIN_X_M``, ``ORIGIN_Y_M``), near Baltimore; lon/lat are computed from them. Every road
 is :data:`SYNTHETIC_HIGHWAY` with its per-lane capacity from :data:`twin.network.tags.DEFAULTS`.
 Node OSM ids are ``node index + 1``, so node indices are predictable (see each builder).
+Stop / give-way signs are placed as OSM maps them, a few metres before the junction on the
+approach they face (:data:`SIGN_SETBACK_M`), and go through the compiler's attribution.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from networkx import MultiDiGraph
 from pyproj import Transformer
+from shapely.geometry import LineString
 
 from twin.network.road import BuildOptions, RoadNet
 from twin.network.tags import DEFAULTS
@@ -28,6 +32,10 @@ ORIGIN_X_M = 360_000.0  # m, UTM easting of node 0
 ORIGIN_Y_M = 4_350_000.0  # m, UTM northing of node 0
 SYNTHETIC_HIGHWAY = "secondary"  # 1,900 pcu/h/lane: the HCM 2010 base saturation flow
 DEFAULT_SPEED_MPS = 13.89  # m/s, 50 km/h: the usual urban limit
+
+SIGN_SETBACK_M = 5.0  # m, a sign node before its junction (a stop line: OSM "highway=stop")
+SIGN_OSMID_BASE = 1_000_000  # OSM ids of synthetic sign nodes start here
+ARMS = ("north", "east", "south", "west")  # crossroads arms, clockwise from north
 
 # what was (not) applied to a synthetic graph, recorded in the RoadNet's meta
 _OPTIONS = BuildOptions(consolidate_m=0.0, keep_largest_scc=False)
@@ -71,8 +79,13 @@ def _add_link(
     lanes: int,
     speed_mps: float,
     highway: str = SYNTHETIC_HIGHWAY,
+    roundabout: bool = False,
+    turn_lanes: str = "",
+    geometry: LineString | None = None,
 ) -> None:
-    """A directed straight link from node index ``a`` to ``b``, as build_graph's edges look."""
+    """A directed link from node index ``a`` to ``b``, as build_graph's edges look (straight
+    unless ``geometry`` is given)."""
+    extra = {} if geometry is None else {"geometry": geometry}
     G.add_edge(
         a + 1,
         b + 1,
@@ -87,7 +100,35 @@ def _add_link(
         reversed=False,
         name=f"way {way_id}",
         length=float(length_m),
+        roundabout=roundabout,
+        turn_lanes=turn_lanes,
+        **extra,
     )
+
+
+def _sign_before(G: MultiDiGraph, a: int, b: int, kind: str, *, all_way: bool = False) -> None:
+    """A sign record (as build_graph writes them) SIGN_SETBACK_M before node ``b`` on the
+    straight link ``a`` -> ``b``, facing the traffic on it."""
+    na, nb = G.nodes[a + 1], G.nodes[b + 1]
+    dx, dy = na["x"] - nb["x"], na["y"] - nb["y"]
+    norm = math.hypot(dx, dy)
+    signs = G.graph.setdefault("signs", [])
+    signs.append(
+        dict(
+            osmid=SIGN_OSMID_BASE + len(signs),
+            kind=kind,
+            all_way=all_way,
+            junction=b + 1,
+            on_junction=False,
+            x=nb["x"] + SIGN_SETBACK_M * dx / norm,
+            y=nb["y"] + SIGN_SETBACK_M * dy / norm,
+        )
+    )
+
+
+def _check_sign(kind: str | None) -> None:
+    if kind not in (None, "stop", "give_way"):
+        raise ValueError(f'a sign is "stop", "give_way" or None, got {kind!r}')
 
 
 def _compile(G: MultiDiGraph, source: str) -> RoadNet:
@@ -97,7 +138,10 @@ def _compile(G: MultiDiGraph, source: str) -> RoadNet:
     for n in G.nodes:
         G.nodes[n]["street_count"] = len(set(G.predecessors(n)) | set(G.successors(n)))
     attached = {n: n for n, s in G.nodes(data="signal") if s}
+    signs = G.graph.get("signs", [])
     report = BuildReport(
+        sign_nodes={k: sum(s["kind"] == k for s in signs) for k in {s["kind"] for s in signs}},
+        signs_snapped=len(signs),
         raw_nodes=len(G),
         raw_edges=G.number_of_edges(),
         simplified_nodes=len(G),
@@ -206,13 +250,106 @@ def t_junction_roadnet(
     major: str = "primary",
     minor: str = "residential",
     speed_mps: float = DEFAULT_SPEED_MPS,
+    minor_sign: str | None = None,
 ) -> RoadNet:
     """An unsignalised T junction: a two-way ``major`` road west (node 0) - junction (1) -
     east (2), and a two-way ``minor`` road from the south (node 3) ending at the junction.
-    Every arm is ``arm_m`` long with one lane each way; for priority (give-way) checks."""
+    Every arm is ``arm_m`` long with one lane each way; for priority (give-way) checks.
+    ``minor_sign`` ("stop", "give_way" or None) puts that sign on the minor approach."""
+    _check_sign(minor_sign)
     xy = np.array([[-arm_m, 0.0], [0.0, 0.0], [arm_m, 0.0], [0.0, -arm_m]])
     G = _graph(xy + np.array([ORIGIN_X_M, ORIGIN_Y_M]), ())
     for a, b, way, highway in ((0, 1, 1, major), (1, 2, 1, major), (3, 1, 2, minor)):
         for u, v in ((a, b), (b, a)):
             _add_link(G, u, v, way, arm_m, lanes=1, speed_mps=speed_mps, highway=highway)
+    if minor_sign:
+        _sign_before(G, 3, 1, minor_sign)
     return _compile(G, f"synthetic:T junction {major}/{minor}")
+
+
+def crossroads_roadnet(
+    *,
+    arm_m: float = 300.0,
+    lanes: int = 1,
+    major: str = SYNTHETIC_HIGHWAY,
+    minor: str | None = None,
+    speed_mps: float = DEFAULT_SPEED_MPS,
+    signal: bool = False,
+    all_way_stop: bool = False,
+    minor_sign: str | None = None,
+    turn_lanes: Mapping[str, str] | None = None,
+    protected_left: bool | None = None,
+) -> RoadNet:
+    """A four-arm crossroads: node 0 is the junction, nodes 1-4 the ends of the north, east,
+    south and west arms (``arm_m`` m each, two-way, ``lanes`` lanes each way). The N-S road
+    (way 1) is ``major``, the E-W road (way 2) ``minor`` (default: also ``major``).
+
+    ``signal``: signalised (phases by axis). ``all_way_stop``: a ``stop=all`` sign on the
+    junction node. ``minor_sign`` ("stop" / "give_way"): that sign on the east and west
+    approaches. ``turn_lanes``: OSM ``turn:lanes`` values of approaches by the arm they come
+    from, e.g. ``{"north": "left|through;right"}`` (leftmost lane first). ``protected_left``:
+    None lets the compiler decide (mapped left-turn lanes, wide approaches); True / False
+    gives every signal axis with an opposed left a protected left phase / none.
+    """
+    _check(lanes, speed_mps)
+    _check_sign(minor_sign)
+    if signal and (all_way_stop or minor_sign):
+        raise ValueError("a signalised crossroads takes no signs")
+    turn_lanes = dict(turn_lanes or {})
+    if bad := set(turn_lanes) - set(ARMS):
+        raise ValueError(f"turn_lanes arms must be among {ARMS}, got {sorted(bad)}")
+    minor = minor or major
+    unit = {"north": (0.0, 1.0), "east": (1.0, 0.0), "south": (0.0, -1.0), "west": (-1.0, 0.0)}
+    xy = np.array([[0.0, 0.0], *[np.multiply(unit[a], arm_m) for a in ARMS]])
+    G = _graph(xy + np.array([ORIGIN_X_M, ORIGIN_Y_M]), [0] if signal else ())
+    for k, arm in enumerate(ARMS, start=1):
+        way, highway = (1, major) if arm in ("north", "south") else (2, minor)
+        opts = {"lanes": lanes, "speed_mps": float(speed_mps), "highway": highway}
+        _add_link(G, k, 0, way, arm_m, turn_lanes=turn_lanes.get(arm, ""), **opts)
+        _add_link(G, 0, k, way, arm_m, **opts)
+    if all_way_stop:
+        G.graph["signs"] = [
+            dict(osmid=SIGN_OSMID_BASE, kind="stop", all_way=True, junction=1,
+                 on_junction=True, x=float(xy[0, 0] + ORIGIN_X_M), y=float(xy[0, 1] + ORIGIN_Y_M))
+        ]  # fmt: skip
+    if minor_sign:
+        for k in (2, 4):
+            _sign_before(G, k, 0, minor_sign)
+    G.graph["protected_left"] = protected_left
+    kind = "signal" if signal else "all-way stop" if all_way_stop else minor_sign or "priority"
+    return _compile(G, f"synthetic:crossroads {major}/{minor} {kind}")
+
+
+def roundabout_roadnet(
+    *,
+    radius_m: float = 20.0,
+    arm_m: float = 200.0,
+    n_arms: int = 4,
+    speed_mps: float = DEFAULT_SPEED_MPS,
+    circulating_speed_mps: float = 8.33,  # m/s, 30 km/h: a single-lane urban roundabout
+) -> RoadNet:
+    """A single-lane roundabout: ring nodes ``0..n_arms-1`` at angles ``360 * k / n_arms``
+    degrees anticlockwise from east on a circle of ``radius_m``, arm ends ``n_arms + k``
+    ``arm_m`` further out. The ring (way 1, ``junction=roundabout``) is one-way from ring node
+    ``k`` to ``k + 1``: anticlockwise on the map, as in right-hand traffic. Each arm (way
+    ``2 + k``) is two-way with one lane; its entry gives way to circulating traffic."""
+    if n_arms < 3:
+        raise ValueError(f"a roundabout needs at least 3 arms, got {n_arms}")
+    if not (radius_m > 0 and arm_m > 0):
+        raise ValueError("radius_m and arm_m must be > 0")
+    _check(1, speed_mps)
+    _check(1, circulating_speed_mps)
+    angles = 2.0 * np.pi * np.arange(n_arms) / n_arms
+    ring = np.column_stack([np.cos(angles), np.sin(angles)]) * radius_m
+    ends = np.column_stack([np.cos(angles), np.sin(angles)]) * (radius_m + arm_m)
+    G = _graph(np.vstack([ring, ends]) + np.array([ORIGIN_X_M, ORIGIN_Y_M]), ())
+    step = 2.0 * np.pi / n_arms
+    for k in range(n_arms):
+        t = angles[k] + np.linspace(0.0, step, 9)
+        arc = np.column_stack([np.cos(t), np.sin(t)]) * radius_m + [ORIGIN_X_M, ORIGIN_Y_M]
+        _add_link(G, k, (k + 1) % n_arms, 1, radius_m * step, lanes=1,
+                  speed_mps=float(circulating_speed_mps), roundabout=True,
+                  geometry=LineString(arc))  # fmt: skip
+        for u, v in ((n_arms + k, k), (k, n_arms + k)):
+            _add_link(G, u, v, 2 + k, arm_m, lanes=1, speed_mps=float(speed_mps))
+    return _compile(G, f"synthetic:roundabout {n_arms} arms r={radius_m:g} m")

@@ -332,3 +332,55 @@ def road_attributes(tags: Mapping[str, str], *, direction_lanes_split: bool = Tr
         speed_from_default=any(s is None for s, _ in used),
         lanes_from_default=any(n is None for _, n in used),
     )
+
+
+# --- roundabouts and turn lanes -------------------------------------------------------------
+
+ROUNDABOUT_JUNCTIONS = frozenset({"roundabout", "circular"})  # Key:junction
+
+
+def is_roundabout_way(tags: Mapping[str, str]) -> bool:
+    """``junction=roundabout`` or ``junction=circular``: part of a circulating carriageway."""
+    return tags.get("junction", "").strip() in ROUNDABOUT_JUNCTIONS
+
+
+# Key:turn values (OSM wiki "Key:turn"); anything else in a lane reads as "none".
+TURN_VALUES = frozenset(
+    {
+        "left", "slight_left", "sharp_left", "through", "right", "slight_right", "sharp_right",
+        "merge_to_left", "merge_to_right", "reverse", "none",
+    }
+)  # fmt: skip
+
+
+def parse_turn_lanes(value: str | None) -> tuple[frozenset[str], ...] | None:
+    """The lanes of a ``turn:lanes`` value, leftmost first, each the set of its turn values.
+
+    ``left|through;right|`` gives ``({"left"}, {"through", "right"}, {"none"})``: an empty
+    lane, and any unknown value, reads as ``none``. None when the value is absent or blank.
+    """
+    if value is None or not value.strip():
+        return None
+    lanes = []
+    for lane in value.split("|"):
+        parts = {p.strip().lower() for p in lane.split(";") if p.strip()}
+        parts = {p if p in TURN_VALUES else "none" for p in parts}
+        lanes.append(frozenset(parts or {"none"}))
+    return tuple(lanes)
+
+
+def turn_lanes_by_direction(tags: Mapping[str, str], oneway: int) -> tuple[str, str]:
+    """(forward, backward) ``turn:lanes`` strings of a way ("" where not mapped).
+
+    ``turn:lanes:forward`` / ``turn:lanes:backward`` apply to their direction; a bare
+    ``turn:lanes`` applies to the one travelled direction of a one-way road (OSM wiki
+    "Key:turn": on a two-way road it is ambiguous and is ignored here).
+    """
+    bare = tags.get("turn:lanes", "").strip()
+    fwd = tags.get("turn:lanes:forward", "").strip()
+    bwd = tags.get("turn:lanes:backward", "").strip()
+    if oneway == 1:
+        return fwd or bare, ""
+    if oneway == -1:
+        return "", bwd or bare
+    return fwd, bwd

@@ -4,7 +4,8 @@ One call advances every vehicle by ``dt_s`` in three passes over struct-of-array
 (see :mod:`twin.traffic.state`):
 
 1. **insert** waiting vehicles whose first link has room at its entrance (front at one vehicle
-   length, speed 0: SUMO's ``departPos="base"``, ``departSpeed=0``), in departure order; a
+   length, speed 0: SUMO's ``departPos="base"``, ``departSpeed=0``), in the lane with most
+   room (they change lanes for their first turn), in departure order; a
    chained trip (``Fleet.after``) waits, held, until its previous leg has arrived and its
    dwell time has passed;
 2. **plan** (per vehicle, from the state at the start of the step, so it could run in
@@ -31,16 +32,21 @@ import math
 import numpy as np
 from numba import njit
 
+from twin.network.road import CTRL_ALL_WAY_STOP
+from twin.traffic.conflicts import permissive_may_go, reservation_blocks, unsignalised_may_go
+from twin.traffic.kernel_math import safe_speed, uniform01
+from twin.traffic.lanechange import change_lanes
 from twin.traffic.lanes import (
     choose_lane,
+    entry_lane,
     find_movement,
     lane_append,
     lane_remove,
-    lane_with_most_room,
     next_link,
     occupied_lanes,
     running_add,
     running_remove,
+    serves,
 )
 from twin.traffic.signals import update_signals
 from twin.traffic.state import (
@@ -56,87 +62,27 @@ from twin.traffic.state import (
     Params,
 )
 
-_M1 = np.uint64(0x9E3779B97F4A7C15)
-_M2 = np.uint64(0xBF58476D1CE4E5B9)
-_M3 = np.uint64(0x94D049BB133111EB)
-_M4 = np.uint64(0xD1B54A32D192ED03)
+__all__ = ["run_steps", "safe_speed", "step", "uniform01"]
 
 
 @njit(cache=True, inline="always")
-def uniform01(seed: int, veh: int, step: int) -> float:
-    """A uniform [0, 1) number from (seed, vehicle, step) by SplitMix64 finalising."""
-    z = np.uint64(seed) * _M1 + np.uint64(veh) * _M4 + np.uint64(step) * _M3
-    z = (z ^ (z >> np.uint64(30))) * _M2
-    z = (z ^ (z >> np.uint64(27))) * _M3
-    z = z ^ (z >> np.uint64(31))
-    return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@njit(cache=True, inline="always")
-def safe_speed(gap_m: float, v_leader_mps: float, decel_mps2: float, tau_s: float) -> float:
-    """Krauss' safe speed: the fastest speed that can still stop behind a braking leader."""
-    if gap_m <= 0.0:
-        return 0.0
-    bt = decel_mps2 * tau_s
-    return -bt + math.sqrt(bt * bt + v_leader_mps * v_leader_mps + 2.0 * decel_mps2 * gap_m)
-
-
-@njit(cache=True, inline="always")
-def unsignalised_may_go(
-    link_to,
-    link_rank,
-    link_length,
-    link_lane_offset,
-    link_end_bearing,
-    node_in_offsets,
-    node_in_links,
-    node_busy_link,
-    node_busy_until,
-    lane_head,
-    pos,
-    speed_mps,
-    route_start,
-    route_end,
-    route_links,
-    route_idx,
-    halt_mps: float,
-    critical_gap_s: float,
+def _place(
+    net: NetArrays,
+    fl: Fleet,
+    p: Params,
+    stats: LinkStats,
+    v: int,
     link: int,
-    t_s: float,
+    after: int,
+    any_lane: bool,
 ) -> bool:
-    """Priority at a junction without signals: give way to approaching vehicles on
-    higher-class roads (gap acceptance); among equal classes, first come first served (the
-    junction is held briefly after each crossing, except for the opposite approach)."""
-    node = link_to[link]
-    rank = link_rank[link]
-    for i in range(node_in_offsets[node], node_in_offsets[node + 1]):
-        k = node_in_links[i]
-        if k == link or link_rank[k] <= rank:
-            continue
-        for slot in range(link_lane_offset[k], link_lane_offset[k + 1]):
-            h = lane_head[slot]
-            if h < 0 or speed_mps[h] < halt_mps:
-                continue
-            if next_link(route_start, route_end, route_links, route_idx, h) < 0:
-                continue  # arrives on that link: never crosses
-            if link_length[k] - pos[h] < speed_mps[h] * critical_gap_s:
-                return False
-    held_by = node_busy_link[node]
-    held = held_by >= 0 and held_by != link and node_busy_until[node] > t_s
-    if held and link_rank[held_by] >= rank:
-        diff = abs((link_end_bearing[held_by] - link_end_bearing[link] + 540.0) % 360.0 - 180.0)
-        if diff < 135.0:  # not the opposite approach: crossing paths
-            return False
-    return True
-
-
-@njit(cache=True, inline="always")
-def _place(net: NetArrays, fl: Fleet, p: Params, v: int, link: int, after: int) -> bool:
     """Insert ``v`` at the entrance of ``link`` (front one vehicle length in) if there is
-    room on the best lane for its movement onto ``after``; True when placed."""
+    room on the lane with most room, among all lanes (``any_lane``: a departure, which then
+    changes lanes for its turn) or those that serve its movement onto ``after``; True when
+    placed."""
     if net.link_closed[link]:
         return False
-    slot = choose_lane(net, fl, p, link, after)
+    slot = choose_lane(net, fl, p, link, -1 if any_lane else after)
     tail = fl.lane_tail[slot]
     pos = min(p.length_m, net.link_length_m[link])
     if tail >= 0 and fl.pos_m[tail] - p.length_m - p.min_gap_m < pos:
@@ -145,6 +91,10 @@ def _place(net: NetArrays, fl: Fleet, p: Params, v: int, link: int, after: int) 
     fl.link[v] = link
     fl.pos_m[v] = pos
     fl.speed_mps[v] = 0.0
+    fl.at_line_s[v] = np.inf
+    fl.lane_ok[v] = serves(net, link, slot, after)
+    fl.yield_to[v] = -1
+    stats.entries[link] += 1
     return True
 
 
@@ -161,7 +111,13 @@ def held(state, arrive_s, after: int, min_dwell_s: float, t_s: float) -> bool:
 
 @njit(cache=True)
 def insert_waiting(
-    net: NetArrays, fl: Fleet, p: Params, waiting: np.ndarray, n_waiting: int, t_s: float
+    net: NetArrays,
+    fl: Fleet,
+    p: Params,
+    stats: LinkStats,
+    waiting: np.ndarray,
+    n_waiting: int,
+    t_s: float,
 ) -> int:
     """Put waiting vehicles on their first link where there is room; returns how many still
     wait (compacted at the front of ``waiting``, in departure order). A vehicle held for the
@@ -177,7 +133,7 @@ def insert_waiting(
             continue
         first = fl.route_links[fl.route_start[v]]
         after = next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, v)
-        if _place(net, fl, p, v, first, after):
+        if _place(net, fl, p, stats, v, first, after, True):
             fl.state[v] = RUNNING
             running_add(fl.run_list, fl.run_pos, fl.run_count, v)
             fl.depart_s[v] = t_s
@@ -215,6 +171,7 @@ def plan_speeds(
         fl.route_links,
         fl.route_idx,
     )
+    yield_to = fl.yield_to
     link_length, link_speed, link_to, link_closed = (
         net.link_length_m,
         net.link_speed_mps,
@@ -228,9 +185,8 @@ def plan_speeds(
         net.node_signal,
     )
     lane_tail = fl.lane_tail
-    link_lanes, link_lane_offset = net.link_lanes, net.link_lane_offset
-    mov_lane_first, mov_lane_last = net.mov_lane_first, net.mov_lane_last
-    length_m = p.length_m
+    link_lane_offset = net.link_lane_offset
+    mov_lane_first, mov_lane_last, mov_tc_s = net.mov_lane_first, net.mov_lane_last, net.mov_tc_s
     gap0 = p.length_m + p.min_gap_m
     b, tau, a_dt = p.decel_mps2, p.tau_s, p.accel_mps2 * dt_s
     for slot in slots:
@@ -249,37 +205,20 @@ def plan_speeds(
                     remaining = link_length[link] - pos[v]
                     m = find_movement(link_mov_offsets, mov_to_link, link, nxt)
                     go = m >= 0 and not link_closed[nxt]
+                    if go:  # in a lane that does not serve the turn: wait at the line
+                        k = slot - link_lane_offset[link]
+                        go = mov_lane_first[m] <= k <= mov_lane_last[m]
                     if go:
-                        node = link_to[link]
-                        if node_signal[node] >= 0:
+                        if node_signal[link_to[link]] >= 0:
                             state = mov_state[m]
                             # yellow: go on only if it cannot stop comfortably before the line
                             go = state == GREEN or (
                                 state == YELLOW and speed * speed / (2.0 * b) > remaining
                             )
+                            if go and mov_tc_s[m] > 0.0:
+                                go = permissive_may_go(net, fl, p, v, link, m, t_s, dt_s)
                         else:
-                            go = unsignalised_may_go(
-                                link_to,
-                                net.link_rank,
-                                link_length,
-                                link_lane_offset,
-                                net.link_end_bearing_deg,
-                                net.node_in_offsets,
-                                net.node_in_links,
-                                net.node_busy_link,
-                                net.node_busy_until_s,
-                                lane_head,
-                                pos,
-                                speed_mps,
-                                route_start,
-                                route_end,
-                                route_links,
-                                route_idx,
-                                p.halt_mps,
-                                p.critical_gap_s,
-                                link,
-                                t_s,
-                            )
+                            go = unsignalised_may_go(net, fl, p, v, link, m, t_s, dt_s)
                     if go:
                         # slow down for the turn: at most the movement's speed at the line
                         v_turn = net.mov_speed_mps[m]
@@ -287,20 +226,7 @@ def plan_speeds(
                             v_safe = math.sqrt(v_turn * v_turn + 2.0 * b * remaining)
                         j = route_start[v] + route_idx[v] + 2
                         after = route_links[j] if j < route_end[v] else -1
-                        target = lane_with_most_room(
-                            link_lanes,
-                            link_lane_offset,
-                            link_length,
-                            link_mov_offsets,
-                            mov_to_link,
-                            mov_lane_first,
-                            mov_lane_last,
-                            lane_tail,
-                            pos,
-                            length_m,
-                            nxt,
-                            after,
-                        )
+                        target = entry_lane(net, fl, p, m, after)
                         target_lane[v] = target
                         tail = lane_tail[target]
                         if tail >= 0:
@@ -308,6 +234,12 @@ def plan_speeds(
                             v_safe = min(v_safe, safe_speed(gap, speed_mps[tail], b, tau))
                     else:
                         v_safe = safe_speed(remaining, 0.0, b, tau)
+            w = yield_to[v]
+            if w >= 0:  # hold back for a vehicle waiting to change into this lane ahead
+                if fl.state[w] == RUNNING and veh_link[w] == link and not fl.lane_ok[w]:
+                    v_safe = min(v_safe, safe_speed(pos[w] - gap0 - pos[v], 0.0, b, tau))
+                else:
+                    yield_to[v] = -1
             v_des = min(speed + a_dt, link_speed[link], v_safe)
             r = uniform01(seed, v, step)
             if v_des < a_dt:  # SUMO: less dawdling when starting from rest
@@ -319,8 +251,9 @@ def plan_speeds(
 
 
 @njit(cache=True)
-def _teleport(net: NetArrays, fl: Fleet, p: Params, v: int, t_s: float) -> None:
+def _teleport(net: NetArrays, fl: Fleet, p: Params, stats: LinkStats, v: int, t_s: float) -> None:
     """Move a gridlocked vehicle to the first later link of its route with room, or arrive."""
+    stats.removed[fl.link[v]] += 1
     lane_remove(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v)
     fl.teleports[v] += 1
     fl.stuck_s[v] = 0.0
@@ -328,7 +261,7 @@ def _teleport(net: NetArrays, fl: Fleet, p: Params, v: int, t_s: float) -> None:
     i = fl.route_start[v] + fl.route_idx[v] + 1
     while i < end:
         after = fl.route_links[i + 1] if i + 1 < end else -1
-        if _place(net, fl, p, v, fl.route_links[i], after):
+        if _place(net, fl, p, stats, v, fl.route_links[i], after, False):
             fl.route_idx[v] = i - fl.route_start[v]
             return
         i += 1
@@ -351,8 +284,7 @@ def move(
     step: int,
 ) -> tuple[int, int]:
     """Pass 3 over the lanes ``slots`` (sorted): positions, junction crossings, arrivals,
-    teleports; returns
-    (arrivals, vehicle-updates)."""
+    teleports; returns (arrivals, vehicle-updates)."""
     lane_head, lane_tail, ahead, behind, lane = (
         fl.lane_head,
         fl.lane_tail,
@@ -382,15 +314,27 @@ def move(
         fl.halted,
         fl.stuck_s,
     )
+    at_line_s = fl.at_line_s
     link_length, link_speed, link_to = net.link_length_m, net.link_speed_mps, net.link_to
-    exits, veh_steps, speed_sum, halt_steps, queue_max = stats
+    entries, exits, veh_steps, speed_sum = (
+        stats.entries,
+        stats.exits,
+        stats.veh_steps,
+        stats.speed_sum,
+    )
+    halt_steps, queue_max = stats.halt_steps, stats.queue_max
     length_m, halt_mps, stuck_limit_s = p.length_m, p.halt_mps, p.stuck_limit_s
     arrivals = 0
     updates = 0
     end_s = t_s + dt_s
+    queue_link, queue_now = -1, 0  # halted vehicles on the link whose lanes are being walked
     for slot in slots:
+        this_link = fl.lane_link[slot]
+        if this_link != queue_link:  # lanes of a link are consecutive slots
+            if queue_link >= 0 and queue_now > queue_max[queue_link]:
+                queue_max[queue_link] = queue_now
+            queue_link, queue_now = this_link, 0
         v = lane_head[slot]
-        halted_here = 0
         while v >= 0:
             nxt_v = behind[v]
             if moved[v] == step:  # entered this lane during this pass: already moved
@@ -404,6 +348,7 @@ def move(
             lead = ahead[v]
             length = link_length[link]
             crossed = False
+            travelled = 0.0  # on the links left behind this step
             if lead >= 0:
                 x = min(x, pos[lead] - length_m)
             elif x >= length:
@@ -423,17 +368,40 @@ def move(
                 room = -1.0
                 if target >= 0:
                     tail = lane_tail[target]
-                    room = link_length[nxt] if tail < 0 else pos[tail] - length_m
+                    if tail < 0:
+                        room = link_length[nxt]
+                    elif pos[tail] - length_m >= length_m:  # room for the whole vehicle
+                        room = pos[tail] - length_m
+                m = find_movement(net.link_mov_offsets, net.mov_to_link, link, nxt)
+                node = link_to[link]
+                # a crossing earlier in this pass may hold the junction
+                unsignalised = net.node_signal[node] < 0
+                if room >= 0.0 and unsignalised and reservation_blocks(net, link, m, t_s):
+                    room = -1.0
                 if room >= 0.0:
-                    dist[v] += length - x0
+                    travelled = length - x0
                     exits[link] += 1
+                    entries[nxt] += 1
                     lane_remove(lane_head, lane_tail, ahead, behind, lane, v)
                     lane_append(lane_head, lane_tail, ahead, behind, lane, v, target)
-                    node = link_to[link]
-                    net.node_busy_until_s[node] = end_s + p.junction_clear_s
+                    net.node_busy_until_s[node] = end_s + (
+                        p.all_way_clear_s
+                        if net.node_control[node] == CTRL_ALL_WAY_STOP
+                        else p.junction_clear_s
+                    )
                     net.node_busy_link[node] = link
+                    # when it crossed the line, within the step (queued vehicles of a
+                    # gap-accepting stream are counted at their follow-up headway)
+                    enter = t_s + min(dt_s, travelled / max(v_next[v], 1e-9))
+                    net.lane_enter_s[slot] = max(enter, net.lane_enter_s[slot] + net.mov_tf_s[m])
                     veh_link[v] = nxt
                     route_idx[v] += 1
+                    at_line_s[v] = np.inf
+                    fl.yield_to[v] = -1
+                    j = route_start[v] + route_idx[v] + 1
+                    fl.lane_ok[v] = serves(
+                        net, nxt, target, route_links[j] if j < route_end[v] else -1
+                    )
                     x = min(x - length, room)
                     x0 = 0.0
                     link = nxt
@@ -441,35 +409,41 @@ def move(
                 else:
                     x = length
             x = max(x, x0)
-            speed = v_next[v] if crossed else min(v_next[v], (x - x0) / dt_s)
-            dist[v] += x - x0
+            speed = min(v_next[v], (travelled + x - x0) / dt_s)
+            dist[v] += travelled + x - x0
             pos[v] = x
             speed_mps[v] = speed
             time_loss[v] += dt_s * max(0.0, 1.0 - speed / link_speed[link])
             veh_steps[link] += dt_s
             speed_sum[link] += speed * dt_s
+            if (
+                not crossed
+                and speed < p.stop_mps
+                and length - x <= p.at_line_m
+                and math.isinf(at_line_s[v])
+            ):
+                at_line_s[v] = end_s  # has made its stop at (or queued just behind) the line
             if speed < halt_mps:
                 wait[v] += dt_s
                 stuck[v] += dt_s
                 if not halted[v]:
                     stops[v] += 1
                 halted[v] = True
-                halt_steps[link] += dt_s
                 if not crossed:
-                    halted_here += 1
+                    halt_steps[link] += dt_s
+                    queue_now += 1
                 if stuck[v] >= stuck_limit_s:
                     fl.gridlocked[v] = True
                     if p.teleport:
-                        _teleport(net, fl, p, v, end_s)
+                        _teleport(net, fl, p, stats, v, end_s)
                         if state[v] == ARRIVED:
                             arrivals += 1
             else:
                 halted[v] = False
                 stuck[v] = 0.0
             v = nxt_v
-        lane_link = fl.lane_link[slot]
-        if halted_here > queue_max[lane_link]:
-            queue_max[lane_link] = halted_here
+    if queue_link >= 0 and queue_now > queue_max[queue_link]:
+        queue_max[queue_link] = queue_now
     return arrivals, updates
 
 
@@ -488,11 +462,12 @@ def step(
     seed: int,
 ) -> tuple[int, int, int]:
     """One traffic step; returns (vehicles still waiting to enter, arrivals, vehicle-updates)."""
-    n_waiting = insert_waiting(net, fl, p, waiting, n_waiting, t_s)
+    n_waiting = insert_waiting(net, fl, p, stats, waiting, n_waiting, t_s)
     # lanes empty now receive only vehicles that have already moved: skip them both passes
     slots = occupied_lanes(fl)
     plan_speeds(net, fl, p, slots, t_s, dt_s, step_no, seed)
     arrivals, updates = move(net, fl, p, stats, slots, t_s, dt_s, moved, step_no)
+    change_lanes(net, fl, p)
     return n_waiting, arrivals, updates
 
 

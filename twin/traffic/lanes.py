@@ -149,3 +149,56 @@ def next_link(route_start, route_end, route_links, route_idx, v: int) -> int:
     """The link after the vehicle's current one, or -1 at the end of its route."""
     i = route_start[v] + route_idx[v] + 1
     return route_links[i] if i < route_end[v] else -1
+
+
+@njit(cache=True, inline="always")
+def entry_lane(net: NetArrays, fl: Fleet, p: Params, m: int, after: int) -> int:
+    """The lane slot a vehicle taking movement ``m`` enters on its to-link: among the lanes
+    the movement feeds (``mov_out_first..mov_out_last``), those that serve the movement onto
+    ``after`` if any (else the nearest to them, to change lanes from), with most room."""
+    link = net.mov_to_link[m]
+    first, last = net.mov_out_first[m], net.mov_out_last[m]
+    want_first, want_last = 0, net.link_lanes[link] - 1
+    if after >= 0:
+        a = find_movement(net.link_mov_offsets, net.mov_to_link, link, after)
+        if a >= 0:
+            want_first, want_last = net.mov_lane_first[a], net.mov_lane_last[a]
+    offset = net.link_lane_offset[link]
+    best, best_key = -1, -np.inf
+    for k in range(first, last + 1):
+        miss = want_first - k if k < want_first else (k - want_last if k > want_last else 0)
+        tail = fl.lane_tail[offset + k]
+        room = net.link_length_m[link] if tail < 0 else fl.pos_m[tail] - p.length_m
+        key = room - 1e6 * miss  # first serve the next turn, then most room
+        if key > best_key:
+            best, best_key = offset + k, key
+    return best
+
+
+@njit(cache=True)
+def lane_insert_behind(lane_head, lane_tail, ahead, behind, lane, v: int, slot: int, lead: int):
+    """Put vehicle ``v`` into lane ``slot`` just behind ``lead`` (-1: at the head)."""
+    follow = lane_head[slot] if lead < 0 else behind[lead]
+    ahead[v] = lead
+    behind[v] = follow
+    if lead >= 0:
+        behind[lead] = v
+    else:
+        lane_head[slot] = v
+    if follow >= 0:
+        ahead[follow] = v
+    else:
+        lane_tail[slot] = v
+    lane[v] = slot
+
+
+@njit(cache=True, inline="always")
+def serves(net: NetArrays, link: int, slot: int, nxt: int) -> bool:
+    """Whether lane ``slot`` of ``link`` may take the movement onto ``nxt`` (-1: any)."""
+    if nxt < 0:
+        return True
+    m = find_movement(net.link_mov_offsets, net.mov_to_link, link, nxt)
+    if m < 0:
+        return True  # no such movement (a closed or changed route): nothing to aim for
+    k = slot - net.link_lane_offset[link]
+    return net.mov_lane_first[m] <= k <= net.mov_lane_last[m]

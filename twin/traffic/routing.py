@@ -100,6 +100,7 @@ class Router:
         self._link_time_s = np.empty(n_links)
         self._graph: csr_matrix | None = None
         self._cache: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+        self._link_cache: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
         self.cache_hits = 0
         self.cache_misses = 0
         self.set_link_times(
@@ -143,6 +144,7 @@ class Router:
     def clear_cache(self) -> None:
         """Forget the cached routes (the hit and miss counters are kept)."""
         self._cache.clear()
+        self._link_cache.clear()
 
     def _link_indices(self, links: Iterable[int]) -> np.ndarray:
         idx = np.asarray(links if isinstance(links, np.ndarray) else list(links), dtype=np.int64)
@@ -153,6 +155,7 @@ class Router:
     def _invalidate(self) -> None:
         self._graph = None
         self._cache.clear()
+        self._link_cache.clear()
 
     def _link_graph(self) -> csr_matrix:
         if self._graph is None:
@@ -212,21 +215,43 @@ class Router:
         time_s = np.array([t for _, t in found], dtype=np.float64)
         return RouteSet(offsets, links.astype(np.int32), time_s, np.isfinite(time_s))
 
-    def _solve(self, pairs: np.ndarray) -> None:
-        """Route (origin, dest) pairs, batch by batch of distinct origins, into the cache."""
+    def routes_from_links(self, links: Sequence[int], dests: Sequence[int]) -> RouteSet:
+        """Fastest continuations for vehicles on ``links`` (link indices) to ``dests`` (node
+        indices): the links after the current one (empty when the current link ends at the
+        destination). The cost counts the turn off the current link, as every later turn."""
+        lk = np.asarray(links, dtype=np.int64).ravel()
+        d = np.asarray(dests, dtype=np.int64).ravel()
+        if lk.shape != d.shape:
+            raise ValueError(f"{len(lk)} links but {len(d)} destinations")
+        pairs = list(zip(lk.tolist(), d.tolist(), strict=True))
+        missing = {p: None for p in pairs if p not in self._link_cache}
+        if missing:
+            self._solve(np.array(list(missing), dtype=np.int64).reshape(-1, 2), from_links=True)
+        found = [self._link_cache[p] for p in pairs]
+        offsets = np.zeros(len(found) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(r) for r, _ in found])
+        out = np.concatenate([r for r, _ in found]) if found else _NO_ROUTE[0]
+        time_s = np.array([t for _, t in found], dtype=np.float64)
+        return RouteSet(offsets, out.astype(np.int32), time_s, np.isfinite(time_s))
+
+    def _solve(self, pairs: np.ndarray, *, from_links: bool = False) -> None:
+        """Route (origin, dest) pairs, batch by batch of distinct origins, into the cache;
+        origins are nodes, or links with ``from_links``."""
         order = np.argsort(pairs[:, 0], kind="stable")
         pairs = pairs[order]
         uniq, first = np.unique(pairs[:, 0], return_index=True)
         bounds = np.append(first, len(pairs))
         for b in range(0, len(uniq), ORIGIN_BATCH):
             batch = pairs[bounds[b] : bounds[min(b + ORIGIN_BATCH, len(uniq))]]
-            self._solve_batch(uniq[b : b + ORIGIN_BATCH], batch)
+            self._solve_batch(uniq[b : b + ORIGIN_BATCH], batch, from_links)
 
-    def _solve_batch(self, origins: np.ndarray, pairs: np.ndarray) -> None:
-        """One dijkstra call from the virtual sources of ``origins`` (sorted, distinct)."""
+    def _solve_batch(self, origins: np.ndarray, pairs: np.ndarray, from_links: bool) -> None:
+        """One dijkstra call from the virtual sources of ``origins`` (sorted, distinct), or
+        from the origin links themselves."""
         net, n_links = self.net, self.net.n_links
+        sources = origins if from_links else n_links + origins
         dist, pred = dijkstra(
-            self._link_graph(), directed=True, indices=n_links + origins, return_predecessors=True
+            self._link_graph(), directed=True, indices=sources, return_predecessors=True
         )
         row = np.searchsorted(origins, pairs[:, 0])
         # each trip's best in-link of its destination: first of its group sorted by (trip, cost)
@@ -241,13 +266,19 @@ class Router:
         best_link = np.full(len(pairs), -1, dtype=np.int64)
         best_link[trip[head]] = cand[head]
         reach = np.flatnonzero(np.isfinite(best_time))
-        # backtrack all reachable trips together, until the predecessor is the virtual source
+        # backtrack all reachable trips together, until the predecessor is the source (a
+        # virtual node source, or the origin link, which is not part of the route)
         steps = []
         live, cur = np.arange(len(reach)), best_link[reach]
+        if from_links:
+            keep = cur != pairs[reach, 0]
+            live, cur = live[keep], cur[keep]
         while live.size:
             steps.append((live, cur))
             prev = pred[row[reach[live]], cur]
-            more = prev < n_links
+            more = (prev >= 0) & (prev < n_links)
+            if from_links:
+                more &= prev != pairs[reach[live], 0]
             live, cur = live[more], prev[more]
         n_steps = np.zeros(len(reach), dtype=np.int64)
         for live, _ in steps:
@@ -255,10 +286,11 @@ class Router:
         path = np.empty((len(reach), len(steps)), dtype=np.int32)
         for k, (live, cur) in enumerate(steps):  # step k found the k-th link from the end
             path[live, n_steps[live] - 1 - k] = cur
+        cache = self._link_cache if from_links else self._cache
         for a, b in pairs.tolist():
-            self._cache[(a, b)] = _NO_ROUTE
+            cache[(a, b)] = _NO_ROUTE
         for j, t in enumerate(reach.tolist()):
-            self._cache[(int(pairs[t, 0]), int(pairs[t, 1]))] = (
+            cache[(int(pairs[t, 0]), int(pairs[t, 1]))] = (
                 path[j, : n_steps[j]].copy(),
                 float(best_time[t]),
             )

@@ -183,12 +183,13 @@ class TrafficSim:
             return 0
         self.router.set_link_times(self.link_times_now_s())
         here = fl.link[chosen]
-        found = self.router.routes(self.net.link_to[here], self.trips.dest_node[chosen])
-        chosen, here = chosen[found.ok], here[found.ok]
-        lengths = np.diff(found.offsets)[found.ok] + 1  # the current link, then the new route
+        found = self.router.routes_from_links(here, self.trips.dest_node[chosen])
+        ok = found.ok & self._can_take_first_turn(chosen, found)
+        chosen, here = chosen[ok], here[ok]
+        lengths = np.diff(found.offsets)[ok] + 1  # the current link, then the new route
         pieces = [
             np.concatenate([[cur], found.route(i)])
-            for cur, i in zip(here, np.flatnonzero(found.ok), strict=True)
+            for cur, i in zip(here, np.flatnonzero(ok), strict=True)
         ]
         # route length: what lay behind the current link, then the current link and the new route
         length = self.net.link_length_m
@@ -206,9 +207,28 @@ class TrafficSim:
         fl.route_start[chosen] = starts
         fl.route_end[chosen] = starts + lengths
         fl.route_idx[chosen] = 0
+        fl.lane_ok[chosen] = False  # the kernel checks the lane against the new next turn
         self.route_length_m[chosen] = np.asarray(behind_m) + [length[p].sum() for p in pieces]
         self.rerouted += len(chosen)
         return len(chosen)
+
+    def _can_take_first_turn(self, vehicles: np.ndarray, found) -> np.ndarray:
+        """Whether each vehicle could take its new route's first turn: from its lane, or by
+        changing lanes before the line (it is not yet within two vehicle lengths of it)."""
+        fl, net, arr = self.fleet, self.net, self.arrays
+        near = net.link_length_m[fl.link[vehicles]] - fl.pos_m[vehicles] < 2.0 * (
+            self.params.length_m + self.params.min_gap_m
+        )
+        ok = np.ones(len(vehicles), dtype=bool)
+        for i in np.flatnonzero(near & found.ok):
+            route = found.route(i)
+            if len(route) == 0:
+                continue
+            link, v = int(fl.link[vehicles[i]]), vehicles[i]
+            movs = [m for m in net.movements_from(link) if net.mov_to_link[m] == route[0]]
+            lane = fl.lane[v] - arr.link_lane_offset[link]
+            ok[i] = bool(movs) and net.mov_lane_first[movs[0]] <= lane <= net.mov_lane_last[movs[0]]
+        return ok
 
     # -- what it measures --------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_U, RoadNet
 from twin.network.tags import DRIVABLE_HIGHWAYS, HIGHWAY_CLASSES
+from twin.traffic.junctions import GapParams, link_yield, movement_gaps, movement_out_lanes
 
 # vehicle states (Fleet.state)
 SCHEDULED, WAITING, RUNNING, ARRIVED, UNROUTABLE = 0, 1, 2, 3, 4
@@ -49,6 +50,16 @@ class NetArrays(NamedTuple):
     node_top_rank: np.ndarray  # int32, highest rank among the node's in-links
     node_busy_until_s: np.ndarray  # float64, unsignalised junction reserved until
     node_busy_link: np.ndarray  # int32, the in-link holding the reservation
+    node_control: np.ndarray  # int8, CTRL_* (twin.network.road)
+    link_yield: np.ndarray  # int8, YIELD_* (twin.traffic.junctions): give way / stop at the end
+    link_opposing: np.ndarray  # int32, the opposing approach at link_to (-1 none)
+    link_roundabout: np.ndarray  # bool, circulating carriageway of a roundabout
+    mov_turn: np.ndarray  # int8, TURN_*
+    mov_tc_s: np.ndarray  # float64, critical gap when the movement must accept a gap (0 never)
+    mov_tf_s: np.ndarray  # float64, follow-up headway of such a movement (0 none)
+    mov_out_first: np.ndarray  # int32, lowest to-link lane the movement enters
+    mov_out_last: np.ndarray  # int32, highest to-link lane the movement enters
+    lane_enter_s: np.ndarray  # float64 per lane slot, when a vehicle last crossed its stop line
 
 
 class Fleet(NamedTuple):
@@ -84,14 +95,19 @@ class Fleet(NamedTuple):
     lane_head: np.ndarray  # int32 per lane slot
     lane_tail: np.ndarray  # int32 per lane slot
     lane_link: np.ndarray  # int32 per lane slot
+    at_line_s: np.ndarray  # float64, since when it has made its stop at the line (inf: not yet)
+    lane_ok: np.ndarray  # bool, its lane serves its next movement (else it changes lanes)
+    yield_to: np.ndarray  # int32, a vehicle waiting to change into this one's lane ahead (-1)
 
 
 class LinkStats(NamedTuple):
+    entries: np.ndarray  # int64, vehicles that entered the link (inserted, crossed, teleported)
     exits: np.ndarray  # int64, vehicles that left the link (flow)
+    removed: np.ndarray  # int64, vehicles teleported away from the link
     veh_steps: np.ndarray  # float64, vehicle-seconds on the link (density x length x time)
     speed_sum: np.ndarray  # float64, sum of speed x dt (for the time-mean speed)
     halt_steps: np.ndarray  # float64, halted vehicle-seconds (queue)
-    queue_max: np.ndarray  # int64, most halted vehicles seen at once
+    queue_max: np.ndarray  # int64, most halted vehicles seen at once on the link (all lanes)
 
 
 class Params(NamedTuple):
@@ -104,14 +120,19 @@ class Params(NamedTuple):
     sigma: float = 0.5  # SUMO Krauss driver imperfection (dawdling)
     tau_s: float = 1.0  # SUMO Krauss reaction time / desired headway
     halt_mps: float = 0.1  # SUMO's halting threshold (waiting time, stops)
-    critical_gap_s: float = 4.0  # minor-road gap acceptance (HCM 2010 ch. 19: 4-7 s; lower end)
     junction_clear_s: float = 2.0  # equal-rank junction reservation (first come, first served)
+    all_way_clear_s: float = 2.0  # all-way stop: junction held after each crossing (judgement)
+    at_line_m: float = 15.0  # m, a stop made this close to the line counts (first two in line)
+    stop_mps: float = 1.5  # m/s, slower than this counts as a stop (rolling stop, judgement)
+    lane_change_lookahead_m: float = 200.0  # changes lanes for its next turn from this far
     stuck_limit_s: float = 300.0  # halted this long = gridlocked (SUMO --time-to-teleport)
     teleport: bool = True  # move gridlocked vehicles on along their route (as SUMO does)
 
 
-def net_arrays(net: RoadNet) -> NetArrays:
-    """Kernel view of a RoadNet (lanes laid out as slots; all links open; all green)."""
+def net_arrays(net: RoadNet, gaps: GapParams | None = None) -> NetArrays:
+    """Kernel view of a RoadNet (lanes laid out as slots; all links open; all green), with
+    who yields to whom and the gap-acceptance parameters (``gaps``, defaults sourced in
+    :class:`twin.traffic.junctions.GapParams`)."""
     lanes = net.link_lanes.astype(np.int32)
     lane_offset = np.zeros(net.n_links + 1, dtype=np.int64)
     lane_offset[1:] = np.cumsum(lanes)
@@ -124,6 +145,9 @@ def net_arrays(net: RoadNet) -> NetArrays:
     link_rank = code_rank[net.link_highway]
     top = np.zeros(net.n_nodes, dtype=np.int32)
     np.maximum.at(top, net.link_to, link_rank)
+    yields = link_yield(net, link_rank)
+    tc_s, tf_s = movement_gaps(net, yields, gaps or GapParams())
+    out_first, out_last = movement_out_lanes(net)
     return NetArrays(
         link_from=net.link_from.astype(np.int32),
         link_to=net.link_to.astype(np.int32),
@@ -146,6 +170,16 @@ def net_arrays(net: RoadNet) -> NetArrays:
         node_top_rank=top,
         node_busy_until_s=np.full(net.n_nodes, -np.inf),
         node_busy_link=np.full(net.n_nodes, -1, dtype=np.int32),
+        node_control=net.node_control.astype(np.int8),
+        link_yield=yields,
+        link_opposing=net.link_opposing.astype(np.int32),
+        link_roundabout=net.link_roundabout.astype(np.bool_),
+        mov_turn=net.mov_turn.astype(np.int8),
+        mov_tc_s=tc_s,
+        mov_tf_s=tf_s,
+        mov_out_first=out_first,
+        mov_out_last=out_last,
+        lane_enter_s=np.full(int(lane_offset[-1]), -np.inf),
     )
 
 
@@ -223,6 +257,9 @@ def new_fleet(
         lane_head=np.full(n_lane_slots, -1, dtype=np.int32),
         lane_tail=np.full(n_lane_slots, -1, dtype=np.int32),
         lane_link=lane_link.astype(np.int32),
+        at_line_s=np.full(n, np.inf),
+        lane_ok=np.ones(n, dtype=np.bool_),
+        yield_to=np.full(n, -1, dtype=np.int32),
     )
 
 
@@ -233,7 +270,9 @@ def lane_links(net_a: NetArrays) -> np.ndarray:
 
 def new_link_stats(n_links: int) -> LinkStats:
     return LinkStats(
+        entries=np.zeros(n_links, dtype=np.int64),
         exits=np.zeros(n_links, dtype=np.int64),
+        removed=np.zeros(n_links, dtype=np.int64),
         veh_steps=np.zeros(n_links),
         speed_sum=np.zeros(n_links),
         halt_steps=np.zeros(n_links),

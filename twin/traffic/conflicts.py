@@ -1,0 +1,197 @@
+"""Conflicts at junctions: may the head of a lane cross its stop line now?
+
+Numba helpers inlined into the plan and move passes of :mod:`twin.traffic.kernel`:
+
+- **gap acceptance**: a movement that gives way (``mov_tc_s > 0``) enters when no conflicting
+  vehicle reaches the junction within its critical gap, and at least its follow-up headway
+  after the previous vehicle of its lane. Conflicting vehicles are the heads of the
+  conflicting approach's lanes (and, when that approach is shorter than a critical gap at its
+  speed limit and empty, the heads of the links feeding it). Lags are judged at the start of
+  each step, on average half a step after the gap opened, so the check uses ``tc - dt/2``;
+- **permissive left turns** at a signal yield to the opposing approach's through and right
+  traffic while that approach has green; a protected left (opposing on red) does not;
+- **two-way stop / give way**: a minor approach yields to every major approach (a roundabout
+  entry only to circulating traffic that does not leave there); with a stop sign it must
+  first halt at the line. A left turn from the major road yields to the opposing major road.
+  Where nothing is mapped, a lower road class gives way to higher ones (``class_gap_s``);
+- **all-way stop**: every vehicle halts at the line; approaches go in the order they arrived
+  there, one at a time (the opposite approach may go together);
+- **first come, first served** among approaches of equal standing (a reservation held for
+  ``junction_clear_s`` after each crossing, except for the opposite approach).
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from twin.network.road import CTRL_ALL_WAY_STOP, CTRL_ROUNDABOUT, TURN_RIGHT, TURN_THROUGH
+from twin.traffic.junctions import YIELD_NONE, YIELD_STOP
+from twin.traffic.lanes import find_movement
+from twin.traffic.state import RED, Fleet, NetArrays, Params
+
+# which vehicles of a conflicting approach count
+ANY, OPPOSING, CIRCULATING = 0, 1, 2
+
+
+@njit(cache=True, inline="always")
+def _counts(net: NetArrays, fl: Fleet, h: int, link: int, mode: int) -> bool:
+    """Whether vehicle ``h``, about to leave ``link``, conflicts in ``mode``."""
+    i = fl.route_start[h] + fl.route_idx[h]
+    while i < fl.route_end[h] and fl.route_links[i] != link:  # h may still be upstream
+        i += 1
+    if i + 1 >= fl.route_end[h]:
+        return False  # arrives on that link: never crosses
+    nxt = fl.route_links[i + 1]
+    if mode == OPPOSING:
+        m = find_movement(net.link_mov_offsets, net.mov_to_link, link, nxt)
+        return m >= 0 and (net.mov_turn[m] == TURN_THROUGH or net.mov_turn[m] == TURN_RIGHT)
+    if mode == CIRCULATING:
+        return net.link_roundabout[nxt]
+    return True
+
+
+@njit(cache=True, inline="always")
+def stream_clear(
+    net: NetArrays, fl: Fleet, p: Params, link: int, window_s: float, mode: int
+) -> bool:
+    """No moving vehicle conflicting in ``mode`` reaches the end of ``link`` within
+    ``window_s`` seconds (looking one link upstream when ``link`` is short and empty)."""
+    seen = False
+    for slot in range(net.link_lane_offset[link], net.link_lane_offset[link + 1]):
+        h = fl.lane_head[slot]
+        if h < 0:
+            continue
+        seen = True
+        v = fl.speed_mps[h]
+        if v < p.halt_mps or not _counts(net, fl, h, link, mode):
+            continue
+        if net.link_length_m[link] - fl.pos_m[h] < v * window_s:
+            return False
+    if seen or net.link_length_m[link] >= net.link_speed_mps[link] * window_s:
+        return True
+    node = net.link_from[link]
+    for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
+        up = net.node_in_links[i]
+        for slot in range(net.link_lane_offset[up], net.link_lane_offset[up + 1]):
+            h = fl.lane_head[slot]
+            if h < 0 or fl.speed_mps[h] < p.halt_mps:
+                continue
+            j = fl.route_start[h] + fl.route_idx[h] + 1
+            if j >= fl.route_end[h] or fl.route_links[j] != link:
+                continue
+            if not _counts(net, fl, h, link, mode):
+                continue
+            dist = net.link_length_m[up] - fl.pos_m[h] + net.link_length_m[link]
+            if dist < fl.speed_mps[h] * window_s:
+                return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def opposite(net: NetArrays, a: int, b: int) -> bool:
+    """Whether approaches ``a`` and ``b`` of one node face each other (paths do not cross)."""
+    bearing = net.link_end_bearing_deg
+    return abs((bearing[a] - bearing[b] + 540.0) % 360.0 - 180.0) >= 135.0
+
+
+@njit(cache=True, inline="always")
+def reservation_blocks(net: NetArrays, link: int, m: int, t_s: float) -> bool:
+    """Whether the junction is held by a crossing from another approach that ``link`` must
+    let clear. Gap-accepting minor movements (follow-up headway set) judge the lag behind
+    major traffic themselves and wait only for other minor crossings; everyone else waits
+    for crossings from roads of the same or a higher class."""
+    node = net.link_to[link]
+    held_by = net.node_busy_link[node]
+    if held_by < 0 or held_by == link or net.node_busy_until_s[node] <= t_s:
+        return False
+    if opposite(net, held_by, link):
+        return False
+    if net.link_yield[link] != YIELD_NONE and net.mov_tf_s[m] > 0.0:
+        return net.link_yield[held_by] != YIELD_NONE
+    return net.link_rank[held_by] >= net.link_rank[link]
+
+
+@njit(cache=True, inline="always")
+def follow_up_ok(net: NetArrays, fl: Fleet, v: int, m: int, t_s: float, dt_s: float) -> bool:
+    """At least the follow-up headway since the last vehicle left this lane (the crossing
+    may fall anywhere in the coming step)."""
+    return t_s + dt_s - net.lane_enter_s[fl.lane[v]] >= net.mov_tf_s[m]
+
+
+@njit(cache=True, inline="always")
+def permissive_may_go(
+    net: NetArrays, fl: Fleet, p: Params, v: int, link: int, m: int, t_s: float, dt_s: float
+) -> bool:
+    """A left or U-turn on green: yield to the opposing approach while it has green too."""
+    opp = net.link_opposing[link]
+    if opp < 0:
+        return True
+    green = False
+    for k in range(net.link_mov_offsets[opp], net.link_mov_offsets[opp + 1]):
+        if net.mov_state[k] != RED and (
+            net.mov_turn[k] == TURN_THROUGH or net.mov_turn[k] == TURN_RIGHT
+        ):
+            green = True
+    if not green:
+        return True  # protected: the opposing traffic is held
+    if not follow_up_ok(net, fl, v, m, t_s, dt_s):
+        return False
+    return stream_clear(net, fl, p, opp, net.mov_tc_s[m] - 0.5 * dt_s, OPPOSING)
+
+
+@njit(cache=True, inline="always")
+def unsignalised_may_go(
+    net: NetArrays, fl: Fleet, p: Params, v: int, link: int, m: int, t_s: float, dt_s: float
+) -> bool:
+    """Priority at a junction without signals (see the module docstring)."""
+    node = net.link_to[link]
+    control = net.node_control[node]
+    own = net.link_yield[link]
+    if own == YIELD_STOP and math.isinf(fl.at_line_s[v]):
+        return False  # stop first
+    if control == CTRL_ALL_WAY_STOP:
+        if reservation_blocks(net, link, m, t_s):
+            return False
+        mine = fl.at_line_s[v]
+        for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
+            k = net.node_in_links[i]
+            if k == link or opposite(net, k, link):
+                continue
+            for slot in range(net.link_lane_offset[k], net.link_lane_offset[k + 1]):
+                h = fl.lane_head[slot]
+                if h >= 0 and (fl.at_line_s[h] < mine or (fl.at_line_s[h] == mine and k < link)):
+                    return False
+        return True
+    tc = net.mov_tc_s[m]
+    if tc > 0.0:
+        if not follow_up_ok(net, fl, v, m, t_s, dt_s):
+            return False
+        window = tc - 0.5 * dt_s if net.mov_tf_s[m] > 0.0 else tc  # unmapped: as before
+        if own == YIELD_NONE:  # a left turn from the major road
+            opp = net.link_opposing[link]
+            if (
+                opp >= 0
+                and net.link_yield[opp] == YIELD_NONE
+                and not stream_clear(net, fl, p, opp, window, OPPOSING)
+            ):
+                return False
+        else:
+            roundabout = control == CTRL_ROUNDABOUT
+            mode = CIRCULATING if roundabout else ANY
+            mapped = net.mov_tf_s[m] > 0.0
+            for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
+                k = net.node_in_links[i]
+                if k == link:
+                    continue
+                if mapped:  # signs: every unsigned approach is major
+                    if net.link_yield[k] != YIELD_NONE:
+                        continue
+                    if roundabout and not net.link_roundabout[k]:
+                        continue
+                elif net.link_rank[k] <= net.link_rank[link]:  # by class: higher roads only
+                    continue
+                if not stream_clear(net, fl, p, k, window, mode):
+                    return False
+    return not reservation_blocks(net, link, m, t_s)

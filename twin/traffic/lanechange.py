@@ -1,0 +1,71 @@
+"""Strategic lane changes: a vehicle moves, one lane per step, towards a lane that serves its
+next turn once it is within ``Params.lane_change_lookahead_m`` of the stop line.
+
+A change needs room in the target lane: no overlap, and both the vehicle and its new follower
+keep Krauss' safe speed (each could still stop behind the one ahead of it). A vehicle that
+has come to a halt waiting for a gap asks the nearest vehicle behind it in the target lane to
+hold back (``Fleet.yield_to``), so a stopped queue lets it in (zip merging). Changes are
+instantaneous (as SUMO's default model without sublanes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from twin.traffic.kernel_math import safe_speed
+from twin.traffic.lanes import find_movement, lane_insert_behind, lane_remove, next_link
+from twin.traffic.state import Fleet, NetArrays, Params
+
+
+@njit(cache=True)
+def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
+    """One pass over the running vehicles not yet in a lane for their next turn; returns
+    the number of lane changes made."""
+    gap0 = p.length_m + p.min_gap_m
+    b, tau = p.decel_mps2, p.tau_s
+    pos, speed = fl.pos_m, fl.speed_mps
+    changes = 0
+    for i in range(fl.run_count[0]):
+        v = fl.run_list[i]
+        if fl.lane_ok[v]:
+            continue
+        link = fl.link[v]
+        nxt = next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, v)
+        m = -1 if nxt < 0 else find_movement(net.link_mov_offsets, net.mov_to_link, link, nxt)
+        off = net.link_lane_offset[link]
+        k = fl.lane[v] - off
+        if m < 0 or net.mov_lane_first[m] <= k <= net.mov_lane_last[m]:
+            fl.lane_ok[v] = True
+            continue
+        if net.link_length_m[link] - pos[v] > p.lane_change_lookahead_m:
+            continue
+        target = fl.lane[v] + (1 if k < net.mov_lane_first[m] else -1)
+        lead = -1
+        h = fl.lane_head[target]
+        while h >= 0 and pos[h] > pos[v]:
+            lead = h
+            h = fl.behind[h]
+        follow = h
+        ok = True
+        if lead >= 0:
+            gap = pos[lead] - gap0 - pos[v]
+            ok = gap >= 0.0 and speed[v] <= safe_speed(gap, speed[lead], b, tau)
+        if ok and follow >= 0:
+            gap = pos[v] - gap0 - pos[follow]
+            ok = gap >= 0.0 and speed[follow] <= safe_speed(gap, speed[v], b, tau)
+        if ok:
+            lane_remove(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v)
+            lane_insert_behind(
+                fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v, target, lead
+            )
+            fl.at_line_s[v] = np.inf
+            k = target - off
+            fl.lane_ok[v] = net.mov_lane_first[m] <= k <= net.mov_lane_last[m]
+            changes += 1
+        elif speed[v] < p.halt_mps:
+            while follow >= 0 and pos[follow] > pos[v] - gap0:
+                follow = fl.behind[follow]
+            if follow >= 0:
+                fl.yield_to[follow] = v
+    return changes
