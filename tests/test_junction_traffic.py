@@ -210,3 +210,54 @@ def test_roundabout_entry_capacity_matches_hcm(circulating_vph):
     entered, circulating = crossings(sim, [entry, ring_in], WARM_S, end)
     hcm = 1380.0 * np.exp(-1.02e-3 * len(circulating))
     check(entered, circulating, GAPS.roundabout_tc_s, GAPS.roundabout_tf_s, hcm)
+
+
+def test_protected_left_phase_gets_green_in_proportion_to_its_lanes():
+    """Webster's default split weighs a protected-left phase by its left-turn lanes only."""
+    from twin.traffic.signals import webster_plans
+
+    net = crossroads_roadnet(arm_m=300.0, lanes=3, signal=True, protected_left=True)
+    plans = webster_plans(net, np.random.default_rng(1))
+    phases = range(plans.phase_offsets[0], plans.phase_offsets[1])
+    lefts, mains = [], []
+    for q in phases:
+        movs = plans.phase_movs[plans.phase_mov_offsets[q] : plans.phase_mov_offsets[q + 1]]
+        only_left = np.isin(net.mov_turn[movs], (0, 1)).all()  # TURN_U, TURN_LEFT
+        (lefts if only_left else mains).append(plans.green_s[q])
+    assert len(lefts) == 2 and len(mains) == 2
+    # one left lane of three: a third of the through phase's green (rounded, min green 7 s)
+    assert max(lefts) <= 0.5 * min(mains), (lefts, mains)
+
+
+def test_turn_lanes_separate_left_turners_from_through_traffic():
+    """A two-lane approach mapped ``left|through;right``: departures take either lane, then every
+    left turner crosses from the left lane and every through vehicle from the kerb lane;
+    nobody overlaps, nobody is lost."""
+    net = crossroads_roadnet(arm_m=400.0, lanes=2, turn_lanes={"west": "left|through;right"})
+    west_in = link_between(net, 4, 0)
+    assert net.link_turn_lanes[west_in]
+    rng = np.random.default_rng(2)
+    end = 900.0
+    demand = build_trips([(4, 1, poisson(300.0, end, rng)), (4, 2, poisson(500.0, end, rng))])
+    sim = TrafficSim(net, demand, seed=2, start_s=0.0)
+    fl, off = sim.fleet, sim.arrays.link_lane_offset[west_in]
+    north, east = link_between(net, 0, 1), link_between(net, 0, 2)
+    prev_link, prev_lane = fl.link.copy(), fl.lane.copy()
+    seen = {north: set(), east: set()}
+    changes = 0
+    while sim.t_s < end + 600.0:
+        sim.step()
+        left_west = (prev_link == west_in) & (fl.link != west_in)
+        for v in np.flatnonzero(left_west):
+            seen[int(fl.link[v])].add(int(prev_lane[v] - off))
+        changes += int(
+            ((fl.link == west_in) & (prev_link == west_in) & (fl.lane != prev_lane)).sum()
+        )
+        on = fl.state == RUNNING
+        lead = fl.ahead[on]
+        gaps = fl.pos_m[lead[lead >= 0]] - 5.0 - fl.pos_m[np.flatnonzero(on)[lead >= 0]]
+        assert (gaps >= -1e-9).all()
+        prev_link, prev_lane = fl.link.copy(), fl.lane.copy()
+    assert seen == {north: {1}, east: {0}}
+    assert changes > 50
+    assert sim.counts().arrived == len(demand)

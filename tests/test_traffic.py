@@ -10,6 +10,7 @@ from twin.network.synthetic import corridor_roadnet, grid_roadnet, t_junction_ro
 from twin.rng import stream
 from twin.traffic import kernel
 from twin.traffic.demand import Trips, random_trips
+from twin.traffic.lanes import lane_append, lane_remove
 from twin.traffic.signals import SignalPlans, webster_plans
 from twin.traffic.sim import TrafficSim
 from twin.traffic.state import ARRIVED, GREEN, RED, RUNNING, YELLOW, Params
@@ -731,3 +732,27 @@ def test_conflicting_approaches_never_cross_an_unsignalised_junction_together():
             last[node] = (sim.t_s, a)
         prev_link = fl.link.copy()
     assert pairs > 100
+
+
+def test_a_vehicle_crosses_only_into_room_for_its_whole_length():
+    """A lane head that reaches its stop line while the next link's last vehicle is only a few
+    metres in stays at the line (it used to cross and sit with its rear in the junction)."""
+    net = corridor_roadnet([200.0, 200.0, 200.0])
+    sim = TrafficSim(
+        net, trips([0, 0], [3, 3], [0.0, 20.0]), seed=1, start_s=0.0, params=Params(sigma=0.0)
+    )
+    sim.run_until(21.0)
+    fl = sim.fleet
+    assert (fl.state == RUNNING).all()
+    b, a = 0, 1  # put b (ahead) on link 1, 8 m in and stopped; a 1 m before the line at 10 m/s
+
+    for v, link, pos, speed in ((b, 1, 8.0, 0.0), (a, 0, 199.0, 10.0)):
+        lane_remove(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v)
+        lane_append(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v, link)
+        fl.link[v], fl.pos_m[v], fl.speed_mps[v] = link, pos, speed
+        fl.route_idx[v] = link
+    fl.v_next_mps[:] = 0.0
+    sim.step()
+    assert fl.link[a] == 0 and fl.pos_m[a] <= 200.0  # waits at the line: 3 m is too little
+    sim.run_until(200.0)
+    assert (fl.state == ARRIVED).all()

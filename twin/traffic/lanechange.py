@@ -4,7 +4,8 @@ next turn once it is within ``Params.lane_change_lookahead_m`` of the stop line.
 A change needs room in the target lane: no overlap, and both the vehicle and its new follower
 keep Krauss' safe speed (each could still stop behind the one ahead of it). A vehicle that
 has come to a halt waiting for a gap asks the nearest vehicle behind it in the target lane to
-hold back (``Fleet.yield_to``), so a stopped queue lets it in (zip merging). Changes are
+hold back (``Fleet.yield_to``), so a stopped queue lets it in (zip merging); two halted
+vehicles side by side that each need the other's lane swap places. Changes are
 instantaneous (as SUMO's default model without sublanes).
 """
 
@@ -14,7 +15,13 @@ import numpy as np
 from numba import njit
 
 from twin.traffic.kernel_math import safe_speed
-from twin.traffic.lanes import find_movement, lane_insert_behind, lane_remove, next_link
+from twin.traffic.lanes import (
+    find_movement,
+    lane_insert_behind,
+    lane_remove,
+    lane_swap,
+    next_link,
+)
 from twin.traffic.state import Fleet, NetArrays, Params
 
 
@@ -64,8 +71,49 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
             fl.lane_ok[v] = net.mov_lane_first[m] <= k <= net.mov_lane_last[m]
             changes += 1
         elif speed[v] < p.halt_mps:
+            other = _wants_my_lane(net, fl, p, v, lead, follow, gap0)
+            if other >= 0:  # two halted vehicles side by side, each in the other's way: swap
+                lane_swap(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v, other)
+                pos[v], pos[other] = pos[other], pos[v]
+                speed[v] = speed[other] = 0.0
+                fl.lane_ok[v] = _serves_next(net, fl, v)
+                fl.lane_ok[other] = _serves_next(net, fl, other)
+                changes += 2
+                continue
             while follow >= 0 and pos[follow] > pos[v] - gap0:
                 follow = fl.behind[follow]
             if follow >= 0:
                 fl.yield_to[follow] = v
     return changes
+
+
+@njit(cache=True, inline="always")
+def _serves_next(net: NetArrays, fl: Fleet, v: int) -> bool:
+    link = fl.link[v]
+    nxt = next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, v)
+    m = -1 if nxt < 0 else find_movement(net.link_mov_offsets, net.mov_to_link, link, nxt)
+    k = fl.lane[v] - net.link_lane_offset[link]
+    return m < 0 or net.mov_lane_first[m] <= k <= net.mov_lane_last[m]
+
+
+@njit(cache=True, inline="always")
+def _wants_my_lane(
+    net: NetArrays, fl: Fleet, p: Params, v: int, lead: int, follow: int, gap0: float
+) -> int:
+    """A halted vehicle alongside ``v`` (less than a vehicle and gap apart) in the target
+    lane that itself needs ``v``'s lane, or -1."""
+    for i in range(2):
+        w = lead if i == 0 else follow
+        if w < 0 or fl.lane_ok[w] or fl.speed_mps[w] >= p.halt_mps:
+            continue
+        if abs(fl.pos_m[w] - fl.pos_m[v]) >= gap0:
+            continue
+        link = fl.link[w]
+        nxt = next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, w)
+        m = -1 if nxt < 0 else find_movement(net.link_mov_offsets, net.mov_to_link, link, nxt)
+        if m < 0:
+            continue
+        k = fl.lane[v] - net.link_lane_offset[link]
+        if net.mov_lane_first[m] <= k <= net.mov_lane_last[m]:
+            return w
+    return -1

@@ -202,3 +202,28 @@ def serves(net: NetArrays, link: int, slot: int, nxt: int) -> bool:
         return True  # no such movement (a closed or changed route): nothing to aim for
     k = slot - net.link_lane_offset[link]
     return net.mov_lane_first[m] <= k <= net.mov_lane_last[m]
+
+
+@njit(cache=True)
+def lane_swap(lane_head, lane_tail, ahead, behind, lane, a: int, b: int) -> None:
+    """Vehicles ``a`` and ``b``, on different lanes, take each other's place in the lists."""
+    sa, sb = lane[a], lane[b]
+    aa, ba, ab, bb = ahead[a], behind[a], ahead[b], behind[b]
+    ahead[a], behind[a], lane[a] = ab, bb, sb
+    ahead[b], behind[b], lane[b] = aa, ba, sa
+    if ab >= 0:
+        behind[ab] = a
+    else:
+        lane_head[sb] = a
+    if bb >= 0:
+        ahead[bb] = a
+    else:
+        lane_tail[sb] = a
+    if aa >= 0:
+        behind[aa] = b
+    else:
+        lane_head[sa] = b
+    if ba >= 0:
+        ahead[ba] = b
+    else:
+        lane_tail[sa] = b

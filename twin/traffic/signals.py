@@ -5,7 +5,8 @@ phase green, then yellow, then all-red. The default plan is Webster's (1958): cy
 ``C0 = (1.5 L + 5) / (1 - Y)`` with lost time ``L`` (yellow + all-red per phase) and ``Y`` the
 sum of the phases' critical flow ratios ``y = q / s``; effective green is split in proportion
 to ``y``. With no demand known, ``y`` of a phase is taken proportional to the capacity of its
-heaviest approach, scaled so that ``Y = DESIGN_Y``; with approach flows (e.g. from the planned
+heaviest approach over the lanes the phase serves (a protected-left phase: its left-turn
+lanes), scaled so that ``Y = DESIGN_Y``; with approach flows (e.g. from the planned
 routes) the real ratios are used. Offsets are drawn from a named random stream, so two runs of
 one scenario see the same plans.
 """
@@ -79,7 +80,7 @@ def webster_plans(
             links = np.unique(net.mov_from_link[movs])
             sat = SATURATION_VPH_PER_LANE * net.link_lanes[links]
             if approach_flow_vph is None:
-                ratios.append(float(net.link_capacity_vph[links].max()))
+                ratios.append(phase_capacity_vph(net, movs))
             else:
                 ratios.append(float((approach_flow_vph[links] / sat).max()))
         y = np.asarray(ratios)
@@ -126,6 +127,20 @@ def webster_plans(
             plans.offset_s[s],
         )
     return plans
+
+
+def phase_capacity_vph(net: RoadNet, movs: np.ndarray) -> float:
+    """The largest capacity of one approach over the lanes its movements in a phase use (a
+    protected-left phase counts only its left-turn lanes)."""
+    best = 0.0
+    for link in np.unique(net.mov_from_link[movs]):
+        mine = movs[net.mov_from_link[movs] == link]
+        used = np.zeros(int(net.link_lanes[link]), dtype=bool)
+        for m in mine:
+            used[net.mov_lane_first[m] : net.mov_lane_last[m] + 1] = True
+        per_lane = net.link_capacity_vph[link] / net.link_lanes[link]
+        best = max(best, float(per_lane * used.sum()))
+    return best
 
 
 @njit(cache=True)
