@@ -48,6 +48,7 @@ from twin.network.road import (
     SIGN_NONE,
     SIGN_STOP,
     TURN_LEFT,
+    TURN_THROUGH,
     TURN_U,
     BuildOptions,
     RoadNet,
@@ -345,16 +346,21 @@ def _signals(
             all_movs = [mv for li in links for mv in range(mov_offsets[li], mov_offsets[li + 1])]
             lefts = [mv for mv in all_movs if turn[mv] in (TURN_LEFT, TURN_U)]
             mains = [mv for mv in all_movs if turn[mv] not in (TURN_LEFT, TURN_U)]
-            wants = [
+            # a left is opposed when the opposing approach goes in the same phase and has
+            # through traffic; otherwise the left needs no phase of its own
+            facing = [
                 li
                 for li in links
+                if opposing[li] in links
+                and TURN_THROUGH in turn[mov_offsets[opposing[li]] : mov_offsets[opposing[li] + 1]]
+            ]
+            wants = [
+                li
+                for li in facing
                 if _left_wants_protection(li, movs, mov_offsets, lanes, opposing, link_turn_lanes)
             ]
             opposed = [
-                li
-                for li in links
-                if opposing[li] >= 0
-                and TURN_LEFT in turn[mov_offsets[li] : mov_offsets[li + 1]].tolist()
+                li for li in facing if TURN_LEFT in turn[mov_offsets[li] : mov_offsets[li + 1]]
             ]
             protect = bool(wants) if protected_left is None else protected_left and bool(opposed)
             if protect and lefts and mains:

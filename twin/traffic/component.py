@@ -66,6 +66,7 @@ class TrafficComponent:
         self.trips = scenario_trips(model)
         params = Params(
             sigma=cfg.sigma,
+            speed_dev=cfg.speed_dev,
             tau_s=cfg.tau_s,
             stuck_limit_s=cfg.gridlock_after,
             teleport=cfg.teleport,

@@ -28,6 +28,9 @@ class TrafficConfig(Section):
     teleport: bool = True
     #: Krauss driver imperfection in [0, 1] (SUMO sigma); default 0.5
     sigma: float = Field(0.5, ge=0, le=1)
+    #: spread of the drivers' speed factors (desired speed / limit, normal around 1; SUMO's
+    #: default vType); 0 = everyone drives at the limit; default 0.1
+    speed_dev: float = Field(0.1, ge=0, le=0.5)
     #: Krauss reaction time / desired time headway in s (SUMO tau); default 1.0
     tau_s: float = Field(1.0, gt=0)
     #: how often a share of the running vehicles is re-routed on current travel times;

@@ -10,6 +10,7 @@ One call advances every vehicle by ``dt_s`` in three passes over struct-of-array
    dwell time has passed;
 2. **plan** (per vehicle, from the state at the start of the step, so it could run in
    parallel): the Krauss (1998) speed ``min(v + a dt, v_max, v_safe)`` minus SUMO's dawdling,
+   with ``v_max`` the link's speed limit times the vehicle's speed factor (as SUMO's),
    where ``v_safe`` keeps the vehicle able to stop behind its leader, or behind the stop line
    when its next movement may not go (red, yellow it can stop for, a gap it must give to a
    higher-class road, a junction held by another approach), or behind the last vehicle of the
@@ -171,7 +172,7 @@ def plan_speeds(
         fl.route_links,
         fl.route_idx,
     )
-    yield_to = fl.yield_to
+    yield_to, speed_factor = fl.yield_to, fl.speed_factor
     link_length, link_speed, link_to, link_closed = (
         net.link_length_m,
         net.link_speed_mps,
@@ -240,7 +241,7 @@ def plan_speeds(
                     v_safe = min(v_safe, safe_speed(pos[w] - gap0 - pos[v], 0.0, b, tau))
                 else:
                     yield_to[v] = -1
-            v_des = min(speed + a_dt, link_speed[link], v_safe)
+            v_des = min(speed + a_dt, link_speed[link] * speed_factor[v], v_safe)
             r = uniform01(seed, v, step)
             if v_des < a_dt:  # SUMO: less dawdling when starting from rest
                 v_des -= p.sigma * v_des * r
@@ -324,6 +325,7 @@ def move(
     )
     halt_steps, queue_max = stats.halt_steps, stats.queue_max
     length_m, halt_mps, stuck_limit_s = p.length_m, p.halt_mps, p.stuck_limit_s
+    gap0 = p.length_m + p.min_gap_m
     arrivals = 0
     updates = 0
     end_s = t_s + dt_s
@@ -370,7 +372,7 @@ def move(
                     tail = lane_tail[target]
                     if tail < 0:
                         room = link_length[nxt]
-                    elif pos[tail] - length_m >= length_m:  # room for the whole vehicle
+                    elif pos[tail] - length_m >= gap0:  # room to stop wholly on the link
                         room = pos[tail] - length_m
                 m = find_movement(net.link_mov_offsets, net.mov_to_link, link, nxt)
                 node = link_to[link]
@@ -413,7 +415,8 @@ def move(
             dist[v] += travelled + x - x0
             pos[v] = x
             speed_mps[v] = speed
-            time_loss[v] += dt_s * max(0.0, 1.0 - speed / link_speed[link])
+            v_max = link_speed[link] * fl.speed_factor[v]
+            time_loss[v] += dt_s * max(0.0, 1.0 - speed / v_max)
             veh_steps[link] += dt_s
             speed_sum[link] += speed * dt_s
             if (

@@ -41,6 +41,7 @@ from twin.traffic.state import (
     new_link_stats,
 )
 
+SPEED_FACTOR_BOUNDS = (0.2, 2.0)  # SUMO's default vType: speedFactor normc(1, dev, 0.2, 2)
 MIN_ROUTING_SPEED_MPS = 0.5  # m/s, floor of the speed used for travel times when re-routing
 STATUS_NAMES = {
     SCHEDULED: "scheduled",
@@ -49,6 +50,15 @@ STATUS_NAMES = {
     ARRIVED: "arrived",
     UNROUTABLE: "unroutable",
 }
+
+
+def speed_factors(n: int, dev: float, seed: int) -> np.ndarray:
+    """Each vehicle's speed factor (desired speed / speed limit): normal around 1 with spread
+    ``dev``, bounded as SUMO's, from the named stream "speed-factor"."""
+    if dev <= 0.0:
+        return np.ones(n)
+    draw = stream(seed, "speed-factor").normal(1.0, dev, n)
+    return np.clip(draw, *SPEED_FACTOR_BOUNDS)
 
 
 @dataclass
@@ -100,6 +110,7 @@ class TrafficSim:
             lane_links(self.arrays),
             after=trips.after_index(),  # fleet index = position in the (sorted) trip table
             min_dwell_s=trips.min_dwell_s,
+            speed_factor=speed_factors(len(trips), self.params.speed_dev, seed),
         )
         self.route_length_m = np.add.reduceat(
             np.append(net.link_length_m[routes.links], 0.0), routes.offsets[:-1]

@@ -77,6 +77,7 @@ class Fleet(NamedTuple):
     route_links: np.ndarray  # int32
     route_idx: np.ndarray  # int32, position of `link` in the vehicle's route
     depart_plan_s: np.ndarray  # float64
+    speed_factor: np.ndarray  # float64, the vehicle's desired speed / the speed limit
     after: np.ndarray  # int32, the vehicle whose arrival this trip waits for (-1 none)
     min_dwell_s: np.ndarray  # float64, least time from that arrival to this departure
     depart_s: np.ndarray  # float64, actual insertion time (nan before)
@@ -118,6 +119,7 @@ class Params(NamedTuple):
     accel_mps2: float = 2.6  # SUMO passenger accel
     decel_mps2: float = 4.5  # SUMO passenger decel
     sigma: float = 0.5  # SUMO Krauss driver imperfection (dawdling)
+    speed_dev: float = 0.1  # spread of the speed factor (SUMO's default vType: normc(1, 0.1))
     tau_s: float = 1.0  # SUMO Krauss reaction time / desired headway
     halt_mps: float = 0.1  # SUMO's halting threshold (waiting time, stops)
     junction_clear_s: float = 2.0  # equal-rank junction reservation (first come, first served)
@@ -214,12 +216,13 @@ def new_fleet(
     lane_link: np.ndarray,
     after: np.ndarray | None = None,
     min_dwell_s: np.ndarray | None = None,
+    speed_factor: np.ndarray | None = None,
 ) -> Fleet:
     """A fleet of scheduled vehicles, one per route (an empty route makes it UNROUTABLE).
 
     ``after[v]`` is the vehicle (fleet index) whose arrival ``v`` waits for before it enters
     the network, at least ``min_dwell_s[v]`` seconds after it (trip chaining); -1 and 0, the
-    defaults, for none.
+    defaults, for none. ``speed_factor[v]`` scales the speed limits for ``v`` (default 1).
     """
     n = len(depart_plan_s)
     state = np.where(np.diff(route_offsets) > 0, SCHEDULED, UNROUTABLE).astype(np.int8)
@@ -239,6 +242,7 @@ def new_fleet(
         route_links=route_links.astype(np.int32),
         route_idx=np.zeros(n, dtype=np.int32),
         depart_plan_s=depart_plan_s.astype(np.float64),
+        speed_factor=np.ones(n) if speed_factor is None else speed_factor.astype(np.float64),
         after=np.full(n, -1, dtype=np.int32) if after is None else after.astype(np.int32),
         min_dwell_s=np.zeros(n) if min_dwell_s is None else min_dwell_s.astype(np.float64),
         depart_s=nan.copy(),
