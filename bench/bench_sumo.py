@@ -1,30 +1,52 @@
-"""Benchmark: twin's traffic engine side by side with Eclipse SUMO, same map, same trips.
+"""Benchmark: twin's traffic engine side by side with Eclipse SUMO, same maps, same trips.
 
-For each demand level (trips per hour over one hour from ``--start-h``), one twin trip table
-is drawn (:func:`twin.traffic.demand.random_trips`, flat profile) and fed to both simulators:
+For each map (``--maps``, default baltimore and dortmund) and demand level, one twin trip table
+is drawn (:func:`twin.traffic.demand.random_trips`, flat profile, departures over
+``--window-h`` hours from ``--start-h``) and fed to both simulators.
+
+**Demand levels.** ``--levels light medium busy heavy`` (default) are loads in vehicle-km demanded
+per lane-km per hour; a map gets ``trips/h = load x lane-km / mean route km``, the mean route
+length of :data:`PILOT_TRIPS` trips drawn and routed by twin beforehand (so a level loads a map
+of short trips and one of long trips alike), rounded to 10 trips/h. Light is 10 on every map;
+medium, busy and heavy (:data:`LEVELS`, per map :data:`MAP_LEVELS`) were chosen from a scan so
+that SUMO's mean time loss doubles between busy and heavy. ``--demand`` gives trips/h
+explicitly instead (the same for every map). The lowest level is the reference ("light") of
+the targets below.
 
 - **SUMO** gets the map through ``netconvert`` with the flags SUMO recommends for OSM imports
-  (:data:`NETCONVERT_FLAGS`), keeping only edges that allow passenger cars, once with SUMO's
-  own typemap (``--speeds sumo``) and once with twin's default speeds for ways without
-  ``maxspeed`` (``--speeds twin``). Each twin trip's first and last link are matched to the
-  SUMO edge on the same street and in the same direction (by position and heading, via
+  (:data:`NETCONVERT_FLAGS`), keeping only edges that allow passenger cars, with fixed-time
+  signals (``--tls.default-type static``, SUMO's default, made explicit: twin runs its
+  fixed-time Webster plans, so both use the same kind of control), once per ``--speeds``:
+  twin's default speeds for ways without ``maxspeed`` (``twin``, the default: like with
+  like) and/or SUMO's own typemap (``sumo``). Each twin trip's first and last link are matched
+  to the SUMO edge on the same street and in the same direction (by position and heading, via
   sumolib); the trips matched in every conversion are run by both simulators. They are
   written as ``<trip depart= from= to= departSpeed="0"/>`` (twin inserts at rest too);
   ``sumo`` routes them itself as they are loaded (its default router, free-flow times) and
   runs with its defaults otherwise (Krauss, 1 s step, ``--time-to-teleport 300``, default
   passenger vType with its speedFactor spread). The SUMO time is the wall time of the ``sumo``
   process (loading, routing, simulating, writing outputs; netconvert excluded), and SUMO's
-  own ``<performance>`` figures.
-- **twin** runs :class:`twin.traffic.sim.TrafficSim` on the same trips, after a warm-up run
-  that loads the compiled kernels. ``setup`` (routing, fleet, signal plans) and the
-  simulation ``loop`` are timed apart; vehicle-updates come from ``sim.updates``.
+  own ``<performance>`` figures; per-trip figures come from its tripinfo output.
+- **twin** runs :class:`twin.traffic.sim.TrafficSim` (default fixed-time Webster signal
+  plans) on the same trips, after a warm-up run that loads the compiled kernels. ``setup``
+  (routing, fleet, signal plans) and the simulation ``loop`` are timed apart; vehicle-updates
+  come from ``sim.updates``, per-trip figures from ``sim.trip_table()``.
 
-Both run until every trip has finished or ``--cap-h`` simulated hours after ``--start``.
+Both run until every trip has finished or ``--cap-h`` simulated hours after ``--start-h``.
+
+**Per trip** (the trips that arrived in both): Pearson correlation of the durations, median
+of the per-trip ratio twin/SUMO, mean duration and mean time loss of each and their
+differences in % of SUMO's. **Doubling demand**: for each simulator, the demand at which the
+mean time loss per trip (trips arrived in both) reaches twice its value at the lowest level,
+linear in demand between the two levels that bracket it ("> max level" if none does).
+Targets (issue 9): at the lowest level mean duration within 10 % and mean time loss within
+20 % of SUMO's, per-trip duration correlation >= 0.9; doubling demand within 25 % of SUMO's.
+
 Timings are medians of ``--repeat`` runs (each run of a simulator gives the same results:
-both are seeded). Results go to bench/results/sumo.json; bench/RESULTS.md quotes them.
+both are seeded). Results go to bench/results/sumo-<map>.json; bench/RESULTS.md quotes them.
 
     pip install -e ".[bench]"
-    NUMBA_NUM_THREADS=1 python bench/bench_sumo.py [--demand 1800 7200] [--repeat 3]
+    NUMBA_NUM_THREADS=1 python bench/bench_sumo.py [--maps baltimore dortmund] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -48,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import pearsonr
 
 from twin.network.road import RoadNet
 from twin.results import machine, software_versions
@@ -69,7 +92,15 @@ NETCONVERT_FLAGS = (
     "--keep-edges.by-vclass",
     "passenger",
     "--remove-edges.isolated",
+    "--tls.default-type",
+    "static",
 )
+# Demand levels: vehicle-km demanded per lane-km of the map per hour (see the module doc).
+# Light is the same everywhere; the others are set per map from a scan so that SUMO's mean
+# time loss doubles between busy and heavy (Baltimore: at ~66, Dortmund: at ~106; 1 h window).
+LEVELS = {"light": 10.0, "medium": 50.0, "busy": 65.0, "heavy": 80.0}
+MAP_LEVELS = {"dortmund": {"light": 10.0, "medium": 60.0, "busy": 100.0, "heavy": 120.0}}
+PILOT_TRIPS = 2000  # trips drawn and routed to measure a map's mean route length
 MATCH_RADIUS_M = 40.0  # m, search radius for a SUMO edge around a twin link's anchor point
 MATCH_HEADING_DEG = 45.0  # largest heading difference between a twin link and its SUMO edge
 ANCHOR_FRACTION = 1.0 / 3.0  # anchor: 1/3 along the first link, 1/3 before the end of the last
@@ -365,6 +396,7 @@ def run_twin(net: RoadNet, trips: Trips, start_s: float, end_s: float, block: in
         "mean_route_km": float(done["route_length_m"].mean() / 1000.0),
         "teleports": int(table["teleports"].sum()),
         "vehicles_teleported": c.teleported,
+        "vehicles_gridlocked": c.gridlocked,
         "per_trip": {
             str(t): (float(d), float(tl))
             for t, d, tl in zip(
@@ -398,6 +430,53 @@ def empty_step_us(net: RoadNet, start_s: float, steps: int = 5000) -> float:
     return (time.perf_counter() - t0) / steps * 1e6
 
 
+# -- demand levels ---------------------------------------------------------------------------
+
+
+@dataclass
+class Level:
+    """One demand level of one map."""
+
+    name: str
+    trips_per_hour: float
+    load: float | None  # vehicle-km per lane-km per hour; None where trips/h were given
+
+
+def mean_route_km(net: RoadNet, start_s: float, seed: int) -> float:
+    """Mean length of twin's fastest routes for PILOT_TRIPS random trips, km."""
+    trips = random_trips(
+        net,
+        rng=np.random.default_rng(seed),
+        start_s=start_s,
+        end_s=start_s + 3600.0,
+        n_trips=PILOT_TRIPS,
+        profile="flat",
+    )
+    routes = Router(net).routes(trips.origin_node, trips.dest_node)
+    length_m = np.add.reduceat(np.append(net.link_length_m[routes.links], 0.0), routes.offsets[:-1])
+    return float(length_m[routes.ok].mean() / 1000.0)
+
+
+def demand_levels(net: RoadNet, name: str, args: argparse.Namespace) -> tuple[list[Level], dict]:
+    """The map's demand levels, lowest first, and the rule that gave them."""
+    if args.demand:
+        levels = [Level(f"{t:g}/h", t, None) for t in sorted(args.demand)]
+        return levels, {"rule": "explicit trips/h (--demand)"}
+    loads = MAP_LEVELS.get(name, LEVELS)
+    lane_km = float((net.link_length_m * net.link_lanes).sum() / 1000.0)
+    route_km = mean_route_km(net, args.start_h * 3600.0, args.seed)
+    levels = [Level(lv, round(loads[lv] * lane_km / route_km, -1), loads[lv]) for lv in args.levels]
+    rule = {
+        "rule": "trips/h = load x lane_km / mean_route_km, rounded to 10",
+        "load_unit": "vehicle-km per lane-km per hour",
+        "loads": {lv: loads[lv] for lv in args.levels},
+        "lane_km": lane_km,
+        "mean_route_km": route_km,
+        "pilot_trips": PILOT_TRIPS,
+    }
+    return sorted(levels, key=lambda lv: lv.trips_per_hour), rule
+
+
 # -- the comparison ------------------------------------------------------------------------
 
 
@@ -413,29 +492,45 @@ def median_run(runs: list[dict]) -> dict:
     return out
 
 
+def pct(a: float, b: float) -> float:
+    """a - b in % of b."""
+    return 100.0 * (a - b) / b if b else math.nan
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+        return math.nan
+    return float(pearsonr(a, b).statistic)
+
+
 def paired(twin_run: dict, sumo_run: dict) -> dict:
-    """Trips that finished in both: the median per-trip duration ratio, and the means."""
-    common = twin_run["per_trip"].keys() & sumo_run["per_trip"].keys()
-    t = np.array([twin_run["per_trip"][k] for k in common])
-    s = np.array([sumo_run["per_trip"][k] for k in common])
+    """Trips that arrived in both: per-trip correlation and ratio, and the means of each."""
+    common = sorted(twin_run["per_trip"].keys() & sumo_run["per_trip"].keys(), key=int)
+    t = np.array([twin_run["per_trip"][k] for k in common]).reshape(-1, 2)
+    s = np.array([sumo_run["per_trip"][k] for k in common]).reshape(-1, 2)
+    nan = math.nan
+    means = t.mean(axis=0) if len(common) else np.full(2, nan)
+    means_s = s.mean(axis=0) if len(common) else np.full(2, nan)
     return {
         "trips_finished_in_both": len(common),
-        "median_duration_ratio_twin_over_sumo": float(np.median(t[:, 0] / s[:, 0])),
-        "mean_duration_s_twin": float(t[:, 0].mean()),
-        "mean_duration_s_sumo": float(s[:, 0].mean()),
-        "mean_time_loss_s_twin": float(t[:, 1].mean()),
-        "mean_time_loss_s_sumo": float(s[:, 1].mean()),
+        "pearson_r_duration": _pearson(t[:, 0], s[:, 0]),
+        "pearson_r_time_loss": _pearson(t[:, 1], s[:, 1]),
+        "median_duration_ratio_twin_over_sumo": (
+            float(np.median(t[:, 0] / s[:, 0])) if len(common) else nan
+        ),
+        "mean_duration_s_twin": float(means[0]),
+        "mean_duration_s_sumo": float(means_s[0]),
+        "mean_duration_diff_pct": pct(means[0], means_s[0]),
+        "mean_time_loss_s_twin": float(means[1]),
+        "mean_time_loss_s_sumo": float(means_s[1]),
+        "mean_time_loss_diff_pct": pct(means[1], means_s[1]),
     }
 
 
 def compare(twin_m: dict, sumo_m: dict) -> dict:
     """twin against SUMO: throughput ratios (> 1: twin faster; "loop" is the simulation loop
     only, "whole" includes twin's routing and set-up and SUMO's whole process), and the
-    differences of the mean trip figures in % of SUMO's."""
-
-    def pct(a: float, b: float) -> float:
-        return 100.0 * (a - b) / b
-
+    differences of the mean trip figures (each over its own arrived trips) in % of SUMO's."""
     return {
         "updates_per_s_loop": twin_m["updates_per_s"] / sumo_m["updates_per_s"],
         "updates_per_s_whole": twin_m["updates_per_s_whole"] / sumo_m["updates_per_s_whole"],
@@ -444,6 +539,45 @@ def compare(twin_m: dict, sumo_m: dict) -> dict:
         "wall_whole": sumo_m["wall_s"] / twin_m["wall_s"],
         "mean_duration_diff_pct": pct(twin_m["mean_duration_s"], sumo_m["mean_duration_s"]),
         "mean_time_loss_diff_pct": pct(twin_m["mean_time_loss_s"], sumo_m["mean_time_loss_s"]),
+    }
+
+
+def doubling_demand(demand: list[float], time_loss: list[float]) -> float | None:
+    """The demand at which ``time_loss`` first reaches twice its value at the first (lowest)
+    demand, linear between the bracketing levels; None if it never does."""
+    target = 2.0 * time_loss[0]
+    for (d0, y0), (d1, y1) in itertools.pairwise(zip(demand, time_loss, strict=True)):
+        if y1 >= target > y0:
+            return d0 + (target - y0) / (y1 - y0) * (d1 - d0)
+    return None
+
+
+def doubling(rows: list[dict], speeds: str) -> dict:
+    """Doubling demand (trips/h) of each simulator on one SUMO conversion, and their ratio."""
+    demand = [r["trips_per_hour"] for r in rows]
+    pairs = [r["sumo"][speeds]["paired"] for r in rows]
+    out: dict[str, Any] = {"max_level_trips_per_hour": max(demand)}
+    for sim in ("twin", "sumo"):
+        out[f"time_loss_s_{sim}"] = [p[f"mean_time_loss_s_{sim}"] for p in pairs]
+        out[f"trips_per_hour_{sim}"] = doubling_demand(demand, out[f"time_loss_s_{sim}"])
+    tw, su = out["trips_per_hour_twin"], out["trips_per_hour_sumo"]
+    out["ratio_twin_over_sumo"] = tw / su if tw is not None and su is not None else None
+    return out
+
+
+def targets(rows: list[dict], speeds: str, dbl: dict) -> dict:
+    """Issue 9's targets on one SUMO conversion: value, limit and pass of each."""
+    light = rows[0]["sumo"][speeds]["paired"]
+    dur, loss = light["mean_duration_diff_pct"], light["mean_time_loss_diff_pct"]
+    r, ratio = light["pearson_r_duration"], dbl["ratio_twin_over_sumo"]
+    return {
+        "light_mean_duration_within_10pct": {"value": dur, "pass": abs(dur) <= 10.0},
+        "light_mean_time_loss_within_20pct": {"value": loss, "pass": abs(loss) <= 20.0},
+        "light_duration_r_at_least_0.9": {"value": r, "pass": r >= 0.9},
+        "doubling_demand_within_25pct": {
+            "value": ratio,
+            "pass": ratio is not None and abs(ratio - 1.0) <= 0.25,
+        },
     }
 
 
@@ -475,58 +609,80 @@ def convert(home: Path, osm: Path, workdir: Path, speeds: str) -> SumoNet:
     return SumoNet(speeds, net_xml, sumo_net, passenger_core(sumo_net), netconvert_s)
 
 
-def bench_demand(
+def matched_trips(
+    net: RoadNet, sumo_nets: list[SumoNet], trips: Trips
+) -> tuple[Trips, dict[str, tuple[list[str], list[str]]]]:
+    """The trips with SUMO edges at both ends in every conversion, and those edges."""
+    routes = Router(net).routes(trips.origin_node, trips.dest_node)
+    ends = {sn.speeds: sumo_trip_ends(net, routes, sn.net, sn.core) for sn in sumo_nets}
+    keep = np.ones(len(trips), dtype=bool)
+    for froms, tos in ends.values():
+        keep &= np.array([bool(a and b and a != b) for a, b in zip(froms, tos, strict=True)])
+    same = Trips(
+        trips.trip_id[keep], trips.origin_node[keep], trips.dest_node[keep], trips.depart_s[keep]
+    )
+    kept = {
+        speeds: (
+            [f for f, k in zip(froms, keep, strict=True) if k],
+            [t for t, k in zip(tos, keep, strict=True) if k],
+        )
+        for speeds, (froms, tos) in ends.items()
+    }
+    return same, kept
+
+
+def twin_figures(net: RoadNet, same: Trips, args: argparse.Namespace) -> tuple[dict, dict]:
+    """twin's median run over ``--repeat`` and its first run (for the per-trip figures)."""
+    start_s = args.start_h * 3600.0
+    cap_s = start_s + args.cap_h * 3600.0
+    runs = [run_twin(net, same, start_s, cap_s, args.block) for _ in range(args.repeat)]
+    m = median_run(runs)
+    m["steps"] = round(m["sim_s"])
+    m["empty_step_us"] = args.empty_step_us
+    m["fixed_step_cost_share_of_loop"] = args.empty_step_us * 1e-6 * m["steps"] / m["loop_s"]
+    m["setup_share_of_wall"] = m["setup_s"] / m["wall_s"]
+    return m, runs[0]
+
+
+def bench_level(
     net: RoadNet,
     home: Path,
     sumo_nets: list[SumoNet],
     workdir: Path,
-    tph: float,
+    level: Level,
     args: argparse.Namespace,
 ) -> dict:
-    """twin and each SUMO conversion on one trip table of ``tph`` trips per hour."""
+    """twin and each SUMO conversion on one trip table of ``level``."""
     start_s = args.start_h * 3600.0
     cap_s = start_s + args.cap_h * 3600.0
     trips = random_trips(
         net,
         rng=np.random.default_rng(args.seed),
         start_s=start_s,
-        end_s=start_s + 3600.0,
-        trips_per_hour=tph,
+        end_s=start_s + args.window_h * 3600.0,
+        trips_per_hour=level.trips_per_hour,
         profile="flat",
     )
-    routes = Router(net).routes(trips.origin_node, trips.dest_node)
-    ends = {sn.speeds: sumo_trip_ends(net, routes, sn.net, sn.core) for sn in sumo_nets}
-    keep = np.ones(len(trips), dtype=bool)  # trips with SUMO edges in every conversion
-    for froms, tos in ends.values():
-        keep &= np.array([bool(a and b and a != b) for a, b in zip(froms, tos, strict=True)])
-    same = Trips(
-        trips.trip_id[keep], trips.origin_node[keep], trips.dest_node[keep], trips.depart_s[keep]
+    same, ends = matched_trips(net, sumo_nets, trips)
+    print(
+        f"{level.name} ({level.trips_per_hour:g} trips/h): {len(same)} of {len(trips)} trips "
+        "matched to SUMO edges",
+        flush=True,
     )
-    print(f"{tph:g} trips/h: {len(same)} of {len(trips)} trips matched to SUMO edges", flush=True)
-    twin_runs = [run_twin(net, same, start_s, cap_s, args.block) for _ in range(args.repeat)]
-    twin_m = median_run(twin_runs)
-    steps = round(twin_m["sim_s"])
-    twin_m["steps"] = steps
-    twin_m["empty_step_us"] = args.empty_step_us
-    twin_m["fixed_step_cost_share_of_loop"] = args.empty_step_us * 1e-6 * steps / twin_m["loop_s"]
-    twin_m["setup_share_of_wall"] = twin_m["setup_s"] / twin_m["wall_s"]
+    twin_m, twin_first = twin_figures(net, same, args)
     print(f"  twin: {_brief(twin_m)}", flush=True)
     row: dict[str, Any] = {
-        "trips_per_hour": tph,
+        "level": level.name,
+        "load_vkm_per_lane_km_h": level.load,
+        "trips_per_hour": level.trips_per_hour,
         "trips_drawn": len(trips),
         "trips_matched": len(same),
         "twin": twin_m,
         "sumo": {},
     }
     for sn in sumo_nets:
-        froms, tos = ends[sn.speeds]
-        trips_xml = workdir / f"trips-{int(tph)}.xml"
-        write_sumo_trips(
-            trips_xml,
-            same,
-            [f for f, k in zip(froms, keep, strict=True) if k],
-            [t for t, k in zip(tos, keep, strict=True) if k],
-        )
+        trips_xml = workdir / f"trips-{sn.speeds}-{int(level.trips_per_hour)}.xml"
+        write_sumo_trips(trips_xml, same, *ends[sn.speeds])
         runs = [
             run_sumo(home, sn.net_xml, trips_xml, start_s, cap_s, workdir)
             for _ in range(args.repeat)
@@ -536,7 +692,7 @@ def bench_demand(
         row["sumo"][sn.speeds] = {
             **sumo_m,
             "ratio": compare(twin_m, sumo_m),
-            "paired": paired(twin_runs[0], runs[0]),
+            "paired": paired(twin_first, runs[0]),
         }
     return row
 
@@ -556,74 +712,136 @@ def _brief(m: dict) -> str:
     return ", ".join(f"{k}={m[k]:.4g}" for k in keys)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--map", default="baltimore", help="a map in maps/ (NAME.osm.bz2)")
-    parser.add_argument(
-        "--demand",
-        type=float,
-        nargs="+",
-        default=[1800.0, 7200.0],
-        help="trips per hour, one run per value (default: 1800 7200)",
-    )
-    parser.add_argument(
-        "--speeds",
-        nargs="+",
-        choices=["sumo", "twin"],
-        default=["sumo", "twin"],
-        help="SUMO conversions: SUMO's typemap speeds and/or twin's defaults",
-    )
-    parser.add_argument("--start-h", type=float, default=7.0, help="first departure, h")
-    parser.add_argument(
-        "--cap-h",
-        type=float,
-        default=3.0,
-        help="stop this many simulated hours after --start-h at the latest",
-    )
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument(
-        "--block", type=int, default=10, help="twin steps per advance() between checks for the end"
-    )
-    parser.add_argument("--seed", type=int, default=1, help="seed of the trip table")
-    parser.add_argument("--keep", type=Path, help="keep SUMO's files in this directory")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sumo.json")
-    args = parser.parse_args()
+# -- one map, the table ----------------------------------------------------------------------
 
+
+def bench_map(name: str, home: Path, args: argparse.Namespace) -> dict:
+    """Every level on one map; the report written to sumo-<map>.json."""
     import twin
 
-    home = sumo_home()
-    osm = ROOT / "maps" / f"{args.map}.osm.bz2"
+    t0 = time.perf_counter()
+    osm = ROOT / "maps" / f"{name}.osm.bz2"
     net = twin.load_roadnet(osm)
+    levels, rule = demand_levels(net, name, args)
+    print(f"== {name}: levels {[(lv.name, lv.trips_per_hour) for lv in levels]} ({rule['rule']})")
     workdir = Path(tempfile.mkdtemp(prefix="bench-sumo-")) if args.keep is None else args.keep
+    workdir = workdir / name
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         sumo_nets = [convert(home, osm, workdir, speeds) for speeds in args.speeds]
         warm_up(net, args.start_h * 3600.0)
         args.empty_step_us = empty_step_us(net, args.start_h * 3600.0)
-        rows = [bench_demand(net, home, sumo_nets, workdir, tph, args) for tph in args.demand]
+        rows = [bench_level(net, home, sumo_nets, workdir, lv, args) for lv in levels]
     finally:
         if args.keep is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-    report = {
+            shutil.rmtree(workdir.parent, ignore_errors=True)
+    dbl = {sn.speeds: doubling(rows, sn.speeds) for sn in sumo_nets}
+    return {
         "machine": machine(),
         "versions": {**software_versions(), "sumo": sumo_version(home)},
-        "map": args.map,
+        "map": name,
         "settings": {
             "netconvert_flags": list(NETCONVERT_FLAGS),
             "start_h": args.start_h,
+            "window_h": args.window_h,
             "cap_h": args.cap_h,
             "repeat": args.repeat,
             "trip_seed": args.seed,
             "sim_seed": SEED,
             "numba_num_threads": os.environ.get("NUMBA_NUM_THREADS", "default"),
+            "signals": "fixed-time in both: twin Webster plans, SUMO static (netconvert)",
+            "demand": rule,
         },
         "sumo_nets": [sn.info() for sn in sumo_nets],
         "twin_net": net.summary(),
         "results": rows,
+        "doubling": dbl,
+        "targets": {s: targets(rows, s, dbl[s]) for s in dbl},
+        "bench_wall_s": time.perf_counter() - t0,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, default=float))
-    print(f"wrote {args.out}")
+
+
+def _pair(a: float, b: float, fmt: str = "{:.0f}") -> str:
+    return f"{fmt.format(a)}/{fmt.format(b)} ({pct(a, b):+.0f}%)"
+
+
+def print_table(report: dict, header: bool = True) -> None:
+    """The compact per-level table and the targets of one map."""
+    head = (
+        f"{'map':10} {'level':8} {'speeds':6} {'trips/h':>7} {'trips':>6} {'arrived tw/su':>13} "
+        f"{'duration tw/su s':>18} {'time loss tw/su s':>18} {'r':>5} {'med':>5} "
+        f"{'loop x':>6} {'whole x':>7} {'tele tw(grid)/su':>16}"
+    )
+    if header:
+        print(head)
+    for row in report["results"]:
+        tw = row["twin"]
+        for speeds, su in row["sumo"].items():
+            p, ra = su["paired"], su["ratio"]
+            dur = _pair(p["mean_duration_s_twin"], p["mean_duration_s_sumo"])
+            loss = _pair(p["mean_time_loss_s_twin"], p["mean_time_loss_s_sumo"])
+            tele = f"{tw['teleports']}({tw['vehicles_gridlocked']})/{su['teleports']}"
+            print(
+                f"{report['map']:10} {row['level']:8} {speeds:6} {row['trips_per_hour']:7.0f} "
+                f"{row['trips_matched']:6d} {tw['completed']:>6d}/{su['completed']:<6d} "
+                f"{dur:>18} {loss:>18} {p['pearson_r_duration']:5.2f} "
+                f"{p['median_duration_ratio_twin_over_sumo']:5.2f} "
+                f"{ra['updates_per_s_loop']:6.0f} {ra['updates_per_s_whole']:7.0f} {tele:>16}"
+            )
+    for speeds, d in report["doubling"].items():
+        top = f"> {d['max_level_trips_per_hour']:g}"
+        tw, su = d["trips_per_hour_twin"], d["trips_per_hour_sumo"]
+        ratio = d["ratio_twin_over_sumo"]
+        print(
+            f"{report['map']} ({speeds} speeds): time loss doubles at "
+            f"twin {top if tw is None else f'{tw:.0f}'} / SUMO {top if su is None else f'{su:.0f}'}"
+            f" trips/h (ratio {'n/a' if ratio is None else f'{ratio:.2f}'})"
+        )
+        for key, t in report["targets"][speeds].items():
+            value = "n/a" if t["value"] is None else f"{t['value']:.3g}"
+            print(f"  {key}: {value} -> {'PASS' if t['pass'] else 'FAIL'}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--maps", "--map", nargs="+", default=["baltimore", "dortmund"], help="maps/NAME.osm.bz2")
+    add("--levels", nargs="+", choices=list(LEVELS), default=list(LEVELS), help="named levels")
+    add("--demand", type=float, nargs="+", help="explicit trips/h instead of --levels")
+    add(
+        "--speeds",
+        nargs="+",
+        choices=["sumo", "twin"],
+        default=["twin"],
+        help="SUMO conversions: twin's default speeds (default) and/or SUMO's typemap",
+    )
+    add("--start-h", type=float, default=7.0, help="first departure, h")
+    add("--window-h", type=float, default=1.0, help="departures over this many hours")
+    add("--cap-h", type=float, default=3.0, help="stop this many hours after --start-h at most")
+    add("--repeat", type=int, default=3)
+    add("--block", type=int, default=10, help="twin steps per advance() between end checks")
+    add("--seed", type=int, default=1, help="seed of the trip tables (and the pilot trips)")
+    add("--keep", type=Path, help="keep SUMO's files in this directory")
+    add("--out-dir", type=Path, default=ROOT / "bench" / "results")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    home = sumo_home()
+    t0 = time.perf_counter()
+    reports = []
+    for name in args.maps:
+        report = bench_map(name, home, args)
+        out = args.out_dir / f"sumo-{name}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, default=float))
+        print(f"wrote {out} ({report['bench_wall_s']:.0f} s)", flush=True)
+        reports.append(report)
+    print()
+    for i, report in enumerate(reports):
+        print_table(report, header=i == 0)
+    print(f"total {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":
