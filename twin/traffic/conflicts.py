@@ -17,7 +17,8 @@ Numba helpers inlined into the plan and move passes of :mod:`twin.traffic.kernel
 - **all-way stop**: every vehicle halts at the line; approaches go in the order they arrived
   there, one at a time (the opposite approach may go together);
 - **first come, first served** among approaches of equal standing (a reservation held for
-  ``junction_clear_s`` after each crossing, except for the opposite approach).
+  ``junction_clear_s`` after each crossing, except for the opposite approach); approaches
+  take turns when both have a vehicle waiting at the line.
 """
 
 from __future__ import annotations
@@ -97,18 +98,44 @@ def opposite(net: NetArrays, a: int, b: int) -> bool:
 
 
 @njit(cache=True, inline="always")
-def reservation_blocks(net: NetArrays, link: int, m: int, t_s: float) -> bool:
-    """Whether the junction is held by a crossing from another approach that ``link`` must
-    let clear. Gap-accepting minor movements (follow-up headway set) judge the lag behind
-    major traffic themselves and wait only for other minor crossings; everyone else waits
-    for crossings from roads of the same or a higher class."""
+def _other_waits(net: NetArrays, fl: Fleet, link: int, t_s: float) -> bool:
+    """Whether an approach of the same standing as ``link``, whose path crosses it, has a
+    vehicle that has stopped at its line and waits there."""
+    node = net.link_to[link]
+    for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
+        k = net.node_in_links[i]
+        if k == link or opposite(net, k, link):
+            continue
+        if net.link_rank[k] < net.link_rank[link] or net.link_yield[k] != net.link_yield[link]:
+            continue
+        for slot in range(net.link_lane_offset[k], net.link_lane_offset[k + 1]):
+            h = fl.lane_head[slot]
+            if h >= 0 and fl.at_line_s[h] < t_s:
+                return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def reservation_blocks(net: NetArrays, fl: Fleet, p: Params, link: int, m: int, t_s: float) -> bool:
+    """Whether the junction is held by a crossing that ``link`` must let clear. Gap-accepting
+    minor movements (follow-up headway set) judge the lag behind major traffic themselves and
+    wait only for other minor crossings; everyone else waits for crossings from roads of the
+    same or a higher class. The approach holding the junction gives an equal one that waits at
+    its line a window of ``junction_clear_s`` after the hold to go first (so approaches take
+    turns and a platoon cannot starve a crossing road; one that cannot go loses its turn)."""
     node = net.link_to[link]
     held_by = net.node_busy_link[node]
-    if held_by < 0 or held_by == link or net.node_busy_until_s[node] <= t_s:
+    if held_by < 0:
         return False
-    if opposite(net, held_by, link):
+    busy_until = net.node_busy_until_s[node]
+    gap_accepting = net.link_yield[link] != YIELD_NONE and net.mov_tf_s[m] > 0.0
+    if held_by == link:  # hand over: a waiting approach gets a window to go first
+        if gap_accepting or t_s >= busy_until + p.junction_clear_s:
+            return False
+        return _other_waits(net, fl, link, t_s)
+    if busy_until <= t_s or opposite(net, held_by, link):
         return False
-    if net.link_yield[link] != YIELD_NONE and net.mov_tf_s[m] > 0.0:
+    if gap_accepting:
         return net.link_yield[held_by] != YIELD_NONE
     return net.link_rank[held_by] >= net.link_rank[link]
 
@@ -152,7 +179,7 @@ def unsignalised_may_go(
     if own == YIELD_STOP and math.isinf(fl.at_line_s[v]):
         return False  # stop first
     if control == CTRL_ALL_WAY_STOP:
-        if reservation_blocks(net, link, m, t_s):
+        if reservation_blocks(net, fl, p, link, m, t_s):
             return False
         mine = fl.at_line_s[v]
         for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
@@ -194,4 +221,4 @@ def unsignalised_may_go(
                     continue
                 if not stream_clear(net, fl, p, k, window, mode):
                     return False
-    return not reservation_blocks(net, link, m, t_s)
+    return not reservation_blocks(net, fl, p, link, m, t_s)

@@ -34,7 +34,12 @@ import numpy as np
 from numba import njit
 
 from twin.network.road import CTRL_ALL_WAY_STOP
-from twin.traffic.conflicts import permissive_may_go, reservation_blocks, unsignalised_may_go
+from twin.traffic.conflicts import (
+    follow_up_ok,
+    permissive_may_go,
+    reservation_blocks,
+    unsignalised_may_go,
+)
 from twin.traffic.kernel_math import safe_speed, uniform01
 from twin.traffic.lanechange import change_lanes
 from twin.traffic.lanes import (
@@ -212,12 +217,17 @@ def plan_speeds(
                     if go:
                         if node_signal[link_to[link]] >= 0:
                             state = mov_state[m]
-                            # yellow: go on only if it cannot stop comfortably before the line
-                            go = state == GREEN or (
-                                state == YELLOW and speed * speed / (2.0 * b) > remaining
-                            )
-                            if go and mov_tc_s[m] > 0.0:
-                                go = permissive_may_go(net, fl, p, v, link, m, t_s, dt_s)
+                            if state == YELLOW and mov_tc_s[m] > 0.0 and fl.at_line_s[v] < t_s:
+                                # a permissive left that waited at the line turns on the
+                                # yellow, as the opposing traffic stops ("sneakers", HCM)
+                                go = follow_up_ok(net, fl, v, m, t_s, dt_s)
+                            else:
+                                # yellow: go on only if it cannot stop comfortably in time
+                                go = state == GREEN or (
+                                    state == YELLOW and speed * speed / (2.0 * b) > remaining
+                                )
+                                if go and mov_tc_s[m] > 0.0:
+                                    go = permissive_may_go(net, fl, p, v, link, m, t_s, dt_s)
                         else:
                             go = unsignalised_may_go(net, fl, p, v, link, m, t_s, dt_s)
                     if go:
@@ -325,7 +335,6 @@ def move(
     )
     halt_steps, queue_max = stats.halt_steps, stats.queue_max
     length_m, halt_mps, stuck_limit_s = p.length_m, p.halt_mps, p.stuck_limit_s
-    gap0 = p.length_m + p.min_gap_m
     arrivals = 0
     updates = 0
     end_s = t_s + dt_s
@@ -372,13 +381,13 @@ def move(
                     tail = lane_tail[target]
                     if tail < 0:
                         room = link_length[nxt]
-                    elif pos[tail] - length_m >= gap0:  # room to stop wholly on the link
+                    elif pos[tail] - length_m >= length_m:  # room for the whole vehicle
                         room = pos[tail] - length_m
                 m = find_movement(net.link_mov_offsets, net.mov_to_link, link, nxt)
                 node = link_to[link]
                 # a crossing earlier in this pass may hold the junction
                 unsignalised = net.node_signal[node] < 0
-                if room >= 0.0 and unsignalised and reservation_blocks(net, link, m, t_s):
+                if room >= 0.0 and unsignalised and reservation_blocks(net, fl, p, link, m, t_s):
                     room = -1.0
                 if room >= 0.0:
                     travelled = length - x0
