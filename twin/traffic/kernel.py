@@ -211,7 +211,15 @@ def plan_speeds(
                     remaining = link_length[link] - pos[v]
                     m = find_movement(link_mov_offsets, mov_to_link, link, nxt)
                     go = m >= 0 and not link_closed[nxt]
-                    if go:  # in a lane that does not serve the turn: wait at the line
+                    # far from the line (cannot reach it this step, and could still stop
+                    # behind it or a vehicle just past it): the junction cannot bind yet, so
+                    # its rules are not evaluated (the same speeds, fewer checks)
+                    v_cap = min(speed + a_dt, link_speed[link] * speed_factor[v])
+                    if remaining > v_cap * dt_s and v_cap <= safe_speed(
+                        remaining - gap0, 0.0, b, tau
+                    ):
+                        go = False
+                    elif go:  # in a lane that does not serve the turn: wait at the line
                         k = slot - link_lane_offset[link]
                         go = mov_lane_first[m] <= k <= mov_lane_last[m]
                     if go:
