@@ -571,12 +571,12 @@ def targets(rows: list[dict], speeds: str, dbl: dict) -> dict:
     dur, loss = light["mean_duration_diff_pct"], light["mean_time_loss_diff_pct"]
     r, ratio = light["pearson_r_duration"], dbl["ratio_twin_over_sumo"]
     return {
-        "light_mean_duration_within_10pct": {"value": dur, "pass": abs(dur) <= 10.0},
-        "light_mean_time_loss_within_20pct": {"value": loss, "pass": abs(loss) <= 20.0},
-        "light_duration_r_at_least_0.9": {"value": r, "pass": r >= 0.9},
+        "light_mean_duration_within_10pct": {"value": dur, "pass": bool(abs(dur) <= 10.0)},
+        "light_mean_time_loss_within_20pct": {"value": loss, "pass": bool(abs(loss) <= 20.0)},
+        "light_duration_r_at_least_0.9": {"value": r, "pass": bool(r >= 0.9)},
         "doubling_demand_within_25pct": {
             "value": ratio,
-            "pass": ratio is not None and abs(ratio - 1.0) <= 0.25,
+            "pass": bool(ratio is not None and abs(ratio - 1.0) <= 0.25),
         },
     }
 
