@@ -287,3 +287,32 @@ def test_equal_approaches_take_turns_at_a_busy_unsignalised_crossing():
     east, north = crossings(sim, [link_between(net, 4, 0), link_between(net, 3, 0)], 300.0, end)
     print("served veh/h, west->east and south->north:", len(east) * 3, len(north) * 3)
     assert min(len(east), len(north)) >= 0.4 * max(len(east), len(north))
+
+
+def test_gap_parameters_are_the_users_to_set():
+    """A longer critical gap for permitted lefts (TrafficSim(gaps=...)) lowers their capacity
+    as the gap-acceptance rule says it must."""
+    from dataclasses import replace
+
+    net = crossroads_roadnet(arm_m=400.0, signal=True, protected_left=False)
+    rng = np.random.default_rng(600)
+    end = WARM_S + 1800.0
+    demand = build_trips([(4, 1, saturated(end)), (2, 4, poisson(600.0, end, rng))])
+    west_in, east_in = link_between(net, 4, 0), link_between(net, 2, 0)
+    m = next(
+        k
+        for k in range(net.link_mov_offsets[west_in], net.link_mov_offsets[west_in + 1])
+        if net.mov_to_link[k] == link_between(net, 0, 1)
+    )
+    got = []
+    for tc_s in (4.5, 6.5):
+        gaps = replace(GAPS, permissive_left_tc_s=tc_s)
+        sim = TrafficSim(net, demand, seed=3, start_s=0.0, gaps=gaps)
+        hold_phase(sim, m)
+        lefts, opposing = crossings(sim, [west_in, east_in], WARM_S, end)
+        # MEASURE_S is an hour, so gap_rule_vph is the number the gaps admit: a count, as len()
+        got.append((len(lefts), gap_rule_vph(opposing, tc_s, GAPS.permissive_left_tf_s)))
+    (fast, fast_rule), (slow, slow_rule) = got
+    assert slow < 0.8 * fast
+    assert abs(fast / fast_rule - 1.0) <= TOLERANCE, got
+    assert abs(slow / slow_rule - 1.0) <= TOLERANCE, got

@@ -26,6 +26,7 @@ from twin.network.road import RoadNet
 from twin.rng import stream
 from twin.traffic import kernel
 from twin.traffic.demand import Trips
+from twin.traffic.junctions import GapParams
 from twin.traffic.routing import Router
 from twin.traffic.signals import SignalPlans, run_signals, webster_plans
 from twin.traffic.state import (
@@ -93,12 +94,14 @@ class TrafficSim:
         params: Params | None = None,
         router: Router | None = None,
         plans: SignalPlans | None = None,
+        gaps: GapParams | None = None,
     ) -> None:
         self.net = net
         self.trips = trips
         self.dt_s = float(dt_s)
         self.params = params or Params()
-        self.arrays = net_arrays(net)
+        self.gaps = gaps or GapParams()
+        self.arrays = net_arrays(net, self.gaps)
         self.router = router or Router(net)
         routes = self.router.routes(trips.origin_node, trips.dest_node)
         self.routes = routes
