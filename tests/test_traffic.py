@@ -675,9 +675,9 @@ def test_unchained_trips_run_exactly_as_without_the_arrays():
 
 
 def test_vehicles_change_lanes_for_their_next_turn_and_never_turn_from_a_wrong_lane():
-    """On a two-lane grid (left turns from the left lane, right turns from the kerb lane), a
-    right turn enters the kerb lane: vehicles whose next turn is a left must change lanes on
-    the way. Every crossing is from a lane that serves its movement; no overlap, none lost."""
+    """On a two-lane grid (left turns from the left lane, right turns from the kerb lane),
+    departures take the lane with most room and change lanes for their first turn. Every
+    crossing is from a lane that serves its movement; no overlap, none lost."""
     net = grid_roadnet(4, 4, spacing_m=200.0, lanes=2)
     demand = random_trips(
         net, rng=stream(11, "demand"), start_s=0.0, end_s=600.0, trips_per_hour=3000.0
