@@ -27,7 +27,13 @@ import math
 
 from numba import njit
 
-from twin.network.road import CTRL_ALL_WAY_STOP, CTRL_ROUNDABOUT, TURN_RIGHT, TURN_THROUGH
+from twin.network.road import (
+    CTRL_ALL_WAY_STOP,
+    CTRL_ROUNDABOUT,
+    OPPOSING_MIN_DEG,
+    TURN_RIGHT,
+    TURN_THROUGH,
+)
 from twin.traffic.junctions import YIELD_NONE, YIELD_STOP
 from twin.traffic.lanes import find_movement
 from twin.traffic.state import RED, Fleet, NetArrays, Params
@@ -94,7 +100,7 @@ def stream_clear(
 def opposite(net: NetArrays, a: int, b: int) -> bool:
     """Whether approaches ``a`` and ``b`` of one node face each other (paths do not cross)."""
     bearing = net.link_end_bearing_deg
-    return abs((bearing[a] - bearing[b] + 540.0) % 360.0 - 180.0) >= 135.0
+    return abs((bearing[a] - bearing[b] + 540.0) % 360.0 - 180.0) >= OPPOSING_MIN_DEG
 
 
 @njit(cache=True, inline="always")

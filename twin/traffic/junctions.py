@@ -73,16 +73,15 @@ class GapParams:
     class_gap_s: float = 4.0
 
 
-def link_yield(net: RoadNet, link_rank: np.ndarray) -> np.ndarray:
-    """YIELD_* per link (see the module docstring); signalised nodes yield only by signal."""
+def link_yield(net: RoadNet, link_rank: np.ndarray, top_rank: np.ndarray) -> np.ndarray:
+    """YIELD_* per link (see the module docstring), from the links' road-class ranks and each
+    node's highest; signalised nodes yield only by signal."""
     node = net.link_to
     control = net.node_control[node]
     signs_at = np.zeros(net.n_nodes, dtype=bool)
     signs_at[node[net.link_sign != SIGN_NONE]] = True
-    top = np.zeros(net.n_nodes, dtype=link_rank.dtype)
-    np.maximum.at(top, node, link_rank)
     out = np.full(net.n_links, YIELD_NONE, dtype=np.int8)
-    by_class = ~signs_at[node] & (link_rank < top[node])
+    by_class = ~signs_at[node] & (link_rank < top_rank[node])
     out[by_class] = YIELD_GIVE_WAY
     out[net.link_sign == SIGN_GIVE_WAY] = YIELD_GIVE_WAY
     out[net.link_sign == SIGN_STOP] = YIELD_STOP

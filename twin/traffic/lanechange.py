@@ -21,6 +21,7 @@ from twin.traffic.lanes import (
     lane_remove,
     lane_swap,
     next_link,
+    serves,
 )
 from twin.traffic.state import Fleet, NetArrays, Params
 
@@ -76,8 +77,10 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
                 lane_swap(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v, other)
                 pos[v], pos[other] = pos[other], pos[v]
                 speed[v] = speed[other] = 0.0
-                fl.lane_ok[v] = _serves_next(net, fl, v)
-                fl.lane_ok[other] = _serves_next(net, fl, other)
+                for i_w in range(2):
+                    w = v if i_w == 0 else other
+                    after = next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, w)
+                    fl.lane_ok[w] = serves(net, fl.link[w], fl.lane[w], after)
                 changes += 2
                 continue
             while follow >= 0 and pos[follow] > pos[v] - gap0:
@@ -85,15 +88,6 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
             if follow >= 0:
                 fl.yield_to[follow] = v
     return changes
-
-
-@njit(cache=True, inline="always")
-def _serves_next(net: NetArrays, fl: Fleet, v: int) -> bool:
-    link = fl.link[v]
-    nxt = next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, v)
-    m = -1 if nxt < 0 else find_movement(net.link_mov_offsets, net.mov_to_link, link, nxt)
-    k = fl.lane[v] - net.link_lane_offset[link]
-    return m < 0 or net.mov_lane_first[m] <= k <= net.mov_lane_last[m]
 
 
 @njit(cache=True, inline="always")

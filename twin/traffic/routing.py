@@ -208,12 +208,7 @@ class Router:
         self.cache_hits += int(np.count_nonzero(o != d)) - len(missing)
         if missing:
             self._solve(np.array(list(missing), dtype=np.int64).reshape(-1, 2))
-        found = [_NO_ROUTE if a == b else self._cache[(a, b)] for a, b in pairs]
-        offsets = np.zeros(len(found) + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum([len(r) for r, _ in found])
-        links = np.concatenate([r for r, _ in found]) if found else _NO_ROUTE[0]
-        time_s = np.array([t for _, t in found], dtype=np.float64)
-        return RouteSet(offsets, links.astype(np.int32), time_s, np.isfinite(time_s))
+        return _route_set([_NO_ROUTE if a == b else self._cache[(a, b)] for a, b in pairs])
 
     def routes_from_links(self, links: Sequence[int], dests: Sequence[int]) -> RouteSet:
         """Fastest continuations for vehicles on ``links`` (link indices) to ``dests`` (node
@@ -227,12 +222,7 @@ class Router:
         missing = {p: None for p in pairs if p not in self._link_cache}
         if missing:
             self._solve(np.array(list(missing), dtype=np.int64).reshape(-1, 2), from_links=True)
-        found = [self._link_cache[p] for p in pairs]
-        offsets = np.zeros(len(found) + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum([len(r) for r, _ in found])
-        out = np.concatenate([r for r, _ in found]) if found else _NO_ROUTE[0]
-        time_s = np.array([t for _, t in found], dtype=np.float64)
-        return RouteSet(offsets, out.astype(np.int32), time_s, np.isfinite(time_s))
+        return _route_set([self._link_cache[p] for p in pairs])
 
     def _solve(self, pairs: np.ndarray, *, from_links: bool = False) -> None:
         """Route (origin, dest) pairs, batch by batch of distinct origins, into the cache;
@@ -297,6 +287,15 @@ class Router:
 
 
 _NO_ROUTE: tuple[np.ndarray, float] = (np.zeros(0, dtype=np.int32), np.inf)
+
+
+def _route_set(found: list[tuple[np.ndarray, float]]) -> RouteSet:
+    """A RouteSet from cached (links, time) entries, one per trip."""
+    offsets = np.zeros(len(found) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(r) for r, _ in found])
+    links = np.concatenate([r for r, _ in found]) if found else _NO_ROUTE[0]
+    time_s = np.array([t for _, t in found], dtype=np.float64)
+    return RouteSet(offsets, links.astype(np.int32), time_s, np.isfinite(time_s))
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

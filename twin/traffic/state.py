@@ -147,7 +147,7 @@ def net_arrays(net: RoadNet, gaps: GapParams | None = None) -> NetArrays:
     link_rank = code_rank[net.link_highway]
     top = np.zeros(net.n_nodes, dtype=np.int32)
     np.maximum.at(top, net.link_to, link_rank)
-    yields = link_yield(net, link_rank)
+    yields = link_yield(net, link_rank, top)
     tc_s, tf_s = movement_gaps(net, yields, gaps or GapParams())
     out_first, out_last = movement_out_lanes(net)
     return NetArrays(
