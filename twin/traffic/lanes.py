@@ -158,7 +158,8 @@ def entry_lane(net: NetArrays, fl: Fleet, p: Params, m: int, after: int) -> int:
     those, the lane with most room; on a tie, one the movement naturally feeds
     (``mov_out_first..mov_out_last``: the kerb lane for a right turn, the leftmost for a
     left). Confining turns to their natural lanes crowded those lanes into gridlock on
-    Baltimore's morning peak (422 vehicles halted 5 min instead of 75)."""
+    Baltimore's morning peak (`twin run scenarios/baltimore.toml`: 422 vehicles halted 5 min
+    instead of 75)."""
     link = net.mov_to_link[m]
     first, last = net.mov_out_first[m], net.mov_out_last[m]
     want_first, want_last = 0, net.link_lanes[link] - 1
