@@ -1,17 +1,28 @@
 """CityModel: the mesa.Model that wires a scenario's network, clock, components and recorders.
 
 ``model.step()`` advances the twin by one reporting interval; ``model.run()`` runs the whole
-scenario. Components (traffic, population, energy, policies; later issues) register recurring
-processes on ``model.clock`` and reporters with ``model.add_reporter``; ``print(model.plan())``
-shows what runs, how often and in which order.
+scenario; ``print(model.plan())`` shows what runs, how often and in which order.
+
+Components follow one protocol (:class:`Component`) and are listed once, in build order, in
+:data:`COMPONENTS`. For each entry enabled by the scenario the model builds the component with
+``factory(model)`` and sets it as ``model.<name>`` (``None`` when disabled, so
+``model.traffic`` is always defined). A component:
+
+- in its constructor, registers its recurring work on ``model.clock`` (``Process``) and its
+  reporters with ``model.add_reporter``; it may read components built before it;
+- in ``connect()``, called once every component is built, reads the components built after it
+  (e.g. the population watches the traffic engine for cars arriving home);
+- in ``sync(t_s)``, brings its state up to ``t_s`` before a recording;
+- in ``add_results(results)``, adds its KPIs and tables.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import mesa
 import numpy as np
@@ -27,9 +38,64 @@ from twin.rng import stream
 from twin.scenario import Scenario, format_clock
 
 if TYPE_CHECKING:
+    from twin.control.component import ControlComponent
     from twin.energy.component import EnergyComponent
+    from twin.traffic.component import TrafficComponent
 
 RECORDER_ORDER = 1000  # the recorder runs after every component at a reporting instant
+
+
+class Component(Protocol):
+    """What the model asks of a component (see the module docstring)."""
+
+    def connect(self) -> None:
+        """Read the components built after this one (called once all are built)."""
+
+    def sync(self, t_s: float) -> None:
+        """Bring the state up to ``t_s`` (called before every recording)."""
+
+    def add_results(self, results: Results) -> None:
+        """Add KPIs and tables to ``results``."""
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """One entry of the registry: ``model.<name> = factory(model)`` when ``enabled``."""
+
+    name: str
+    enabled: Callable[[Scenario], bool]
+    factory: Callable[[CityModel], Component]
+
+
+def _population(model: CityModel) -> Component:
+    return PopulationComponent(model, model.household_class)
+
+
+def _traffic(model: CityModel) -> Component:
+    from twin.traffic.component import TrafficComponent
+
+    return TrafficComponent(model)
+
+
+def _control(model: CityModel) -> Component:
+    from twin.control.component import ControlComponent
+
+    return ControlComponent(model)
+
+
+def _energy(model: CityModel) -> Component:
+    from twin.energy.component import EnergyComponent
+
+    return EnergyComponent(model)
+
+
+#: the components, in build order (a component may read those before it in its constructor)
+COMPONENTS: list[ComponentSpec] = [
+    ComponentSpec("population", lambda sc: sc.population.enabled, _population),
+    ComponentSpec("traffic", lambda sc: sc.traffic.enabled, _traffic),
+    ComponentSpec("energy", lambda sc: sc.energy.enabled, _energy),
+    ComponentSpec("control", lambda sc: sc.control.active, _control),
+]
 
 
 class CityModel(mesa.Model):
@@ -65,28 +131,23 @@ class CityModel(mesa.Model):
         self.clock.register(
             Process("recorder", self.report_interval_s, self._record, order=RECORDER_ORDER)
         )
-        self.components: list = []
+        self.household_class = household_class
         self.population: PopulationComponent | None = None
-        if scenario.population.enabled:
-            wall0 = time.perf_counter()
-            self.population = PopulationComponent(self, household_class)
-            self.population_build_s = time.perf_counter() - wall0
-            self.components.append(self.population)
-        if scenario.traffic.enabled:
-            from twin.traffic.component import TrafficComponent
-
-            self.traffic = TrafficComponent(self)
-            self.components.append(self.traffic)
-            if self.population is not None and scenario.demand.kind == "population":
-                self.population.attach_traffic()
+        self.traffic: TrafficComponent | None = None
         self.energy: EnergyComponent | None = None
-        if scenario.energy.enabled:
-            from twin.energy.component import EnergyComponent
-
-            self.energy = EnergyComponent(self)
-            self.components.append(self.energy)
-            if scenario.traffic.enabled and scenario.demand.kind == "population":
-                self.energy.attach_traffic(self.population.trip_leg)
+        self.control: ControlComponent | None = None
+        self.components: list[Component] = []
+        self.build_wall_s: dict[str, float] = {}
+        for spec in COMPONENTS:
+            if not spec.enabled(scenario):
+                continue
+            wall0 = time.perf_counter()
+            component = spec.factory(self)
+            self.build_wall_s[spec.name] = time.perf_counter() - wall0
+            setattr(self, spec.name, component)
+            self.components.append(component)
+        for component in self.components:
+            component.connect()
         self._run_wall_s = 0.0
 
     # -- wiring for components ---------------------------------------------------------------
@@ -160,8 +221,8 @@ class CityModel(mesa.Model):
                 res.add_kpi(f"network.{key}", value, units.get(key, "count"))
         res.add_kpi("run.simulated_s", self.now_s - self.start_s, "s")
         res.add_kpi("run.network_load_wall_s", self.network_load_s, "s")
-        if self.population is not None:
-            res.add_kpi("run.population_build_wall_s", self.population_build_s, "s")
+        if "population" in self.build_wall_s:
+            res.add_kpi("run.population_build_wall_s", self.build_wall_s["population"], "s")
         res.add_kpi("run.wall_s", self._run_wall_s, "s")
         for component in self.components:
             component.add_results(res)

@@ -35,6 +35,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from twin.control.config import ControlConfig
 from twin.energy.config import EnergyConfig
 from twin.errors import ScenarioError
 from twin.population.config import PopulationConfig
@@ -132,6 +133,7 @@ class Scenario(Section):
     demand: DemandConfig = Field(default_factory=DemandConfig)
     population: PopulationConfig = Field(default_factory=PopulationConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
 
     _source: Path | None = PrivateAttr(None)
 
@@ -146,6 +148,14 @@ class Scenario(Section):
             raise ValueError(
                 "energy.enabled needs population.enabled = true (the grid serves the "
                 "households); set energy.enabled = false for traffic only"
+            )
+        if self.control.controls_signals and not self.traffic.enabled:
+            raise ValueError(
+                f"control.signals = {self.control.signals!r} needs traffic.enabled = true"
+            )
+        if self.control.controls_charging and not self.energy.enabled:
+            raise ValueError(
+                f"control.charging = {self.control.charging!r} needs energy.enabled = true"
             )
         return self
 
@@ -280,15 +290,27 @@ def _is_path(info: FieldInfo) -> bool:
     return ann is Path or (isinstance(ann, types.UnionType) and Path in typing.get_args(ann))
 
 
+def _is_policy_file(info: FieldInfo, value: Any) -> bool:
+    """A policy field (``json_schema_extra={"policy": True}``) naming a model file."""
+    extra = info.json_schema_extra
+    return (
+        isinstance(extra, dict)
+        and bool(extra.get("policy"))
+        and isinstance(value, str)
+        and value.lower().endswith(".onnx")
+    )
+
+
 def _resolve_paths(data: dict[str, Any], model: type[BaseModel], base_dir: Path) -> dict[str, Any]:
-    """A copy of ``data`` with relative path strings of ``model``'s Path fields made absolute."""
+    """A copy of ``data`` with relative path strings of ``model``'s Path fields (and policy
+    fields naming a model file) made absolute."""
     out = dict(data)
     for name, info in model.model_fields.items():
         key = info.alias or name
         value = out.get(key)
         if (sub := _section_model(info)) and isinstance(value, dict):
             out[key] = _resolve_paths(value, sub, base_dir)
-        elif _is_path(info) and isinstance(value, str):
+        elif (_is_path(info) and isinstance(value, str)) or _is_policy_file(info, value):
             out[key] = os.path.abspath(base_dir / Path(value).expanduser())
     return out
 

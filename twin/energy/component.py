@@ -102,6 +102,12 @@ class EnergyComponent:
         for name in ("load_kw", "ev_kw", "hvac_kw", "pv_kw", "v_min_pu", "trafo_loading_max"):
             model.add_reporter(f"energy_{name}", lambda m, k=name: self._latest.get(k, np.nan))
 
+    def connect(self) -> None:
+        """With population demand on the traffic engine, EVs follow its vehicles."""
+        model = self.model
+        if model.traffic is not None and model.scenario.demand.kind == "population":
+            self.attach_traffic(model.population.trip_leg)
+
     def attach_traffic(self, trip_leg: np.ndarray) -> None:
         """EV departures and arrivals from the traffic engine's vehicles."""
         self.consumers.attach_traffic(trip_leg)
@@ -109,7 +115,7 @@ class EnergyComponent:
     # -- the clock -------------------------------------------------------------------------------
 
     def _tick(self, t_s: float) -> None:
-        traffic = getattr(self.model, "traffic", None)
+        traffic = self.model.traffic
         fleet = None
         if traffic is not None:
             traffic.sync(t_s)

@@ -68,6 +68,11 @@ class PopulationComponent:
 
     # -- wiring --------------------------------------------------------------------------------
 
+    def connect(self) -> None:
+        """With population demand on the traffic engine, watch it for cars arriving home."""
+        if self.model.traffic is not None and self.model.scenario.demand.kind == "population":
+            self.attach_traffic()
+
     def attach_traffic(self) -> None:
         """Watch the traffic engine for cars arriving home (call once it exists)."""
         sim = self.model.traffic.sim

@@ -118,6 +118,9 @@ class TrafficComponent:
         for name in REPORTED:
             model.add_reporter(name, lambda m, k=name: self._kpis_now()[k])
 
+    def connect(self) -> None:
+        """Nothing to read from later components."""
+
     def _kpis_now(self) -> dict[str, float]:
         """Network KPIs at the current step, computed once for all the reporters."""
         if self._kpis_step != self.sim.step_no:

@@ -54,7 +54,7 @@ from twin.traffic.lanes import (
     running_remove,
     serves,
 )
-from twin.traffic.signals import update_signals
+from twin.traffic.signals import SignalArrays, update_signals
 from twin.traffic.state import (
     ARRIVED,
     GREEN,
@@ -507,11 +507,11 @@ def run_steps(
     step_no: int,
     seed: int,
     n_steps: int,
-    sig: tuple,
+    sig: SignalArrays,
 ) -> tuple[int, int, int]:
     """``n_steps`` whole steps in one call: release the trips due (``order`` sorted by planned
     departure, ``next_due`` the first not yet released), move vehicles, advance the signals.
-    ``sig`` is the signal plan arrays in :func:`twin.traffic.signals.update_signals` order.
+    ``sig`` is the signals' state (:class:`twin.traffic.signals.SignalArrays`).
     Returns (vehicles waiting, next_due, vehicle-updates)."""
     updates = 0
     depart = fl.depart_plan_s
@@ -527,17 +527,5 @@ def run_steps(
             net, fl, p, stats, waiting, n_waiting, moved, t, dt_s, step_no + k, seed
         )
         updates += upd
-        update_signals(
-            sig[0],
-            sig[1],
-            sig[2],
-            sig[3],
-            sig[4],
-            sig[5],
-            sig[6],
-            sig[7],
-            sig[8],
-            net.mov_state,
-            dt_s,
-        )
+        update_signals(sig, net.mov_state, dt_s)
     return n_waiting, next_due, updates

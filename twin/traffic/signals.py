@@ -13,7 +13,8 @@ one scenario see the same plans.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -24,44 +25,105 @@ from twin.traffic.state import GREEN, RED, YELLOW
 YELLOW_S = 3.0  # s, ITE: 3-6 s for 30-60 km/h approaches; SUMO's netconvert default is 3-4 s
 ALL_RED_S = 2.0  # s, red clearance (ITE practice 1-2 s)
 MIN_GREEN_S = 7.0  # s, minimum green (MUTCD / HCM practice for minor movements)
+MAX_GREEN_S = 60.0  # s, maximum green of a policy-held phase (actuated practice: 30-60 s)
 CYCLE_MIN_S, CYCLE_MAX_S = 40.0, 120.0  # s, Webster cycle kept within usual urban limits
 DESIGN_Y = 0.7  # sum of critical flow ratios assumed when no demand is known (judgement)
 SATURATION_VPH_PER_LANE = 1900.0  # HCM 2010 base saturation flow
 MAX_Y = 0.9  # Webster's formula diverges as Y -> 1; demand above this is capped
 
 
-@dataclass
-class SignalPlans:
-    """Fixed-time plans: per phase green; per signal cycle and offset; and the live state."""
+class SignalArrays(NamedTuple):
+    """The signal state as the kernels read it (see :class:`SignalPlans`)."""
 
     phase_offsets: np.ndarray  # int64 (n_signals + 1), CSR into phases
     phase_mov_offsets: np.ndarray  # int64 (n_phases + 1)
     phase_movs: np.ndarray  # int32
-    green_s: np.ndarray  # float64 per phase
+    green_s: np.ndarray  # float64 per phase (fixed-time)
+    yellow_s: float
+    all_red_s: float
+    min_green_s: float
+    max_green_s: float
+    phase: np.ndarray  # int32 per signal, current phase (index within the signal)
+    stage: np.ndarray  # int8 per signal: 0 green, 1 yellow, 2 all-red
+    left_s: np.ndarray  # float64 per signal, time left in the stage (fixed-time and changes)
+    elapsed_s: np.ndarray  # float64 per signal, time since the stage began
+    next_phase: np.ndarray  # int32 per signal, the phase after the current yellow / all-red
+    controlled: np.ndarray  # bool per signal: a policy chooses the phases
+    request: np.ndarray  # int32 per signal, the phase the policy asked for (-1: keep)
+
+
+@dataclass
+class SignalPlans:
+    """Fixed-time plans (per phase green; per signal cycle and offset), the live state, and
+    the policy-control state.
+
+    A signal with ``controlled[s]`` set runs its phases as its policy's ``request[s]`` says,
+    within the engine's safety rules: a green lasts at least ``min_green_s``; a change goes
+    through yellow and all-red; a green held for ``max_green_s`` ends (the next phase in
+    order follows). Other signals run their fixed-time cycle."""
+
+    phase_offsets: np.ndarray
+    phase_mov_offsets: np.ndarray
+    phase_movs: np.ndarray
+    green_s: np.ndarray
     yellow_s: float
     all_red_s: float
     cycle_s: np.ndarray  # float64 per signal
     offset_s: np.ndarray  # float64 per signal
-    phase: np.ndarray  # int32 per signal, current phase (index within the signal)
-    stage: np.ndarray  # int8 per signal: 0 green, 1 yellow, 2 all-red
-    left_s: np.ndarray  # float64 per signal, time left in the stage
+    phase: np.ndarray
+    stage: np.ndarray
+    left_s: np.ndarray
+    min_green_s: float = MIN_GREEN_S
+    max_green_s: float = MAX_GREEN_S
+    elapsed_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    next_phase: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    controlled: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    request: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+
+    def __post_init__(self) -> None:
+        n = len(self.cycle_s)
+        if len(self.elapsed_s) != n:
+            self.elapsed_s = np.zeros(n)
+        if len(self.next_phase) != n:
+            self.next_phase = self.phase.astype(np.int32).copy()
+        if len(self.controlled) != n:
+            self.controlled = np.zeros(n, dtype=bool)
+        if len(self.request) != n:
+            self.request = np.full(n, -1, dtype=np.int32)
 
     @property
     def n_signals(self) -> int:
         return len(self.cycle_s)
 
-    def kernel_args(self) -> tuple:
-        """The arrays :func:`update_signals` takes before ``mov_state``, in its order."""
-        return (
+    def n_phases(self) -> np.ndarray:
+        """Phases of each signal (int64)."""
+        return np.diff(self.phase_offsets)
+
+    def take_control(self, signals: np.ndarray | None = None) -> None:
+        """Hand ``signals`` (default: all with more than one phase) to a policy, from now."""
+        multi = self.n_phases() > 1
+        chosen = multi if signals is None else np.isin(np.arange(self.n_signals), signals) & multi
+        self.controlled[chosen] = True
+        self.request[chosen] = -1
+
+    def arrays(self) -> SignalArrays:
+        """The kernel's view of the plans (shares the state arrays)."""
+        return SignalArrays(
             self.phase_offsets,
             self.phase_mov_offsets,
             self.phase_movs,
             self.green_s,
-            self.yellow_s,
-            self.all_red_s,
+            float(self.yellow_s),
+            float(self.all_red_s),
+            float(self.min_green_s),
+            float(self.max_green_s),
             self.phase,
             self.stage,
             self.left_s,
+            self.elapsed_s,
+            self.next_phase,
+            self.controlled,
+            self.request,
         )
 
 
@@ -114,18 +176,14 @@ def webster_plans(
         stage=np.zeros(n_sig, dtype=np.int8),
         left_s=green[net.signal_phase_offsets[:-1]].copy() if n_sig else np.zeros(0),
     )
+    sig = plans.arrays()
     for s in range(n_sig):  # start each signal `offset` seconds into its cycle
-        _advance(
-            plans.phase_offsets,
-            plans.green_s,
-            plans.yellow_s,
-            plans.all_red_s,
-            plans.phase,
-            plans.stage,
-            plans.left_s,
-            s,
-            plans.offset_s[s],
+        _advance(sig, s, plans.offset_s[s])
+    if n_sig:  # time already spent in the stage the offset put each signal in
+        stage_s = np.choose(
+            plans.stage, [green[plans.phase_offsets[:-1] + plans.phase], YELLOW_S, ALL_RED_S]
         )
+        plans.elapsed_s[:] = np.where(np.isfinite(stage_s), stage_s - plans.left_s, 0.0)
     return plans
 
 
@@ -144,51 +202,60 @@ def phase_capacity_vph(net: RoadNet, movs: np.ndarray) -> float:
 
 
 @njit(cache=True)
-def _advance(phase_offsets, green_s, yellow_s, all_red_s, phase, stage, left_s, s, dt_s):
+def _advance(sig: SignalArrays, s: int, dt_s: float) -> None:
     """Advance signal ``s`` by ``dt_s`` through its green / yellow / all-red stages."""
-    first = phase_offsets[s]
-    n_ph = phase_offsets[s + 1] - first
-    left_s[s] -= dt_s
-    while left_s[s] <= 1e-9:
-        if stage[s] == 0:
-            stage[s] = 1
-            left_s[s] += yellow_s
-        elif stage[s] == 1:
-            stage[s] = 2
-            left_s[s] += all_red_s
+    first = sig.phase_offsets[s]
+    n_ph = sig.phase_offsets[s + 1] - first
+    sig.elapsed_s[s] += dt_s
+    if sig.controlled[s] and sig.stage[s] == 0:
+        want = sig.request[s]
+        if want < 0 or want >= n_ph:
+            want = sig.phase[s]
+        target = -1
+        if want != sig.phase[s] and sig.elapsed_s[s] >= sig.min_green_s - 1e-9:
+            target = want
+        elif sig.elapsed_s[s] >= sig.max_green_s - 1e-9:
+            target = (sig.phase[s] + 1) % n_ph  # max-out: the next phase in order
+        if target >= 0:
+            sig.next_phase[s] = target
+            sig.stage[s] = 1
+            sig.left_s[s] = sig.yellow_s
+            sig.elapsed_s[s] = 0.0
+        return
+    sig.left_s[s] -= dt_s
+    while sig.left_s[s] <= 1e-9:
+        sig.elapsed_s[s] = 0.0
+        if sig.stage[s] == 0:
+            sig.stage[s] = 1
+            sig.next_phase[s] = (sig.phase[s] + 1) % n_ph
+            sig.left_s[s] += sig.yellow_s
+        elif sig.stage[s] == 1:
+            sig.stage[s] = 2
+            sig.left_s[s] += sig.all_red_s
         else:
-            stage[s] = 0
-            phase[s] = (phase[s] + 1) % n_ph
-            left_s[s] += green_s[first + phase[s]]
+            sig.stage[s] = 0
+            sig.phase[s] = sig.next_phase[s]
+            if sig.controlled[s]:
+                sig.left_s[s] = np.inf
+                break
+            sig.left_s[s] += sig.green_s[first + sig.phase[s]]
 
 
 @njit(cache=True)
-def update_signals(
-    phase_offsets,
-    phase_mov_offsets,
-    phase_movs,
-    green_s,
-    yellow_s,
-    all_red_s,
-    phase,
-    stage,
-    left_s,
-    mov_state,
-    dt_s,
-):
+def update_signals(sig: SignalArrays, mov_state: np.ndarray, dt_s: float) -> None:
     """Advance every signal by ``dt_s`` and write its movements' RED / YELLOW / GREEN."""
-    for s in range(phase.shape[0]):
-        first, last = phase_offsets[s], phase_offsets[s + 1]
+    for s in range(sig.phase.shape[0]):
+        first, last = sig.phase_offsets[s], sig.phase_offsets[s + 1]
         if last - first > 1:
-            _advance(phase_offsets, green_s, yellow_s, all_red_s, phase, stage, left_s, s, dt_s)
+            _advance(sig, s, dt_s)
         for q in range(first, last):
             state = RED
-            if q - first == phase[s]:
-                state = GREEN if stage[s] == 0 else (YELLOW if stage[s] == 1 else RED)
-            for i in range(phase_mov_offsets[q], phase_mov_offsets[q + 1]):
-                mov_state[phase_movs[i]] = state
+            if q - first == sig.phase[s]:
+                state = GREEN if sig.stage[s] == 0 else (YELLOW if sig.stage[s] == 1 else RED)
+            for i in range(sig.phase_mov_offsets[q], sig.phase_mov_offsets[q + 1]):
+                mov_state[sig.phase_movs[i]] = state
 
 
 def run_signals(plans: SignalPlans, mov_state: np.ndarray, dt_s: float) -> None:
     """Advance all plans by ``dt_s`` (0 just writes the current states)."""
-    update_signals(*plans.kernel_args(), mov_state, dt_s)
+    update_signals(plans.arrays(), mov_state, dt_s)

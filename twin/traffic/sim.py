@@ -156,7 +156,7 @@ class TrafficSim:
             self.step_no,
             self._seed,
             n_steps,
-            self.plans.kernel_args(),
+            self.plans.arrays(),
         )
         self.updates += updates
         self.step_no += n_steps
