@@ -22,9 +22,7 @@ class ControlConfig(Section):
 
     #: signal policy: a baseline name, a ``twin.policies`` entry point or a ``.onnx`` file;
     #: default "fixed_time" (Webster plans, no decisions)
-    signals: str = Field(
-        NO_SIGNAL_CONTROL, min_length=1, json_schema_extra={"policy": True}
-    )
+    signals: str = Field(NO_SIGNAL_CONTROL, min_length=1, json_schema_extra={"policy": True})
     #: how often the signal policy decides, a whole number of traffic steps; default "5s"
     signal_interval: PositiveDurationS = 5.0
     #: engine-enforced minimum green of a controlled phase, s; default 7 (HCM / MUTCD practice)
@@ -35,9 +33,7 @@ class ControlConfig(Section):
     detector_m: float = Field(50.0, gt=0)
     #: charging policy: a baseline name, a ``twin.policies`` entry point or a ``.onnx`` file;
     #: default "uncontrolled" (full power on arrival)
-    charging: str = Field(
-        NO_CHARGING_CONTROL, min_length=1, json_schema_extra={"policy": True}
-    )
+    charging: str = Field(NO_CHARGING_CONTROL, min_length=1, json_schema_extra={"policy": True})
     #: how often the charging policy decides, a whole number of energy ticks; default "15min"
     charging_interval: PositiveDurationS = 900.0
 

@@ -183,7 +183,8 @@ def webster_plans(
         stage_s = np.choose(
             plans.stage, [green[plans.phase_offsets[:-1] + plans.phase], YELLOW_S, ALL_RED_S]
         )
-        plans.elapsed_s[:] = np.where(np.isfinite(stage_s), stage_s - plans.left_s, 0.0)
+        finite = np.isfinite(stage_s) & np.isfinite(plans.left_s)
+        plans.elapsed_s[finite] = stage_s[finite] - plans.left_s[finite]
     return plans
 
 
