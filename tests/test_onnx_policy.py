@@ -55,7 +55,9 @@ def max_pressure_weights() -> np.ndarray:
 
 
 def test_an_onnx_model_acts_as_the_python_policy_it_encodes(tmp_path):
-    path = linear_model(tmp_path / "mp.onnx", max_pressure_weights(), meta={"twin_spec": "signals/1"})
+    path = linear_model(
+        tmp_path / "mp.onnx", max_pressure_weights(), meta={"twin_spec": "signals/1"}
+    )
     net = grid_roadnet(3, 3, spacing_m=200.0)
     groups = [(a, b, 600.0) for a, b in ((3, 5), (5, 3), (1, 7), (7, 1), (0, 8))]
     trips = od_trips(groups, 900.0)

@@ -89,7 +89,9 @@ def load_onnx_policy(kind: str, path: Path) -> OnnxPolicy:
             f"{where}: the model declares spec {declared!r}; this twin runs "
             f"{spec.kind!r} spec v{spec.version} ({spec.kind}/{spec.version})"
         )
-    expect_in = f"one float32 input of shape [batch, {spec.width}] ({spec.kind} spec v{spec.version})"
+    expect_in = (
+        f"one float32 input of shape [batch, {spec.width}] ({spec.kind} spec v{spec.version})"
+    )
     inputs = session.get_inputs()
     if len(inputs) != 1:
         names = ", ".join(i.name for i in inputs)

@@ -57,7 +57,11 @@ SIGNAL_SPEC = ObsSpec(
             for a in range(MAX_APPROACHES)
             for n, u, d in _PER_APPROACH
         ),
-        *(Feature(f"phase{p}_{n}", u, d) for p in range(MAX_PHASES) for n, u, d in _PER_PHASE),
+        *(
+            Feature(f"phase{p}_{n}", u, d, low=-1e6 if n == "pressure_veh" else 0.0)
+            for p in range(MAX_PHASES)
+            for n, u, d in _PER_PHASE
+        ),
     ),
     n_outputs=MAX_PHASES,
     output_doc=f"{MAX_PHASES} scores per row (the engine takes the best phase that exists) "

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -18,6 +20,8 @@ class Feature:
     name: str
     unit: str
     doc: str
+    low: float = 0.0  # bounds for observation spaces (finite, as RL libraries expect)
+    high: float = 1e6
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,14 @@ class ObsSpec:
     @property
     def columns(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def low(self) -> np.ndarray:
+        return np.array([f.low for f in self.features], dtype=np.float32)
+
+    @property
+    def high(self) -> np.ndarray:
+        return np.array([f.high for f in self.features], dtype=np.float32)
 
     def index(self, name: str) -> int:
         """Column of feature ``name``."""

@@ -1,0 +1,117 @@
+"""Gymnasium and PettingZoo environments: API checkers, reproducible resets, rewards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gym = pytest.importorskip("gymnasium")
+pettingzoo = pytest.importorskip("pettingzoo")
+
+from gymnasium.utils.env_checker import check_env  # noqa: E402
+from pettingzoo.test import parallel_api_test  # noqa: E402
+
+from twin.control.envs import SignalEnv, SignalParallelEnv, make_vector_env  # noqa: E402
+from twin.control.signals import SIGNAL_SPEC  # noqa: E402
+from twin.network.synthetic import grid_roadnet  # noqa: E402
+from twin.scenario import load_scenario  # noqa: E402
+
+from test_signal_control import od_trips  # noqa: E402
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+NET = grid_roadnet(3, 3, spacing_m=200.0)
+
+
+def trips(seed: int):
+    groups = [(a, b, 500.0) for a, b in ((3, 5), (5, 3), (1, 7), (7, 1), (0, 8), (6, 2))]
+    return od_trips(groups, 900.0, seed=seed)
+
+
+def grid_env(**kw) -> SignalEnv:
+    return SignalEnv(network=NET, trips=trips, episode_s=600.0, **kw)
+
+
+def test_gymnasium_env_passes_the_checker():
+    env = grid_env()
+    check_env(env, skip_render_check=True)
+    assert env.observation_space.shape == (5, SIGNAL_SPEC.width)  # the grid's 3+ leg junctions
+    assert list(env.action_space.nvec) == [2] * 5
+
+
+def test_pettingzoo_env_passes_the_parallel_api_test():
+    env = SignalParallelEnv(network=NET, trips=trips, episode_s=600.0)
+    parallel_api_test(env, num_cycles=200)
+    assert len(env.possible_agents) == 5 and env.possible_agents[0].startswith("junction_")
+
+
+def rollout(env: SignalEnv, seed: int, steps: int) -> tuple[np.ndarray, list[float]]:
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(0)  # the same actions for every rollout
+    seen, rewards = [obs], []
+    for _ in range(steps):
+        obs, r, term, trunc, _ = env.step(rng.integers(0, env.action_space.nvec))
+        seen.append(obs)
+        rewards.append(r)
+        if term or trunc:
+            break
+    return np.stack(seen), rewards
+
+
+def test_reset_with_a_seed_is_reproducible():
+    env = grid_env()
+    a = rollout(env, 7, 60)
+    b = rollout(env, 7, 60)
+    c = rollout(env, 8, 60)
+    assert np.array_equal(a[0], b[0]) and a[1] == b[1]
+    assert not np.array_equal(a[0], c[0])
+    assert min(a[1]) < 0  # queues formed
+
+
+def test_episode_ends_by_truncation_at_its_length():
+    env = grid_env(decision_s=10.0)
+    _, rewards = rollout(env, 1, 1000)
+    assert len(rewards) == 60  # 600 s in 10 s decisions
+
+
+def test_delay_reward_is_the_time_lost_in_the_step():
+    env = grid_env(reward="delay")
+    env.reset(seed=3)
+    for _ in range(30):
+        before = env.sim.fleet.time_loss_s.sum()
+        _, r, *_ = env.step(np.zeros(5, dtype=int))
+        assert r == pytest.approx(-(env.sim.fleet.time_loss_s.sum() - before))
+    assert r < 0
+
+
+def test_pettingzoo_rewards_are_each_junctions_own_queue():
+    env = SignalParallelEnv(network=NET, trips=trips, episode_s=600.0)
+    obs, _ = env.reset(seed=2)
+    for _ in range(40):
+        obs, rewards, *_ = env.step({a: 0 for a in env.agents})
+    q = [SIGNAL_SPEC.index(f"approach{k}_queue_veh") for k in range(8)]
+    for agent, o in obs.items():
+        assert rewards[agent] == -o[q].sum()
+    assert sum(rewards.values()) < 0
+
+
+def test_many_environments_in_one_process_and_a_vector_env():
+    envs = make_vector_env(3, network=NET, trips=trips, episode_s=300.0)
+    obs, _ = envs.reset(seed=[1, 2, 3])
+    assert obs.shape == (3, 5, SIGNAL_SPEC.width)
+    for _ in range(20):
+        obs, rew, term, trunc, _ = envs.step(envs.action_space.sample())
+    assert rew.shape == (3,) and obs.shape == (3, 5, SIGNAL_SPEC.width)
+    envs.close()
+
+
+def test_scenario_env_runs_the_scenarios_traffic(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    sc = load_scenario(SCENARIOS / "baltimore-short.toml")
+    env = SignalEnv(sc, episode_s=120.0)
+    obs, info = env.reset(seed=1)
+    assert info["t_s"] == sc.time.start_s
+    assert obs.shape[0] > 100
+    obs, r, term, trunc, info = env.step(env.action_space.sample())
+    assert info["t_s"] == sc.time.start_s + 5.0 and not trunc
