@@ -12,13 +12,12 @@ pettingzoo = pytest.importorskip("pettingzoo")
 
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 from pettingzoo.test import parallel_api_test  # noqa: E402
+from test_signal_control import od_trips  # noqa: E402
 
 from twin.control.envs import SignalEnv, SignalParallelEnv, make_vector_env  # noqa: E402
 from twin.control.signals import SIGNAL_SPEC  # noqa: E402
 from twin.network.synthetic import grid_roadnet  # noqa: E402
 from twin.scenario import load_scenario  # noqa: E402
-
-from test_signal_control import od_trips  # noqa: E402
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 NET = grid_roadnet(3, 3, spacing_m=200.0)
@@ -101,7 +100,7 @@ def test_many_environments_in_one_process_and_a_vector_env():
     obs, _ = envs.reset(seed=[1, 2, 3])
     assert obs.shape == (3, 5, SIGNAL_SPEC.width)
     for _ in range(20):
-        obs, rew, term, trunc, _ = envs.step(envs.action_space.sample())
+        obs, rew, *_ = envs.step(envs.action_space.sample())
     assert rew.shape == (3,) and obs.shape == (3, 5, SIGNAL_SPEC.width)
     envs.close()
 
@@ -113,5 +112,5 @@ def test_scenario_env_runs_the_scenarios_traffic(tmp_path, monkeypatch):
     obs, info = env.reset(seed=1)
     assert info["t_s"] == sc.time.start_s
     assert obs.shape[0] > 100
-    obs, r, term, trunc, info = env.step(env.action_space.sample())
+    obs, _, _, trunc, info = env.step(env.action_space.sample())
     assert info["t_s"] == sc.time.start_s + 5.0 and not trunc

@@ -10,14 +10,13 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from test_signal_control import od_trips  # noqa: E402
 
 from twin.control.policy import PolicyError  # noqa: E402
 from twin.control.registry import load_policy  # noqa: E402
 from twin.control.signals import MAX_PHASES, SIGNAL_SPEC, SignalControl  # noqa: E402
 from twin.network.synthetic import grid_roadnet  # noqa: E402
 from twin.traffic.sim import TrafficSim  # noqa: E402
-
-from test_signal_control import od_trips  # noqa: E402
 
 
 def linear_model(

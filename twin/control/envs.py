@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -130,7 +130,7 @@ class SignalEnv(gym.Env):
     intersection's phase count. Give a ``scenario`` (its map, demand and time window; energy
     off) or a ``network`` and ``trips(seed) -> Trips``."""
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(
         self,
@@ -199,7 +199,7 @@ class SignalParallelEnv(ParallelEnv):
     approaches (``"queue"``) or minus the time lost on its approach links (``"delay"``).
     Same constructor as :class:`SignalEnv`."""
 
-    metadata = {"render_modes": [], "name": "twin_signals_v0"}
+    metadata: ClassVar[dict] = {"render_modes": [], "name": "twin_signals_v0"}
 
     def __init__(self, scenario: Scenario | None = None, **kw: Any) -> None:
         reward = kw.pop("reward", "queue")
@@ -209,17 +209,17 @@ class SignalParallelEnv(ParallelEnv):
         self._single = SignalEnv(scenario, **kw)
         layout = self._single.signal_control.layout
         self.possible_agents = [lab.replace(" ", "_") for lab in layout.labels]
-        self._n_phases = dict(zip(self.possible_agents, layout.n_phases.tolist(), strict=True))
+        n_phases = dict(zip(self.possible_agents, layout.n_phases.tolist(), strict=True))
+        self._obs_spaces = {a: _obs_box() for a in self.possible_agents}
+        self._act_spaces = {a: spaces.Discrete(n) for a, n in n_phases.items()}
         self.agents: list[str] = []
         self.render_mode = None
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019  (PettingZoo's recommended pattern)
     def observation_space(self, agent: str) -> spaces.Box:
-        return _obs_box()
+        return self._obs_spaces[agent]
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019
     def action_space(self, agent: str) -> spaces.Discrete:
-        return spaces.Discrete(self._n_phases[agent])
+        return self._act_spaces[agent]
 
     @property
     def sim(self) -> TrafficSim:
