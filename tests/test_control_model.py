@@ -126,3 +126,21 @@ def test_an_onnx_policy_path_resolves_against_the_scenario_file(tmp_path):
     sc = load_scenario(path)
     assert sc.control.signals == str(tmp_path / "policies" / "p.onnx")
     assert np.isclose(sc.control.signal_interval, 5.0)
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_scenario_loads_and_names_known_policies(path):
+    from twin.control.registry import known
+
+    sc = load_scenario(path)
+    assert sc.control.signals in known("signals")
+    assert sc.control.charging in known("charging") or sc.control.charging.endswith(".onnx")
+
+
+def test_the_max_pressure_what_if_differs_from_its_base_only_in_control():
+    base = load_scenario(SCENARIOS / "baltimore.toml").to_toml_dict()
+    what_if = load_scenario(SCENARIOS / "baltimore-max-pressure.toml").to_toml_dict()
+    for key in ("name", "description", "control"):
+        base.pop(key, None)
+        what_if.pop(key, None)
+    assert base == what_if

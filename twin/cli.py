@@ -1,7 +1,9 @@
-"""The ``twin`` command line: ``twin run``, ``twin map info``, ``twin map plot``.
+"""The ``twin`` command line: ``twin run``, ``twin map info|plot``, ``twin grid info|plot``,
+``twin policies``.
 
-User mistakes (a missing or malformed file, a bad key) print one line on stderr and exit
-with status 2; no traceback. Anything else is a bug and keeps its traceback.
+User mistakes (a missing or malformed file, a bad key, an invalid policy action) print one
+line on stderr and exit with status 2; no traceback. Anything else is a fault inside twin:
+its traceback, then a line saying so with a hint to report it, exit status 3.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 from datetime import datetime
 from pathlib import Path
 
 from twin.errors import TwinError
 
 EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
 
 
 def _map_options(parser: argparse.ArgumentParser) -> None:
@@ -277,6 +281,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policies(args: argparse.Namespace) -> int:
+    from twin.control.onnx import spec_of
+    from twin.control.registry import describe, known
+
+    kinds = [args.kind] if args.kind else ["signals", "charging"]
+    for kind in kinds:
+        if args.spec:
+            print(spec_of(kind).markdown())
+            print()
+            continue
+        print(f"{kind} policies ([control] {kind} = NAME, or a .onnx model file):")
+        for name in known(kind):
+            print(f"  {name:<16} {describe(kind, name)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="A city digital twin.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -317,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     _grid_options(gplot)
     gplot.add_argument("-o", "--output", type=Path, default=Path("grid.png"), help="image file")
     gplot.set_defaults(func=cmd_grid_plot)
+
+    pol = sub.add_parser("policies", help="list the signal and charging policies, or their spec")
+    pol.add_argument("--kind", choices=["signals", "charging"], help="only this kind")
+    pol.add_argument(
+        "--spec", action="store_true", help="print the observation spec (Markdown) instead"
+    )
+    pol.set_defaults(func=cmd_policies)
     return parser
 
 
@@ -337,6 +364,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("twin: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a fault inside twin, not in the user's input
+        traceback.print_exc()
+        print(
+            "twin: internal error: this is a bug in twin, not in your input; please report it "
+            "with the traceback above and the command you ran",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

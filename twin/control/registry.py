@@ -54,6 +54,17 @@ def known(kind: str) -> list[str]:
     return [*_BUILTIN[kind], *eps]
 
 
+def describe(kind: str, name: str) -> str:
+    """The first line of a policy's docstring (built-ins) or its entry point's target."""
+    _load_builtins(kind)
+    factory = _BUILTIN[kind].get(name)
+    if factory is None:
+        ep = _entry_points().get(name)
+        return f"entry point {ep.value}" if ep is not None else ""
+    doc = (factory.__doc__ or "").strip().splitlines()
+    return doc[0] if doc else ""
+
+
 def load_policy(kind: str, name: str) -> Policy:
     """The policy ``name`` of ``kind`` (see the module docstring); PolicyError if unknown or
     if it does not satisfy the contract."""

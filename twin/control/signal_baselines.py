@@ -15,8 +15,9 @@ from twin.control.signals import SignalObs
 
 @register("signals", "fixed_time")
 class FixedTime:
-    """Webster (1958) fixed-time plans as the engine runs them with no control (the default
-    plans of :func:`twin.traffic.signals.webster_plans`); it makes no decisions."""
+    """Fixed-time Webster (1958) plans, the engine's default; no decisions.
+
+    The plans of :func:`twin.traffic.signals.webster_plans` run as with no control."""
 
     kind = "signals"
     name = "fixed_time"
@@ -31,7 +32,9 @@ class FixedTime:
 
 @register("signals", "max_pressure")
 class MaxPressure:
-    """Max-pressure (Varaiya 2013, Transp. Res. C 36): at each decision, the phase of highest
+    """Max-pressure (Varaiya 2013): the phase of highest pressure, after minimum green.
+
+    Varaiya, Transp. Res. C 36 (2013): at each decision, the phase of highest
     pressure (``obs.phase_pressure_veh``: queues served minus queues fed); the current phase
     keeps the green on ties. The engine holds every green for its minimum, as RESCO's and
     LibSignal's max-pressure baselines do."""
@@ -52,8 +55,9 @@ class MaxPressure:
 
 @register("signals", "actuated")
 class Actuated:
-    """Vehicle-actuated control with gap-out and max-out, as SUMO's ``actuated`` type: a green
-    is extended while a vehicle is within the detector range of a green approach
+    """Vehicle-actuated: gap-out and max-out on stop-line detectors, as SUMO's actuated.
+
+    A green is extended while a vehicle is within the detector range of a green approach
     (``[control] detector_m``, 50 m: about SUMO's 3 s max-gap at 50 km/h plus a queue's
     discharge); when the green approaches are empty it gaps out to the next phase in order
     whose approaches have a vehicle (phases with no demand are skipped, as with NEMA recall
