@@ -143,3 +143,27 @@ def test_grid_errors_are_one_line_with_exit_2(capsys, argv):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("twin: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_policies_lists_baselines_and_prints_the_spec(capsys):
+    assert main(["policies", "--kind", "signals"]) == 0
+    out = capsys.readouterr().out
+    for name in ("fixed_time", "actuated", "max_pressure"):
+        assert f"  {name} " in out
+    assert main(["policies", "--spec", "--kind", "signals"]) == 0
+    out = capsys.readouterr().out
+    assert "signals observation spec v1: 61 float32 columns" in out
+    assert "| 60 | `phase7_pressure_veh` | veh |" in out
+
+
+def test_a_fault_inside_twin_is_reported_as_one_with_exit_3(monkeypatch, capsys):
+    import twin.cli as cli
+
+    def broken(args):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(cli, "cmd_policies", broken)
+    assert main(["policies"]) == 3
+    err = capsys.readouterr().err
+    assert "ZeroDivisionError: boom" in err  # the traceback, for the report
+    assert "internal error: this is a bug in twin, not in your input" in err
