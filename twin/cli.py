@@ -297,6 +297,48 @@ def cmd_policies(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_REQUIREMENT_FAILED = 1
+EVALUATION_FILES = {"evaluation.json", "junit.xml", "summary.md", "runs.csv"}
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from twin.evaluation import evaluate
+    from twin.evaluation.config import EvaluateConfig, load_evaluate_config
+    from twin.evaluation.report import to_markdown, write_reports
+
+    cfg = load_evaluate_config(args.config) if args.config else EvaluateConfig()
+    policies = [*cfg.policies, *(args.policy or [])]
+    baselines = [*cfg.baselines, *(args.baseline or [])]
+    scenarios = [*cfg.scenarios, *(str(s) for s in args.scenario or [])]
+    require = [*cfg.require, *(args.require or [])]
+    out = Path(args.out or cfg.out or f"runs/evaluate-{datetime.now():%Y%m%d-%H%M%S}")
+    if out.exists() and any(p.name not in EVALUATION_FILES for p in out.iterdir()):
+        raise TwinError(f"{out}: exists and holds files other than an earlier evaluation's")
+    for text in require:  # a typo fails now, not after the runs
+        from twin.evaluation.requirements import Requirement
+
+        Requirement.parse(text)
+    ev = evaluate(
+        policies,
+        baselines,
+        scenarios,
+        seeds=args.seeds if args.seeds is not None else cfg.seeds,
+        first_seed=args.first_seed if args.first_seed is not None else cfg.first_seed,
+        jobs=args.jobs if args.jobs is not None else cfg.jobs,
+        progress=not args.no_progress,
+    )
+    passed = ev.check(require)
+    files = write_reports(ev, out)
+    print(to_markdown(ev))
+    print("reports: " + ", ".join(str(p) for p in files.values()))
+    if not passed:
+        for o in ev.outcomes:
+            if not o["holds"]:
+                print(f"twin: requirement failed: {o['message']}", file=sys.stderr)
+        return EXIT_REQUIREMENT_FAILED
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="A city digital twin.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -337,6 +379,27 @@ def build_parser() -> argparse.ArgumentParser:
     _grid_options(gplot)
     gplot.add_argument("-o", "--output", type=Path, default=Path("grid.png"), help="image file")
     gplot.set_defaults(func=cmd_grid_plot)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="run policies and baselines on the same scenarios and seeds; compare; gate",
+        description="Exit 0 when every --require holds, 1 when one fails, 2 for bad input.",
+    )
+    ev.add_argument("--policy", action="append", help="policy under test (repeatable)")
+    ev.add_argument("--baseline", action="append", help="baseline to compare with (repeatable)")
+    ev.add_argument("--scenario", action="append", type=Path, help="scenario file (repeatable)")
+    ev.add_argument("--seeds", type=int, help="seeds per scenario (default 5)")
+    ev.add_argument("--first-seed", type=int, help="first seed (default: the scenario's)")
+    ev.add_argument(
+        "--require",
+        action="append",
+        help='threshold, e.g. "mean_delay_s <= 0.9 * fixed_time" (repeatable)',
+    )
+    ev.add_argument("--config", type=Path, help="TOML file with an [evaluate] table")
+    ev.add_argument("-o", "--out", type=Path, help="report directory")
+    ev.add_argument("--jobs", type=int, help="parallel runs (default: the machine's cores)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.set_defaults(func=cmd_evaluate)
 
     pol = sub.add_parser("policies", help="list the signal and charging policies, or their spec")
     pol.add_argument("--kind", choices=["signals", "charging"], help="only this kind")
