@@ -8,16 +8,21 @@
   gains, after a settling day so the run starts from a realistic indoor state;
 - rooftop PV on ``pv_share`` of the households (:mod:`twin.energy.solar`, clear sky);
 - EVs (:mod:`twin.energy.ev`): the first car of an EV household. It starts the run at home,
-  unplugged, its state of charge drawn in ``ev_start_soc`` (plug-in on arrival is the
-  uncontrolled baseline, as in ACN-Sim's sessions). It unplugs when it leaves
-  home and plugs in when it gets back, at the times the traffic engine delivers for the legs
-  it simulates (so congestion delays charging), and at the plan's times (free-flow) for legs
-  outside the traffic window or when traffic is off; the drive's distance comes off the
-  battery; the next planned departure from home is its charging deadline.
+  unplugged, its state of charge drawn in ``ev_start_soc``. It unplugs when it leaves home
+  and gets back at the times the traffic engine delivers for the legs it simulates (so
+  congestion delays charging), and at the plan's times (free-flow) for legs outside the
+  traffic window or when traffic is off; the drive's distance comes off the battery; the next
+  planned departure from home is its charging deadline. Whether, when and to what target it
+  then plugs in is its household's decision (:meth:`~twin.population.agent.Household.plug_in`,
+  asked through the agents handed over by :meth:`Consumers.attach_households`); the default,
+  and the rule without agents, is to plug in on arrival wanting ``ev_target_soc`` (the
+  session model of the uncontrolled baseline, as in ACN-Sim). A new session starts at the
+  set-point ``session_p_set_kw`` (NaN, full power, unless a charging policy set it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +33,7 @@ from twin.energy.loads import base_load_kw
 from twin.energy.solar import clear_sky_ghi_w_m2, pv_p_kw, sun_vector
 from twin.energy.thermal import Dwellings, draw_dwellings, heat_gains_w_per_m2
 from twin.energy.weather import outdoor_temp_c
+from twin.population.agent import Household, PlugIn
 from twin.population.destinations import HOME
 from twin.population.plans import Legs
 from twin.population.synthesis import PopulationData
@@ -135,6 +141,15 @@ class Consumers:
             if self.ev_legs.reaches_home[i] and self.ev_legs.plan_arrive_s[i] < start_s:
                 self.ev_legs.arrived[i] = True
         self.ev_events = 0
+        self.ev_sessions = 0  # plug-ins
+        self.ev_declined = 0  # arrivals home whose household left the EV unplugged
+        #: set-point a new charging session starts with, kW (NaN: the charger's full power,
+        #: the uncontrolled baseline); a charging policy sets it (twin.control.charging)
+        self.session_p_set_kw = np.nan
+        self.households: Mapping[int, Household] | None = None
+        # the last tick's draw per household, kW (what a charging policy observes)
+        self.last_net_kw = np.zeros(n)
+        self.last_ev_kw = np.zeros(n)
 
     # -- weather and sun ---------------------------------------------------------------------
 
@@ -173,6 +188,10 @@ class Consumers:
                 out[j] = d[k]
         return out
 
+    def attach_households(self, households: Mapping[int, Household]) -> None:
+        """Ask the household agents (by household index) whether their EVs plug in."""
+        self.households = households
+
     def attach_traffic(self, trip_leg: np.ndarray) -> None:
         """Take the EV legs' times from the traffic engine: ``trip_leg[k]`` is the population
         leg of the traffic engine's vehicle ``k``."""
@@ -207,16 +226,42 @@ class Consumers:
         for j in np.lexsort((kinds, times)):
             i, e = legs[j], el.ev[legs[j]]
             if kinds[j]:
-                self.evs.arrive(
-                    np.array([e]), times[j], dist[i],
-                    next_departure_s=self.next_departure_s(np.array([e]), times[j]),
-                )  # fmt: skip
+                self._arrive_home(int(e), float(times[j]), float(dist[i]))
                 el.arrived[i] = True
             else:
                 if self.evs.plugged[e]:
                     self.evs.depart(np.array([e]))
                 el.departed[i] = True
             self.ev_events += 1
+
+    def _arrive_home(self, e: int, t_s: float, distance_m: float) -> None:
+        """EV ``e`` gets home: the drive comes off its battery, its household decides."""
+        evs, one = self.evs, np.array([e])
+        evs.arrive(
+            one, t_s, distance_m, next_departure_s=self.next_departure_s(one, t_s), plug=False
+        )
+        hh = int(self.ev_household[e])
+        target_soc = self.cfg.ev_target_soc
+        agent = None if self.households is None else self.households.get(hh)
+        if agent is None:
+            plug: PlugIn | None = PlugIn(at_s=t_s, target_soc=target_soc)
+        else:
+            plug = agent.plug_in(
+                t_s, 0, float(evs.soc_kwh[e]), float(evs.battery_kwh[e]), target_soc
+            )
+        if plug is None:
+            self.ev_declined += 1
+            return
+        if not (np.isfinite(plug.at_s) and plug.at_s >= t_s and 0 < plug.target_soc <= 1):
+            raise ValueError(
+                f"{type(agent).__name__}.plug_in of household {hh}: expected at_s >= the "
+                f"arrival ({t_s:g} s) and 0 < target_soc <= 1, got {plug}"
+            )
+        evs.plug_in(
+            one, plug.at_s, target_kwh=plug.target_soc * evs.battery_kwh[e],
+            p_set_kw=self.session_p_set_kw,
+        )  # fmt: skip
+        self.ev_sessions += 1
 
     # -- one tick ------------------------------------------------------------------------------
 
@@ -236,6 +281,8 @@ class Consumers:
                 np.array([mid % DAY_S]), self.pv_kwp[self._pv_idx], day_of_year=self.doy,
                 lat_deg=self.lat, lon_deg=self.lon, utc_offset_h=self.utc_offset_h,
             ).reshape(-1)  # fmt: skip
+        self.last_net_kw = base + hvac + ev_kw - pv
+        self.last_ev_kw = ev_kw
         return base, hvac, ev_kw, pv
 
 

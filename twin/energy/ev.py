@@ -1,7 +1,8 @@
 """EV charging at home: arrivals drain the battery by the distance driven, plugged EVs charge.
 
 Struct-of-arrays state, one row per EV (:class:`EVFleet`). Events come from the traffic side:
-:meth:`EVFleet.arrive` (the trip's distance comes off the battery, the EV plugs in) and
+:meth:`EVFleet.arrive` (the trip's distance comes off the battery; the EV plugs in, at once
+or as its household decides: :meth:`EVFleet.plug_in`) and
 :meth:`EVFleet.depart` (it unplugs; what it lacks of its target is recorded as unmet).
 :func:`charge_step` is the Numba kernel the energy tick calls for each interval
 ``[t_s, t_s + dt_s)``: each plugged EV charges from ``max(t_s, plug_s)`` to ``min(t_s + dt_s,
@@ -142,22 +143,43 @@ class EVFleet:
         distance_m: np.ndarray | float,
         *,
         next_departure_s: np.ndarray | float | None = None,
+        plug: bool = True,
     ) -> None:
         """EVs ``ev_idx`` (distinct) arrive home at ``t_s`` after driving ``distance_m``.
 
         The drive's energy comes off the battery; what an empty battery could not give is
-        added to ``unmet_drive_kwh``. The EV plugs in at ``t_s``; ``next_departure_s``, if
-        given, is its next planned departure.
+        added to ``unmet_drive_kwh``. ``next_departure_s``, if given, is its next planned
+        departure. With ``plug`` the EV plugs in at ``t_s`` (:meth:`plug_in`); without, the
+        caller decides (the household's plug-in decision).
         """
         idx = np.asarray(ev_idx, dtype=np.intp)
         used_kwh = np.asarray(distance_m, dtype=np.float64) / 1000.0 * self.kwh_per_km[idx]
         soc = self.soc_kwh[idx] - used_kwh
         self.unmet_drive_kwh[idx] += np.maximum(-soc, 0.0)
         self.soc_kwh[idx] = np.maximum(soc, 0.0)
-        self.plugged[idx] = True
-        self.plug_s[idx] = t_s
         if next_departure_s is not None:
             self.departure_s[idx] = next_departure_s
+        if plug:
+            self.plug_in(idx, t_s)
+
+    def plug_in(
+        self,
+        ev_idx: np.ndarray,
+        at_s: np.ndarray | float,
+        *,
+        target_kwh: np.ndarray | float | None = None,
+        p_set_kw: np.ndarray | float | None = None,
+    ) -> None:
+        """EVs ``ev_idx`` (distinct) are plugged in from ``at_s`` (a later time than now: the
+        kernel charges them from then on). ``target_kwh``, if given, is the session's target;
+        ``p_set_kw``, if given, the set-point the session starts with (NaN: full power)."""
+        idx = np.asarray(ev_idx, dtype=np.intp)
+        self.plugged[idx] = True
+        self.plug_s[idx] = at_s
+        if target_kwh is not None:
+            self.target_kwh[idx] = target_kwh
+        if p_set_kw is not None:
+            self.p_set_kw[idx] = p_set_kw
 
     def depart(self, ev_idx: np.ndarray) -> np.ndarray:
         """EVs ``ev_idx`` (distinct) unplug and leave now; their unmet energy, kWh.

@@ -2,12 +2,15 @@
 
 Subclass it to change behaviour; the model takes the class as ``CityModel(...,
 household_class=MyHousehold)``. Override :meth:`Household.plan_day` to change the day's tours
-(call ``super().plan_day()`` to start from the default plan) and :meth:`on_arrive_home` to
-react when one of the household's cars gets home (the EV plug-in event of the energy model).
+(call ``super().plan_day()`` to start from the default plan), :meth:`Household.plug_in` to
+decide whether, when and to what charge the household's EV plugs in when it gets home (the
+energy model asks the agent at every EV arrival), and :meth:`on_arrive_home` to react when one
+of the household's cars gets home in the traffic simulation.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -18,6 +21,14 @@ from twin.population.destinations import PURPOSES
 if TYPE_CHECKING:
     from twin.population.plans import Tour
     from twin.population.synthesis import PopulationData
+
+
+@dataclass(frozen=True)
+class PlugIn:
+    """A household's plug-in decision for its EV (see :meth:`Household.plug_in`)."""
+
+    at_s: float  # when the EV is plugged in, s since midnight; not before it got home
+    target_soc: float  # state of charge wanted by its next departure, share of the battery
 
 
 class _Column:
@@ -36,7 +47,12 @@ class _Column:
 
 
 class Household(mesa.Agent):
-    """One household: its home, members, cars and day plan."""
+    """One household: its home, members, cars and day plan, and how it plugs in its EV.
+
+    Hooks a subclass may override: :meth:`plan_day` (the day's tours), :meth:`plug_in` (the
+    EV's plug-in decision: whether, when, to what target; e.g. plug in only below half charge)
+    and :meth:`on_arrive_home` (a car got home in the traffic simulation).
+    """
 
     persons = _Column()
     adults = _Column()
@@ -91,8 +107,29 @@ class Household(mesa.Agent):
 
     def on_arrive_home(self, t_s: float, car: int, distance_m: float) -> None:
         """Called when the household's car ``car`` arrives home at ``t_s`` after a trip of
-        ``distance_m`` (the energy model plugs EVs in here)."""
+        ``distance_m`` simulated by the traffic engine (a notification: nothing is returned).
+
+        It comes first: when the car is the household's EV, the energy model then asks
+        :meth:`plug_in` (at its next tick, for every arrival home, simulated or planned) whether
+        it plugs in.
+        """
         self.last_home_arrival_s = t_s
+
+    def plug_in(
+        self, t_s: float, car: int, soc_kwh: float, battery_kwh: float, target_soc: float
+    ) -> PlugIn | None:
+        """The EV plug-in decision, asked by the energy model when the household's EV (its car
+        ``car``) gets home at ``t_s`` with ``soc_kwh`` of its ``battery_kwh`` left after the
+        trip. ``target_soc`` is the scenario's ``[energy] ev_target_soc``.
+
+        Return ``PlugIn(at_s, target_soc)`` to plug it in at ``at_s`` (``>= t_s``; a later
+        time delays the session, e.g. to a cheap-tariff hour) wanting ``target_soc`` (a share of
+        the battery in (0, 1]) by its next departure, or ``None`` to leave it unplugged until
+        it next gets home. Default: plug in on arrival, wanting ``target_soc`` (every EV
+        charges every time it gets home, the session model of the uncontrolled baseline, as
+        in ACN-Sim). What a charging policy then does with the plugged EV is up to the policy.
+        """
+        return PlugIn(at_s=t_s, target_soc=target_soc)
 
     def __repr__(self) -> str:
         return (

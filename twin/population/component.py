@@ -3,7 +3,9 @@
 Built before the traffic engine: the driven legs of the day that depart within the scenario's
 window become the traffic engine's trips (chained per car, so a car leaves for its next leg
 only after it got back). Every minute of simulated time the component hands the cars that
-arrived home to their household's :meth:`~twin.population.agent.Household.on_arrive_home`.
+arrived home to their household's :meth:`~twin.population.agent.Household.on_arrive_home`;
+the energy model asks the household agents (:meth:`PopulationComponent.connect` hands them
+over) whether their EVs plug in (:meth:`~twin.population.agent.Household.plug_in`).
 """
 
 from __future__ import annotations
@@ -69,9 +71,13 @@ class PopulationComponent:
     # -- wiring --------------------------------------------------------------------------------
 
     def connect(self) -> None:
-        """With population demand on the traffic engine, watch it for cars arriving home."""
+        """With population demand on the traffic engine, watch it for cars arriving home;
+        with the energy model, make the household agents decide their EVs' plug-ins."""
         if self.model.traffic is not None and self.model.scenario.demand.kind == "population":
             self.attach_traffic()
+        energy = getattr(self.model, "energy", None)
+        if energy is not None:
+            energy.consumers.attach_households(self._by_index)
 
     def attach_traffic(self) -> None:
         """Watch the traffic engine for cars arriving home (call once it exists)."""
