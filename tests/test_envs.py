@@ -20,6 +20,7 @@ from twin.network.synthetic import grid_roadnet  # noqa: E402
 from twin.scenario import load_scenario  # noqa: E402
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+MAPS = Path(__file__).resolve().parents[1] / "maps"
 NET = grid_roadnet(3, 3, spacing_m=200.0)
 
 
@@ -114,3 +115,49 @@ def test_scenario_env_runs_the_scenarios_traffic(tmp_path, monkeypatch):
     assert obs.shape[0] > 100
     obs, _, _, trunc, info = env.step(env.action_space.sample())
     assert info["t_s"] == sc.time.start_s + 5.0 and not trunc
+
+
+# -- the charging environment ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def charging_env(tmp_path_factory):
+    from twin.control.envs import ChargingEnv
+
+    tmp = tmp_path_factory.mktemp("chg")
+    path = tmp / "evening.toml"
+    path.write_text(
+        f'seed = 7\n[map]\nfile = "{MAPS / "baltimore.osm.pbf"}"\n'
+        '[time]\nstart = "17:00"\nduration = "6h"\nreport_interval = "30min"\n'
+        "[traffic]\nenabled = false\n[population]\nhouseholds = 1500\nev_share = 1.0\n"
+    )
+    return ChargingEnv(load_scenario(path), episode_s=2 * 3600.0)
+
+
+def test_charging_env_passes_the_checker(charging_env):
+    check_env(charging_env, skip_render_check=True)
+    n = charging_env.action_space.shape[0]
+    assert n > 100 and charging_env.observation_space.shape == (n, 24)
+
+
+def test_charging_env_rewards_are_the_costs_it_documents(charging_env):
+    env = charging_env
+    obs, info = env.reset(seed=3)
+    assert info["t_s"] == 17 * 3600  # EVs start the run away or unplugged
+    obs, r, *_, info = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+    assert info["ev_cost_usd"] == 0.0  # no power, no cost
+    assert (obs[:, -1] == 1).any()  # some got home and plugged in
+    rewards, costs = [], []
+    while True:
+        obs, r, _, trunc, info = env.step(env.action_space.high)  # everyone at full power
+        rewards.append(r)
+        costs.append(info["ev_cost_usd"])
+        assert r == pytest.approx(
+            -(info["ev_cost_usd"] + info["kvah_above_rating"] + info["unmet_kwh"])
+        )
+        if trunc:
+            break
+    assert len(rewards) == 7 and min(costs) > 0  # 2 h of 15-minute decisions, one done above
+    price = env.scenario.energy.price_usd_per_kwh
+    ev_kwh = env.ctl.evs.energy_kwh.sum()
+    assert sum(costs) == pytest.approx(price * ev_kwh)  # flat tariff: cost = price x energy

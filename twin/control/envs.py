@@ -1,5 +1,5 @@
-"""Training environments: Gymnasium (one agent, all signals) and PettingZoo (one agent per
-signalised intersection), on a scenario or on a network and a trip generator.
+"""Training environments: Gymnasium (one agent, all signals; or one agent, the EV fleet) and
+PettingZoo (one agent per signalised intersection), on a scenario or on a network and trips.
 
 Both run the twin in-process (no ports, no sockets: any number of environments per process)
 and step it one decision interval at a time. Observations follow
@@ -10,6 +10,8 @@ minimum green, yellow, all-red and maximum green). Rewards, per decision:
   step (sumo-rl's queue reward);
 - ``"delay"``: minus the time lost by all vehicles during the step, vehicle-seconds
   (time loss as SUMO defines it: time driven below the desired speed).
+
+The charging environment (:class:`ChargingEnv`) is described on its class.
 
 ``reset(seed=...)`` rebuilds the episode from that seed: the same seed gives the same trips,
 drivers and signal offsets, so the same actions give the same observations and rewards.
@@ -276,3 +278,123 @@ def make_vector_env(
     if asynchronous:
         return gym.vector.AsyncVectorEnv(fns, context="spawn")
     return gym.vector.SyncVectorEnv(fns)
+
+
+class _Pending:
+    """The env's action as a charging policy, for ChargingControl to check and apply."""
+
+    kind, name = "charging", "ChargingEnv action"
+    plug_in_kw = 0.0  # an EV plugging in between decisions waits for the next one
+
+    def __init__(self) -> None:
+        self.action = np.zeros(0)
+
+    def reset(self, seed: int) -> None:
+        pass
+
+    def act(self, obs) -> np.ndarray:
+        return self.action[obs.ev]
+
+
+class ChargingEnv(gym.Env):
+    """Gymnasium: one agent setting the charging power of every EV of a scenario.
+
+    Every ``[control] charging_interval`` (default 15 min) the agent sees one row per EV of the
+    scenario (``CHARGING_SPEC`` columns, then a last column ``plugged``: 1 for an EV plugged in
+    now; the rows of other EVs are zeros) and returns per EV a share of its charger's power in
+    ``[0, 1]`` (the set-point is that share times the charger's kW); the set-points of EVs not
+    plugged in are ignored. The engine enforces
+    charger power and battery limits. Reward per decision, in USD: minus the EVs' energy cost
+    over the interval (the scenario's tariff), minus ``peak_usd_per_kvah`` per kVA-hour above
+    a transformer's rating (checked with a power flow of the interval's last minute), minus
+    ``unmet_usd_per_kwh`` per kWh of target charge missing at departures in the interval.
+    The number of EVs depends on the seed (households are drawn per seed), so rows are padded
+    to ``max_evs`` (default: 1.25 times the EVs of the scenario's own seed); padding rows are
+    zeros and their actions are ignored.
+    The scenario must have ``[energy] enabled``; its ``[control] charging`` is ignored."""
+
+    metadata: ClassVar[dict] = {"render_modes": []}
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        peak_usd_per_kvah: float = 1.0,
+        unmet_usd_per_kwh: float = 1.0,
+        episode_s: float | None = None,
+        max_evs: int | None = None,
+    ) -> None:
+        if not scenario.energy.enabled:
+            raise ValueError("ChargingEnv needs a scenario with [energy] enabled = true")
+        self.scenario = scenario
+        self.peak_usd_per_kvah = float(peak_usd_per_kvah)
+        self.unmet_usd_per_kwh = float(unmet_usd_per_kwh)
+        self.interval_s = float(scenario.control.charging_interval)
+        self.episode_s = episode_s or scenario.time.duration_s
+        from twin.network.cache import load_roadnet
+        from twin.network.road import BuildOptions
+
+        self._network = load_roadnet(
+            scenario.map.file, BuildOptions(**scenario.map.model_dump(exclude={"file"}))
+        )
+        self._policy = _Pending()
+        self._build(scenario.seed)
+        n = max_evs or int(np.ceil(1.25 * len(self.ctl.evs)))
+        self.max_evs = n
+        from twin.control.charging import CHARGING_SPEC
+
+        low = np.append(CHARGING_SPEC.low, 0.0).astype(np.float32)
+        high = np.append(CHARGING_SPEC.high, 1.0).astype(np.float32)
+        self.observation_space = spaces.Box(np.tile(low, (n, 1)), np.tile(high, (n, 1)))
+        self.action_space = spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32)
+
+    def _build(self, seed: int) -> None:
+        from twin.control.charging import ChargingControl
+        from twin.model import CityModel
+
+        sc = self.scenario.with_overrides({"seed": seed, "control.charging": "uncontrolled"})
+        self.model = CityModel(sc, network=self._network)
+        self.model.clock.run_until(sc.time.start_s)
+        self.ctl = ChargingControl(self.model, self._policy)
+        self._t_end = sc.time.start_s + self.episode_s
+        n = len(self.ctl.evs)
+        if hasattr(self, "max_evs") and n > self.max_evs:
+            raise ValueError(f"seed {seed}: {n} EVs, more than max_evs = {self.max_evs}")
+
+    def _observe(self) -> np.ndarray:
+        obs = self.ctl.observe(self.model.now_s)
+        out = np.zeros(self.observation_space.shape, dtype=np.float32)
+        out[obs.ev, :-1] = obs.features
+        out[obs.ev, -1] = 1.0
+        return out
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is None:
+            seed = int(self.np_random.integers(2**31))
+        self._build(seed)
+        return self._observe(), {"t_s": self.model.now_s}
+
+    def step(self, action):
+        model, evs = self.model, self.ctl.evs
+        share = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
+        self._policy.action = share[: len(evs)] * evs.max_p_kw
+        t0 = model.now_s
+        self.ctl.decide(t0)
+        energy_before = evs.energy_kwh.copy()
+        unmet_before = float(evs.unmet_departure_kwh.sum())
+        t1 = min(t0 + self.interval_s, self._t_end)
+        model.clock.run_until(t1)
+        ev_kwh = evs.energy_kwh - energy_before
+        price = self.scenario.energy.price_usd_per_kwh
+        hour = int((0.5 * (t0 + t1)) // 3600) % 24
+        price_now = price[hour] if isinstance(price, tuple) else float(price)
+        cost = float(ev_kwh.sum()) * price_now
+        loading_kva, _, _ = self.ctl.trafo_state()
+        rating = self.ctl.trafo_rating_kva
+        over_kvah = float(np.maximum(loading_kva - rating, 0.0).sum()) * (t1 - t0) / 3600.0
+        unmet = float(evs.unmet_departure_kwh.sum()) - unmet_before
+        reward = -(cost + self.peak_usd_per_kvah * over_kvah + self.unmet_usd_per_kwh * unmet)
+        info = {"t_s": t1, "ev_cost_usd": cost, "kvah_above_rating": over_kvah,
+                "unmet_kwh": unmet}  # fmt: skip
+        return self._observe(), reward, False, t1 >= self._t_end - 1e-9, info
