@@ -199,6 +199,7 @@ def export(net: PhaseScorer, path: Path) -> None:
     entry = m.metadata_props.add()
     entry.key, entry.value = "twin_spec", f"{SIGNAL_SPEC.kind}/{SIGNAL_SPEC.version}"
     onnx.save(m, path, save_as_external_data=False)
+    Path(f"{path}.data").unlink(missing_ok=True)  # the exporter's weights, now inside the model
 
 
 def main() -> None:

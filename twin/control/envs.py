@@ -237,8 +237,9 @@ class SignalParallelEnv(ParallelEnv):
         if missing:
             raise ValueError(f"no action for {missing[:3]}{' ...' if len(missing) > 3 else ''}")
         single = self._single
-        fl = single.sim.fleet
-        lost_before, link_before = fl.time_loss_s.copy(), fl.link.copy()
+        if self.reward_kind == "delay":
+            fl = single.sim.fleet
+            lost_before, link_before = fl.time_loss_s.copy(), fl.link.copy()
         vector = np.array([actions[a] for a in self.possible_agents])
         feats, _, _, truncated, info = single.step(vector)
         if self.reward_kind == "queue":

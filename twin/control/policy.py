@@ -51,13 +51,17 @@ def check_actions(
 ) -> np.ndarray:
     """``actions`` as a float64 array of ``rows`` values in ``[low, high]`` (integers where
     ``integer``), or a PolicyError naming the policy, the simulated time and the row."""
-    who = f"policy {getattr(policy, 'name', type(policy).__name__)!r} at {format_clock(t_s)}"
+    def who() -> str:  # built only for an error message
+        return f"policy {getattr(policy, 'name', type(policy).__name__)!r} at {format_clock(t_s)}"
+
     try:
         a = np.asarray(actions, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise PolicyError(f"{who}: actions are not numbers ({exc})") from None
+        raise PolicyError(f"{who()}: actions are not numbers ({exc})") from None
     if a.shape != (rows,):
-        raise PolicyError(f"{who}: expected {rows} actions (shape ({rows},)), got shape {a.shape}")
+        raise PolicyError(
+            f"{who()}: expected {rows} actions (shape ({rows},)), got shape {a.shape}"
+        )
     lo = np.broadcast_to(np.asarray(low, dtype=np.float64), (rows,))
     hi = np.broadcast_to(np.asarray(high, dtype=np.float64), (rows,))
     bad = ~np.isfinite(a) | (a < lo) | (a > hi)
@@ -67,7 +71,7 @@ def check_actions(
         i = int(np.flatnonzero(bad)[0])
         what = "an integer " if integer else ""
         raise PolicyError(
-            f"{who}: {labels[i]}: action {float(a[i])} is not {what}in [{lo[i]:g}, {hi[i]:g}]"
+            f"{who()}: {labels[i]}: action {float(a[i])} is not {what}in [{lo[i]:g}, {hi[i]:g}]"
             + (f" ({int(bad.sum())} invalid actions in all)" if bad.sum() > 1 else "")
         )
     return a

@@ -15,6 +15,7 @@ link per exit lane times the lanes the movement enters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -153,7 +154,7 @@ class SignalObs:
     def __len__(self) -> int:
         return len(self.signal)
 
-    @property
+    @cached_property
     def features(self) -> np.ndarray:
         """The rows as SIGNAL_SPEC lays them out, float32 (N, SIGNAL_SPEC.width)."""
         n = len(self)

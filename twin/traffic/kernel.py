@@ -127,7 +127,9 @@ def insert_waiting(
 ) -> int:
     """Put waiting vehicles on their first link where there is room; returns how many still
     wait (compacted at the front of ``waiting``, in departure order). A vehicle held for the
-    one it follows (``fl.after``) stays in the list, in its place, and is skipped."""
+    one it follows (``fl.after``) stays in the list, in its place, and is skipped. Once a
+    departure onto a link fails in a step, the others waiting for that link are not tried
+    again in the step (the lane with most room had none; nothing else changes on the link)."""
     keep = 0
     state, arrive_s, follows, min_dwell_s = fl.state, fl.arrive_s, fl.after, fl.min_dwell_s
     for i in range(n_waiting):
@@ -138,12 +140,17 @@ def insert_waiting(
             keep += 1
             continue
         first = fl.route_links[fl.route_start[v]]
+        if net.link_full_s[first] == t_s:
+            waiting[keep] = v
+            keep += 1
+            continue
         after = next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, v)
         if _place(net, fl, p, stats, v, first, after, True):
             fl.state[v] = RUNNING
             running_add(fl.run_list, fl.run_pos, fl.run_count, v)
             fl.depart_s[v] = t_s
         else:
+            net.link_full_s[first] = t_s
             waiting[keep] = v
             keep += 1
     return keep

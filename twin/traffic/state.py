@@ -60,6 +60,7 @@ class NetArrays(NamedTuple):
     mov_out_first: np.ndarray  # int32, lowest to-link lane the movement enters
     mov_out_last: np.ndarray  # int32, highest to-link lane the movement enters
     lane_enter_s: np.ndarray  # float64 per lane slot, when a vehicle last crossed its stop line
+    link_full_s: np.ndarray  # float64 per link, when an insertion onto it last failed
 
 
 class Fleet(NamedTuple):
@@ -182,6 +183,7 @@ def net_arrays(net: RoadNet, gaps: GapParams | None = None) -> NetArrays:
         mov_out_first=out_first,
         mov_out_last=out_last,
         lane_enter_s=np.full(int(lane_offset[-1]), -np.inf),
+        link_full_s=np.full(net.n_links, -np.inf),
     )
 
 
