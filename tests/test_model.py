@@ -176,3 +176,34 @@ def test_csv_demand_scenario(tmp_path, monkeypatch):
     assert list(trips["trip_id"]) == [1, 2]
     assert list(trips["depart_plan_s"]) == [7 * 3600 + 60, 7 * 3600 + 150]
     assert (trips["status"] == "arrived").all()
+
+
+def test_models_built_in_one_process_are_freed(tmp_path, monkeypatch):
+    """Mesa 3.3's agent-id registry kept every model alive (~40 MB each on Baltimore)."""
+    import gc
+    import weakref
+
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "oakland.toml"
+    path.write_text(
+        f'[map]\nfile = "{MAPS / "west-oakland.osm.bz2"}"\n[time]\nduration = "10min"\n'
+        'report_interval = "5min"\n[traffic]\nenabled = false\n[energy]\nenabled = false\n'
+    )
+    sc = load_scenario(path)
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * 4096 / 2**20
+
+    refs, rss = [], []
+    for _ in range(20):
+        model = CityModel(sc)
+        assert len(model.agents) > 100
+        ids = [a.unique_id for a in model.agents]
+        assert len(set(ids)) == len(ids) and min(ids) == 1  # ids unique per model, from 1
+        refs.append(weakref.ref(model))
+        del model
+        gc.collect()
+        rss.append(rss_mb())
+    assert all(r() is None for r in refs)
+    assert rss[-1] - rss[4] < 20.0, rss  # flat after the first few (caches, allocator)

@@ -57,3 +57,36 @@ def test_the_pytorch_export_example_makes_a_model_twin_accepts(tmp_path, monkeyp
     exec(compile(block_with("torch.onnx.export"), "README.md", "exec"), scope)
     policy = load_policy("signals", str(tmp_path / "policies" / "my_signal.onnx"))
     assert policy.kind == "signals"
+
+
+def test_the_ci_gate_command_runs_with_its_exit_code_matching_its_junit(tmp_path, monkeypatch):
+    import shlex
+    from xml.etree import ElementTree as ET
+
+    from twin.cli import main
+
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```bash\n(twin evaluate --policy policies/signals.onnx.*?)```", text, re.S)
+    argv = shlex.split(block.group(1).replace("\\\n", " "))[1:]
+    swap = {"5": "2", "evaluation": str(tmp_path / "evaluation")}
+    for city in ("baltimore", "dortmund"):  # 10 minutes of random trips: seconds per run
+        small = tmp_path / f"{city}-small.toml"
+        small.write_text(
+            f'[map]\nfile = "{ROOT / "maps" / f"{city}.osm.bz2"}"\n'
+            '[time]\nstart = "08:00"\nduration = "10min"\nreport_interval = "5min"\n'
+            '[demand]\nkind = "random"\ntrips_per_hour = 2000\nprofile = "flat"\n'
+            "[population]\nenabled = false\n[energy]\nenabled = false\n"
+        )
+        swap[f"scenarios/{city}.toml"] = str(small)
+    argv = [swap.get(a, a) for a in argv]
+    code = main([*argv, "--no-progress", "--jobs", "1"])
+    suite = ET.parse(tmp_path / "evaluation" / "junit.xml").getroot()
+    failures = len(suite.findall("testcase/failure"))
+    assert len(suite.findall("testcase")) == 3
+    assert code == (1 if failures else 0)
+    # a requirement no policy can meet fails the gate
+    argv_fail = [*argv, "--require", "mean_delay_s <= 0.01 * max_pressure", "-o",
+                 str(tmp_path / "again")]  # fmt: skip
+    assert main([*argv_fail, "--no-progress", "--jobs", "1"]) == 1

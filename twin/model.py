@@ -28,6 +28,7 @@ import mesa
 import numpy as np
 from tqdm.auto import tqdm
 
+from twin import _mesa_ids
 from twin.clock import Clock, Process
 from twin.network.cache import load_roadnet
 from twin.network.road import BuildOptions, RoadNet
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from twin.traffic.component import TrafficComponent
 
 RECORDER_ORDER = 1000  # the recorder runs after every component at a reporting instant
+
+_mesa_ids.install()  # Mesa 3.3 would keep every model alive (see twin/_mesa_ids.py)
 
 
 class Component(Protocol):
