@@ -17,7 +17,7 @@ from twin.errors import MapError, ScenarioError, TwinError
 from twin.model import CityModel
 from twin.network.cache import load_roadnet
 from twin.network.road import BuildOptions, RoadNet
-from twin.population.agent import Household
+from twin.population.agent import Household, PlugIn
 from twin.population.plans import Stop, Tour
 from twin.results import Results
 from twin.rng import stream
@@ -28,6 +28,7 @@ __all__ = [
     "CityModel",
     "Household",
     "MapError",
+    "PlugIn",
     "Results",
     "RoadNet",
     "Scenario",
@@ -35,6 +36,7 @@ __all__ = [
     "Stop",
     "Tour",
     "TwinError",
+    "evaluate",
     "load_roadnet",
     "load_scenario",
     "run",
@@ -47,6 +49,14 @@ try:
     __version__ = _version("twin")
 except Exception:  # pragma: no cover - running from a source tree without installing
     __version__ = "0.0.0"
+
+
+def evaluate(*args, **kwargs):
+    """Policies against baselines on the same scenarios and seeds (see
+    :func:`twin.evaluation.evaluate`); an Evaluation to compare and check them."""
+    from twin.evaluation import evaluate as _evaluate
+
+    return _evaluate(*args, **kwargs)
 
 
 def run(scenario: str | Path | Scenario, *, progress: bool = False) -> Results:
