@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, field_validator, model_validator
 
 from twin.energy.synthesis import GridConfig
@@ -60,9 +58,6 @@ class EnergyConfig(Section):
     #: [low, high] range per EV (EVs start at home, unplugged: they plug in when they next
     #: get home); default [0.3, 0.9]
     ev_start_soc: tuple[float, float] = (0.3, 0.9)
-    #: how EVs charge: "uncontrolled" (full power on arrival until the target); the policies
-    #: issue adds time-of-use and deadline-aware charging; default "uncontrolled"
-    charging: Literal["uncontrolled"] = "uncontrolled"
     #: share of households with rooftop PV, in [0, 1]; default 0
     pv_share: float = Field(0.0, ge=0, le=1)
     #: PV size per equipped household, kWp; default 5 (a typical US residential system)
