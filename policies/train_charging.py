@@ -33,6 +33,7 @@ from torch import nn
 from twin.clock import Process
 from twin.control.charging import CHARGING_SPEC, ChargingControl
 from twin.control.charging_baselines import LeastLaxityFirst
+from twin.control.onnx import export_torch
 from twin.model import CityModel
 from twin.scenario import load_scenario
 
@@ -277,17 +278,7 @@ def main() -> None:
 
 
 def export(net: SetPoint, path: Path) -> None:
-    import onnx
-
-    torch.onnx.export(
-        Kilowatts(net).eval(), torch.ones(1, CHARGING_SPEC.width), path, input_names=["obs"],
-        output_names=["kw"], dynamic_axes={"obs": {0: "batch"}, "kw": {0: "batch"}},
-    )  # fmt: skip
-    m = onnx.load(path, load_external_data=True)
-    entry = m.metadata_props.add()
-    entry.key, entry.value = "twin_spec", f"{CHARGING_SPEC.kind}/{CHARGING_SPEC.version}"
-    onnx.save(m, path, save_as_external_data=False)
-    Path(f"{path}.data").unlink(missing_ok=True)  # the exporter's weights, now inside the model
+    export_torch(Kilowatts(net), CHARGING_SPEC, path, "kw")
 
 
 if __name__ == "__main__":

@@ -119,3 +119,21 @@ def load_onnx_policy(kind: str, path: Path) -> OnnxPolicy:
             f"{out.type} and shape {_dims(out.shape)}"
         )
     return OnnxPolicy(kind, path, session, spec)
+
+
+def export_torch(module: Any, spec: ObsSpec, path: Path, output: str) -> None:
+    """Export a PyTorch module reading raw ``[batch, spec.width]`` rows to ONNX at ``path``:
+    one file (weights inside), the batch dimension dynamic, stamped with the spec it was
+    trained on (``twin_spec``). Needs the ``train`` extra (torch, onnxscript)."""
+    import onnx
+    import torch
+
+    torch.onnx.export(
+        module.eval(), torch.ones(1, spec.width), path, input_names=["obs"],
+        output_names=[output], dynamic_axes={"obs": {0: "batch"}, output: {0: "batch"}},
+    )  # fmt: skip
+    model = onnx.load(path, load_external_data=True)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "twin_spec", f"{spec.kind}/{spec.version}"
+    onnx.save(model, path, save_as_external_data=False)
+    Path(f"{path}.data").unlink(missing_ok=True)  # the exporter's weights, now inside
