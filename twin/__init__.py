@@ -41,6 +41,7 @@ __all__ = [
     "load_scenario",
     "run",
     "stream",
+    "sweep",
 ]
 
 try:
@@ -57,6 +58,14 @@ def evaluate(*args, **kwargs):
     from twin.evaluation import evaluate as _evaluate
 
     return _evaluate(*args, **kwargs)
+
+
+def sweep(*args, **kwargs):
+    """A scenario over parameters and seeds (see :func:`twin.sweep.sweep`); a DataFrame with
+    one row per run."""
+    from twin.sweep import sweep as _sweep
+
+    return _sweep(*args, **kwargs)
 
 
 def run(scenario: str | Path | Scenario, *, progress: bool = False) -> Results:

@@ -339,6 +339,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from twin.sweep import sweep
+
+    out = args.out or Path("runs") / f"sweep-{datetime.now():%Y%m%d-%H%M%S}"
+    table = sweep(
+        args.scenario,
+        args.param or [],
+        seeds=args.seeds,
+        design_kind=args.design,
+        samples=args.samples,
+        out=out,
+        resume=args.resume,
+        jobs=args.jobs,
+        dask=args.dask,
+        progress=not args.no_progress,
+    )
+    failed = table[table["status"] != "ok"]
+    print(f"{len(table)} runs ({len(failed)} failed) in {out / 'runs'}; read them with "
+          f"pandas.read_parquet({str(out / 'runs')!r})")  # fmt: skip
+    for row in failed.head(5).itertuples():
+        print(f"  failed {row.run_id} (seed {row.seed}): {row.error}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="A city digital twin.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -400,6 +424,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--jobs", type=int, help="parallel runs (default: the machine's cores)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_evaluate)
+
+    sw = sub.add_parser(
+        "sweep", help="run a scenario over parameters and seeds; one Parquet row per run"
+    )
+    sw.add_argument("scenario", type=Path, help="scenario TOML file")
+    sw.add_argument(
+        "--param",
+        action="append",
+        help="KEY=LOW:HIGH:N, KEY=V1,V2,... or KEY=V, any scenario key (repeatable)",
+    )
+    sw.add_argument("--seeds", type=int, default=1, help="seeds per parameter set (default 1)")
+    sw.add_argument("--design", choices=["grid", "lhs"], default="grid", help="default grid")
+    sw.add_argument("--samples", type=int, default=0, help="points of an lhs design")
+    sw.add_argument("-o", "--out", type=Path, help="sweep directory (default runs/sweep-TIME)")
+    sw.add_argument("--resume", action="store_true", help="skip the runs already done")
+    sw.add_argument("--jobs", type=int, help="parallel runs (default: the machine's cores)")
+    sw.add_argument("--dask", help="a Dask scheduler address or scheduler file")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.set_defaults(func=cmd_sweep)
 
     pol = sub.add_parser("policies", help="list the signal and charging policies, or their spec")
     pol.add_argument("--kind", choices=["signals", "charging"], help="only this kind")

@@ -3,28 +3,25 @@
 Each (scenario, seed) is run once per policy and per baseline with only ``[control]`` changed,
 so all runs of one seed share households, trips and weather (common random numbers). Seeds
 are ``first_seed, first_seed + 1, ...`` (default: each scenario's own seed first). Runs go to
-a process pool over the machine's cores ("spawn" start, one Numba thread per worker, so
-workers neither fork a threaded runtime nor oversubscribe the cores). For signal policies the
-energy side is switched off (it does not affect traffic and costs time).
+a process pool over the machine's cores (:func:`twin.parallel.map_unordered`). For signal
+policies the energy side is switched off (it does not affect traffic and costs time).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from twin.errors import TwinError
 from twin.evaluation.kpis import CHARGING_KPIS, LOWER_IS_BETTER, SIGNAL_KPIS, run_kpis
 from twin.evaluation.requirements import Requirement, RequirementError
 from twin.evaluation.stats import PairedDiff, paired_difference, probability_of_improvement
+from twin.parallel import map_unordered
 
 
 class EvaluationError(TwinError):
@@ -83,12 +80,6 @@ class RunSpec:
     @property
     def value(self) -> str:
         return control_value(self.name)
-
-
-def _worker_init() -> None:
-    import numba
-
-    numba.set_num_threads(1)
 
 
 def run_one(spec: RunSpec) -> dict:
@@ -233,21 +224,7 @@ def evaluate(
         load_policy(kind, control_value(n))
     if jobs is not None and jobs < 1:
         raise EvaluationError(f"--jobs must be >= 1, got {jobs}")
-    jobs = min(jobs or os.cpu_count() or 1, len(specs))
-    rows = []
     t0 = time.perf_counter()
-    bar = tqdm(total=len(specs), desc="evaluate", unit="run", disable=None if progress else True)
-    with bar:
-        if jobs == 1:
-            for spec in specs:
-                rows.append(run_one(spec))
-                bar.update(1)
-        else:
-            ctx = get_context("spawn")
-            with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init) as pool:
-                futures = [pool.submit(run_one, spec) for spec in specs]
-                for fut in as_completed(futures):
-                    rows.append(fut.result())
-                    bar.update(1)
+    rows = list(map_unordered(run_one, specs, jobs=jobs, progress=progress, desc="evaluate"))
     runs = pd.DataFrame(rows).sort_values(["scenario", "seed", "policy"], ignore_index=True)
     return Evaluation(policies, baselines, kind, runs, wall_s=time.perf_counter() - t0)
