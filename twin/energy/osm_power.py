@@ -32,6 +32,7 @@ import shapely
 from pyproj import Transformer
 
 from twin.errors import MapError
+from twin.memo import file_memo
 from twin.network.osm import map_format
 
 SUBSTATION_TAGS = ("substation", "sub_station")  # power=*; sub_station is the old spelling
@@ -206,6 +207,7 @@ class _Reader:
                 )
 
 
+@file_memo()
 def read_power_features(path: str | Path, crs: str) -> PowerFeatures:
     """Substations, transformers and lines of the OSM file ``path``, projected to ``crs``.
 

@@ -28,6 +28,7 @@ import shapely
 from pyproj import Transformer
 
 from twin.errors import MapError
+from twin.memo import file_memo
 from twin.network.osm import map_format
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ def _ring_geometry(
     return area, cx, cy, x, y, off
 
 
+@file_memo()
 def read_features(path: str | Path, crs: str) -> MapFeatures:
     """Buildings, land use and POIs of the OSM file ``path``, projected to ``crs``."""
     path = Path(path)
