@@ -111,3 +111,21 @@ def test_the_same_sweep_runs_on_a_dask_cluster(scenario, tmp_path):
     a = table[cols].sort_values("run_id", ignore_index=True)
     b = local[cols].sort_values("run_id", ignore_index=True)
     pd.testing.assert_frame_equal(a, b)  # the cluster gives the same results, bit for bit
+
+
+def test_plots_and_kept_run_directories(scenario, tmp_path):
+    out = tmp_path / "sweep"
+    table = sweep(scenario, ["demand.trips_per_hour=500:1500:3",
+                             "control.signals=fixed_time,max_pressure"], seeds=2, out=out,
+                  jobs=1, keep_runs=True, plot=True, progress=False)  # fmt: skip
+    assert len(table) == 12
+    assert (out / "plot-traffic_mean_time_loss_s.png").stat().st_size > 10_000
+    page = (out / "sweep.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "Means over seeds" in page
+    kept = sorted(p.name for p in (out / "run-dirs").iterdir())
+    assert kept == sorted(table["run_id"])
+    assert (out / "run-dirs" / kept[0] / "kpis.parquet").exists()
+    # more demand, more trips completed, for each policy (the plotted trend is real)
+    done = table.groupby(["param.control.signals", "param.demand.trips_per_hour"])[
+        "traffic.trips_completed"].mean().unstack()  # fmt: skip
+    assert (done.diff(axis=1).iloc[:, 1:] > 0).all().all()

@@ -353,6 +353,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         resume=args.resume,
         jobs=args.jobs,
         dask=args.dask,
+        keep_runs=args.keep_runs,
+        plot=args.plot,
         progress=not args.no_progress,
     )
     failed = table[table["status"] != "ok"]
@@ -441,6 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--resume", action="store_true", help="skip the runs already done")
     sw.add_argument("--jobs", type=int, help="parallel runs (default: the machine's cores)")
     sw.add_argument("--dask", help="a Dask scheduler address or scheduler file")
+    sw.add_argument("--keep-runs", action="store_true", help="also save each run's directory")
+    sw.add_argument(
+        "--plot", action="store_true", help="plot each KPI against each parameter (PNG, HTML)"
+    )
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     sw.set_defaults(func=cmd_sweep)
 

@@ -13,6 +13,8 @@ Each run writes one Parquet file ``runs/<run id>.parquet`` (parameters, seed, ev
 time, worker, status, error, twin version) as it finishes, so nothing finished is lost if the
 sweep stops; ``resume`` skips the runs whose file exists; a failing run is recorded with its
 error and the sweep goes on. ``pandas.read_parquet(out / "runs")`` reads the whole table.
+``keep_runs`` also saves each run's directory under ``run-dirs/``; ``plot`` draws each KPI
+against each parameter (:mod:`twin.sweep_plot`).
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ class SweepRun:
     params: dict
     seed: int
     out_dir: str
+    keep_runs: bool = False
 
     @property
     def id(self) -> str:
@@ -136,6 +139,8 @@ def run_sweep_item(item: SweepRun) -> dict:
         sc = load_scenario(item.scenario).with_overrides({**item.params, "seed": item.seed})
         results = CityModel(sc).run(progress=False)
         row.update({k: v for k, v, _ in results.kpis})
+        if item.keep_runs:
+            results.save(Path(item.out_dir) / "run-dirs" / item.id)
         row["status"], row["error"] = "ok", ""
     except Exception as exc:  # recorded, and the sweep goes on
         row["status"] = "failed"
@@ -161,6 +166,8 @@ def sweep(
     resume: bool = False,
     jobs: int | None = None,
     dask: str | None = None,
+    keep_runs: bool = False,
+    plot: bool = False,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Run the sweep (see the module docstring); the table of every run in ``out``."""
@@ -182,14 +189,21 @@ def sweep(
     (out / "sweep.json").write_text(json.dumps(
         {"scenario": path, "params": [p.__dict__ for p in parsed], "design": design_kind,
          "samples": samples, "seeds": seeds}, indent=2, default=list))  # fmt: skip
-    items = [SweepRun(path, s, base.seed + k, str(out)) for s in sets for k in range(seeds)]
+    items = [
+        SweepRun(path, s, base.seed + k, str(out), keep_runs) for s in sets for k in range(seeds)
+    ]
     todo = [i for i in items if not (runs_dir / f"{i.id}.parquet").exists()]
     if dask:
         _run_on_dask(dask, todo, progress)
     else:
         for _ in map_unordered(run_sweep_item, todo, jobs=jobs, progress=progress, desc="sweep"):
             pass
-    return pd.read_parquet(runs_dir)
+    table = pd.read_parquet(runs_dir)
+    if plot:
+        from twin.sweep_plot import plot_sweep
+
+        plot_sweep(table, out)
+    return table
 
 
 def _run_on_dask(address: str, items: list[SweepRun], progress: bool) -> None:
