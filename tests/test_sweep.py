@@ -100,7 +100,7 @@ def test_the_same_sweep_runs_on_a_dask_cluster(scenario, tmp_path):
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "sweep"
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         table = sweep(scenario, ["traffic.reroute_share=0.1,0.2"], seeds=1, out=out,
                       dask=cluster.scheduler_address, progress=False)  # fmt: skip
@@ -129,3 +129,30 @@ def test_plots_and_kept_run_directories(scenario, tmp_path):
     done = table.groupby(["param.control.signals", "param.demand.trips_per_hour"])[
         "traffic.trips_completed"].mean().unstack()  # fmt: skip
     assert (done.diff(axis=1).iloc[:, 1:] > 0).all().all()
+
+
+def test_a_sweep_killed_half_way_and_resumed_gives_the_straight_through_table(scenario, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    params = ["--param", "demand.trips_per_hour=400:1400:6"]
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "twin.cli", "sweep", str(scenario), *params, "--jobs", "1",
+           "--no-progress", "--out", str(killed)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=os.environ.copy())
+    deadline = time.time() + 120
+    while len(list((killed / "runs").glob("*.parquet"))) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list((killed / "runs").glob("*.parquet")))
+    assert 2 <= done < 6  # killed half-way
+    resumed = sweep(scenario, params[1:], out=killed, resume=True, jobs=1, progress=False)
+    straight = sweep(scenario, params[1:], out=tmp_path / "straight", jobs=1, progress=False)
+    cols = [c for c in straight.columns if c.startswith(("param.", "traffic.", "run_id", "seed"))]
+    a = resumed[cols].sort_values("run_id", ignore_index=True)
+    b = straight[cols].sort_values("run_id", ignore_index=True)
+    pd.testing.assert_frame_equal(a, b)
