@@ -117,3 +117,17 @@ def osm_extract(map_file: Callable[[str], Path]) -> Callable[[str], OsmExtract]:
         return read[name]
 
     return get
+
+
+def traffic_scenario(
+    path: Path, map_name: str, *, trips_per_hour: int = 3000, seed: int = 0, extra: str = ""
+) -> Path:
+    """Write a quick scenario to ``path``: 10 minutes of random trips on a shipped map, traffic
+    only (seconds per run), for the tests of evaluations, sweeps and the README's commands."""
+    path.write_text(
+        f'seed = {seed}\n[map]\nfile = "{MAPS / SHIPPED_MAPS[map_name]}"\n'
+        '[time]\nstart = "08:00"\nduration = "10min"\nreport_interval = "5min"\n'
+        f'[demand]\nkind = "random"\ntrips_per_hour = {trips_per_hour}\nprofile = "flat"\n'
+        f"[population]\nenabled = false\n[energy]\nenabled = false\n{extra}"
+    )
+    return path

@@ -8,6 +8,7 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 import pytest
+from conftest import traffic_scenario
 
 from twin.cli import main
 from twin.control.registry import register
@@ -43,14 +44,7 @@ class HoldFirstPhase:
 def scenario(tmp_path, monkeypatch):
     """Baltimore, 10 minutes of random trips, traffic only: a few seconds per run."""
     monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
-    path = tmp_path / "small.toml"
-    path.write_text(
-        f'[map]\nfile = "{MAPS / "baltimore.osm.bz2"}"\n'
-        '[time]\nstart = "08:00"\nduration = "10min"\nreport_interval = "5min"\n'
-        '[demand]\nkind = "random"\ntrips_per_hour = 3000\nprofile = "flat"\n'
-        "[population]\nenabled = false\n[energy]\nenabled = false\n"
-    )
-    return path
+    return traffic_scenario(tmp_path / "small.toml", "baltimore")
 
 
 # -- statistics ------------------------------------------------------------------------------

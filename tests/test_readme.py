@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import traffic_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,13 +73,7 @@ def test_the_ci_gate_command_runs_with_its_exit_code_matching_its_junit(tmp_path
     argv = shlex.split(block.group(1).replace("\\\n", " "))[1:]
     swap = {"5": "2", "evaluation": str(tmp_path / "evaluation")}
     for city in ("baltimore", "dortmund"):  # 10 minutes of random trips: seconds per run
-        small = tmp_path / f"{city}-small.toml"
-        small.write_text(
-            f'[map]\nfile = "{ROOT / "maps" / f"{city}.osm.bz2"}"\n'
-            '[time]\nstart = "08:00"\nduration = "10min"\nreport_interval = "5min"\n'
-            '[demand]\nkind = "random"\ntrips_per_hour = 2000\nprofile = "flat"\n'
-            "[population]\nenabled = false\n[energy]\nenabled = false\n"
-        )
+        small = traffic_scenario(tmp_path / f"{city}-small.toml", city, trips_per_hour=2000)
         swap[f"scenarios/{city}.toml"] = str(small)
     argv = [swap.get(a, a) for a in argv]
     code = main([*argv, "--no-progress", "--jobs", "1"])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import traffic_scenario
 
 from twin.cli import main
 from twin.sweep import Param, SweepError, design, sweep
@@ -17,14 +18,7 @@ MAPS = Path(__file__).resolve().parents[1] / "maps"
 def scenario(tmp_path, monkeypatch):
     """Dortmund, 10 minutes of random trips, traffic only: about a second per run."""
     monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
-    path = tmp_path / "small.toml"
-    path.write_text(
-        f'seed = 5\n[map]\nfile = "{MAPS / "dortmund.osm.bz2"}"\n'
-        '[time]\nstart = "08:00"\nduration = "10min"\nreport_interval = "5min"\n'
-        '[demand]\nkind = "random"\ntrips_per_hour = 1500\nprofile = "flat"\n'
-        "[population]\nenabled = false\n[energy]\nenabled = false\n"
-    )
-    return path
+    return traffic_scenario(tmp_path / "small.toml", "dortmund", trips_per_hour=1500, seed=5)
 
 
 def test_parameters_parse_ranges_lists_and_words():
