@@ -150,3 +150,18 @@ def test_a_sweep_killed_half_way_and_resumed_gives_the_straight_through_table(sc
     a = resumed[cols].sort_values("run_id", ignore_index=True)
     b = straight[cols].sort_values("run_id", ignore_index=True)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_sweep_table_in_a_toml_file_says_the_same(scenario, tmp_path):
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text(
+        f'[sweep]\nscenario = "{scenario.name}"\nparams = ["traffic.reroute_share=0.1,0.2"]\n'
+        'seeds = 1\njobs = 1\nout = "from-toml"\n'
+    )
+    assert main(["sweep", "--config", str(cfg), "--no-progress"]) == 0
+    a = pd.read_parquet(tmp_path / "from-toml" / "runs")
+    b = sweep(scenario, ["traffic.reroute_share=0.1,0.2"], out=tmp_path / "cli", jobs=1,
+              progress=False)  # fmt: skip
+    assert sorted(a["run_id"]) == sorted(b["run_id"])
+    cfg.write_text("[sweep]\nseedz = 3\n")
+    assert main(["sweep", "--config", str(cfg), "--no-progress"]) == 2

@@ -341,18 +341,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from twin.sweep import sweep
+    from twin.sweep_config import SweepConfig, load_sweep_config
 
-    out = args.out or Path("runs") / f"sweep-{datetime.now():%Y%m%d-%H%M%S}"
+    cfg = load_sweep_config(args.config) if args.config else SweepConfig()
+    scenario = args.scenario or cfg.scenario
+    if scenario is None:
+        raise TwinError("twin sweep: give a scenario file (or scenario = ... in [sweep])")
+    out = Path(args.out or cfg.out or f"runs/sweep-{datetime.now():%Y%m%d-%H%M%S}")
     table = sweep(
-        args.scenario,
-        args.param or [],
-        seeds=args.seeds,
-        design_kind=args.design,
-        samples=args.samples,
+        scenario,
+        [*cfg.params, *(args.param or [])],
+        seeds=args.seeds if args.seeds is not None else cfg.seeds,
+        design_kind=args.design or cfg.design,
+        samples=args.samples if args.samples is not None else cfg.samples,
         out=out,
         resume=args.resume,
-        jobs=args.jobs,
-        dask=args.dask,
+        jobs=args.jobs if args.jobs is not None else cfg.jobs,
+        dask=args.dask or cfg.dask,
         keep_runs=args.keep_runs,
         plot=args.plot,
         progress=not args.no_progress,
@@ -430,15 +435,16 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser(
         "sweep", help="run a scenario over parameters and seeds; one Parquet row per run"
     )
-    sw.add_argument("scenario", type=Path, help="scenario TOML file")
+    sw.add_argument("scenario", type=Path, nargs="?", help="scenario TOML file")
     sw.add_argument(
         "--param",
         action="append",
         help="KEY=LOW:HIGH:N, KEY=V1,V2,... or KEY=V, any scenario key (repeatable)",
     )
-    sw.add_argument("--seeds", type=int, default=1, help="seeds per parameter set (default 1)")
-    sw.add_argument("--design", choices=["grid", "lhs"], default="grid", help="default grid")
-    sw.add_argument("--samples", type=int, default=0, help="points of an lhs design")
+    sw.add_argument("--seeds", type=int, help="seeds per parameter set (default 1)")
+    sw.add_argument("--design", choices=["grid", "lhs"], help="default grid")
+    sw.add_argument("--samples", type=int, help="points of an lhs design")
+    sw.add_argument("--config", type=Path, help="TOML file with a [sweep] table")
     sw.add_argument("-o", "--out", type=Path, help="sweep directory (default runs/sweep-TIME)")
     sw.add_argument("--resume", action="store_true", help="skip the runs already done")
     sw.add_argument("--jobs", type=int, help="parallel runs (default: the machine's cores)")
