@@ -53,8 +53,13 @@ def test_run_writes_a_run_directory(tmp_path, capsys):
     scenario.write_text(f'[map]\nfile = "{OAKLAND}"\n[time]\nduration = "30min"\n')
     assert main(["run", str(scenario), "-o", str(tmp_path / "run"), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "network.links" in out and str(tmp_path / "run") in out
+    assert str(tmp_path / "run") in out and "KPIs in kpis.csv" in out
+    assert "households" in out and "grid peak" in out and " MW at " in out  # clock time
+    assert len(out.splitlines()) < 20  # the headline, not every KPI
     assert (tmp_path / "run" / "kpis.parquet").exists()
+    assert main(["run", str(scenario), "-o", str(tmp_path / "all"), "--no-progress",
+                 "--all-kpis"]) == 0  # fmt: skip
+    assert "network.links" in capsys.readouterr().out
     # a second run into the same directory is refused and leaves it intact
     before = (tmp_path / "run" / "kpis.csv").read_bytes()
     assert main(["run", str(scenario), "-o", str(tmp_path / "run"), "--no-progress"]) == 2

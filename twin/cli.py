@@ -276,7 +276,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = model.run(progress=not args.no_progress)
     run_dir = results.save(out)
     print(f"scenario {scenario.name} ({scenario.source})")
-    print(results.summary())
+    if args.all_kpis:
+        print(results.summary())
+    else:
+        print(results.headline())
+        print(f"  ({len(results.kpis)} KPIs in kpis.csv; --all-kpis prints them)")
     print(f"results in {run_dir}")
     return 0
 
@@ -380,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--out", type=Path, help="run directory (default runs/NAME-TIME)")
     run.add_argument("--plan", action="store_true", help="print the process plan first")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--all-kpis", action="store_true", help="print every KPI, not the headline")
     run.set_defaults(func=cmd_run)
 
     map_ = sub.add_parser("map", help="inspect an OpenStreetMap file")

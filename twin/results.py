@@ -66,6 +66,45 @@ class Results:
                 return value
         raise KeyError(name)
 
+    def headline(self) -> str:
+        """The few figures a reader looks for first, in words and units (times as clock)."""
+        from twin.timefmt import format_clock
+
+        k = dict((name, value) for name, value, _ in self.kpis)
+        lines = []
+
+        def add(label: str, text: str) -> None:
+            lines.append(f"  {label:<22} {text}")
+
+        if "traffic.trips" in k:
+            trips, done = k["traffic.trips"], k.get("traffic.trips_completed", 0.0)
+            pct = 100.0 * done / trips if trips else 0.0
+            add("trips", f"{trips:,.0f} planned, {done:,.0f} completed ({pct:.0f} %)")
+            add("mean trip", f"{k.get('traffic.mean_duration_s', float('nan')) / 60:.1f} min, "
+                f"{k.get('traffic.mean_time_loss_s', float('nan')) / 60:.1f} min of it lost to "
+                "traffic")  # fmt: skip
+            add("gridlocked vehicles", f"{k.get('traffic.vehicles_gridlocked', 0):,.0f}")
+        if "population.households" in k:
+            add("households", f"{k['population.households']:,.0f} "
+                f"({k.get('population.evs', 0):,.0f} with an EV)")  # fmt: skip
+        if "energy.peak_kw" in k:
+            add("grid peak", f"{k['energy.peak_kw'] / 1000:,.2f} MW at "
+                f"{format_clock(k.get('energy.peak_at_s', 0.0))}")  # fmt: skip
+            add("transformers", f"peak loading {k.get('energy.trafo_loading_max_percent', 0):.0f}"
+                f" %, {k.get('energy.trafos_overloaded', 0):,.0f} above rating")  # fmt: skip
+            add("lowest voltage", f"{k.get('energy.v_min_pu', float('nan')):.3f} pu")
+            add("EV energy unmet", f"{k.get('energy.ev_unmet_departure_kwh', 0):,.0f} kWh at "
+                "departures")  # fmt: skip
+        if "control.signal_decisions" in k:
+            add("signal control", f"{k['control.controlled_signals']:,.0f} junctions, "
+                f"{k['control.signal_decisions']:,.0f} decisions")  # fmt: skip
+        if "control.charging_decisions" in k:
+            add("charging control", f"{k['control.charging_decisions']:,.0f} decisions")
+        if "run.wall_s" in k:
+            add("run time", f"{k['run.wall_s']:.1f} s simulating "
+                f"{k.get('run.simulated_s', 0) / 3600:.2f} h")  # fmt: skip
+        return "\n".join(lines)
+
     def summary(self) -> str:
         """KPIs as aligned text lines."""
         width = max((len(k) for k, _, _ in self.kpis), default=0)
