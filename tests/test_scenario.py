@@ -397,3 +397,16 @@ def test_frozen() -> None:
     with pytest.raises(ValidationError):
         s.map.file = Path("x")  # type: ignore[misc]
     assert isinstance(s.map, MapConfig)
+
+
+def test_a_run_past_48_00_is_refused_at_load(tmp_path):
+    from twin.scenario import Scenario
+
+    data = {"map": {"file": "m.osm"}, "time": {"start": "20:00", "duration": "30h"}}
+    with pytest.raises(ScenarioError) as info:
+        Scenario.from_dict(data, base_dir=tmp_path)
+    assert "time: the run would end at 50:00 (start 20:00 + 30h); runs end by 48:00" in str(
+        info.value
+    )
+    data["time"]["duration"] = "28h"  # ends at 48:00 exactly: allowed
+    assert Scenario.from_dict(data, base_dir=tmp_path).time.duration_s == 28 * 3600

@@ -40,6 +40,7 @@ from twin.energy.config import EnergyConfig
 from twin.errors import ScenarioError
 from twin.population.config import PopulationConfig
 from twin.timefmt import (
+    MAX_CLOCK_S,
     Section,
     format_clock,
     format_duration,
@@ -102,6 +103,13 @@ class TimeConfig(Section):
 
     @model_validator(mode="after")
     def _interval_within_duration(self) -> TimeConfig:
+        end_s = self.start_s + self.duration_s
+        if end_s > MAX_CLOCK_S:
+            raise ValueError(
+                f"the run would end at {int(end_s // 3600):02d}:{int(end_s % 3600 // 60):02d} "
+                f"(start {format_clock(self.start_s)} + {format_duration(self.duration_s)}); "
+                "runs end by 48:00 (shorten duration or start earlier)"
+            )
         if self.report_interval_s > self.duration_s:
             raise ValueError(
                 f"report_interval ({format_duration(self.report_interval_s)}) must not exceed "
