@@ -178,6 +178,27 @@ def test_csv_demand_scenario(tmp_path, monkeypatch):
     assert (trips["status"] == "arrived").all()
 
 
+def test_csv_trips_outside_the_run_are_reported_and_skipped(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    csv = tmp_path / "trips.csv"
+    csv.write_text(
+        "trip_id,depart,origin_lon,origin_lat,dest_lon,dest_lat,after_trip_id\n"
+        "1,06:10,-102.2790,21.8650,-102.2610,21.8750,\n"  # before the 07:00 start
+        "2,07:02:30,-102.2610,21.8750,-102.2790,21.8650,1\n"  # follows the skipped trip
+        "3,09:00,-102.2790,21.8650,-102.2610,21.8750,\n"  # after the end
+    )
+    scenario = load_scenario(
+        traffic_scenario(tmp_path, '[demand]\nkind = "csv"\nfile = "trips.csv"\n')
+    )
+    with caplog.at_level("WARNING"):
+        results = CityModel(scenario).run(progress=False)
+    trips = results.tables["trips"]
+    assert list(trips["trip_id"]) == [2] and list(trips["after_trip_id"]) == [-1]
+    assert trips["depart_delay_s"].iloc[0] < 60  # not driven late from the start
+    assert "2 of 3 trips depart outside the run (07:00 to 07:20)" in caplog.text
+    assert "trip 1 at 06:10" in caplog.text
+
+
 def test_models_built_in_one_process_are_freed(tmp_path, monkeypatch):
     """Mesa 3.3's agent-id registry kept every model alive (~40 MB each on Baltimore)."""
     import gc

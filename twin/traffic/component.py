@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from twin.clock import Process
+from twin.timefmt import format_clock
 from twin.traffic.demand import Trips, random_trips, read_trips_csv
 from twin.traffic.sim import TrafficSim
 from twin.traffic.state import Params
@@ -44,7 +46,7 @@ def scenario_trips(model: CityModel) -> Trips:
             demand.file,
             report.same_node_skipped,
         )
-        return trips
+        return in_window(trips, model.start_s, model.end_s, str(demand.file))
     return random_trips(
         net,
         rng=model.stream("demand"),
@@ -54,6 +56,33 @@ def scenario_trips(model: CityModel) -> Trips:
         demand_scale=demand.demand_scale,
         profile=demand.profile,
         min_trip_m=demand.min_trip_m,
+    )
+
+
+def in_window(trips: Trips, start_s: float, end_s: float, source: str) -> Trips:
+    """The trips departing in [start_s, end_s); the others are reported (count, examples) and
+    skipped, not driven late from the start. A kept trip whose previous leg was skipped starts
+    free."""
+    keep = (trips.depart_s >= start_s) & (trips.depart_s < end_s)
+    if keep.all():
+        return trips
+    out = np.flatnonzero(~keep)
+    examples = ", ".join(
+        f"trip {trips.trip_id[i]} at {format_clock(trips.depart_s[i])}" for i in out[:3]
+    )
+    log.warning(
+        "%s: %d of %d trips depart outside the run (%s to %s) and are skipped, e.g. %s",
+        source, len(out), len(trips), format_clock(start_s), format_clock(end_s), examples,
+    )  # fmt: skip
+    kept_ids = trips.trip_id[keep]
+    after = trips.after_trip_id[keep]
+    return Trips(
+        trip_id=kept_ids,
+        origin_node=trips.origin_node[keep],
+        dest_node=trips.dest_node[keep],
+        depart_s=trips.depart_s[keep],
+        after_trip_id=np.where(np.isin(after, kept_ids), after, -1),
+        min_dwell_s=np.where(np.isin(after, kept_ids), trips.min_dwell_s[keep], 0.0),
     )
 
 
