@@ -194,3 +194,30 @@ def test_evs_plug_in_when_the_traffic_engine_gets_them_home(evening):
         assert c.evs.plug_s[e] == last
         checked += 1
     assert checked > 50
+
+
+def test_a_power_flow_that_does_not_converge_is_recorded_and_the_run_goes_on(
+    tmp_path, monkeypatch, caplog
+):
+    """Snapshots the solver gives up on (here forced: every 7th) are counted, warned about
+    with their time, and left out of the voltage and loading figures."""
+    import twin.energy.component as comp
+
+    real = comp.solve
+    forced = []
+
+    def flaky(grid, **kw):
+        res = real(grid, **kw)
+        res.n_iter[::7] = -1  # as the kernel reports a snapshot that did not converge
+        res.vm_pu[::7] = 0.1  # and whatever voltages it stopped at
+        forced.append(len(res.n_iter[::7]))
+        return res
+
+    monkeypatch.setattr(comp, "solve", flaky)
+    sc = scenario(tmp_path, duration="1h", traffic=False)
+    with caplog.at_level("WARNING"):
+        res = CityModel(sc).run(progress=False)
+    assert res.kpi("energy.power_flow_not_converged") == sum(forced) > 0
+    assert "power flow did not converge" in caplog.text and "first at 16:00" in caplog.text
+    assert res.kpi("energy.v_min_pu") > 0.8  # the 0.1 pu of the failed snapshots is left out
+    assert res.tables["energy"]["v_min_pu"].isna().sum() == sum(forced)

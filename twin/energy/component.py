@@ -22,6 +22,7 @@ from twin.energy.osm_power import read_power_features
 from twin.energy.powerflow import solve
 from twin.energy.synthesis import CityGrid, synthesize_grid
 from twin.errors import ScenarioError
+from twin.timefmt import format_clock
 
 if TYPE_CHECKING:
     from twin.model import CityModel
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 ENERGY_ORDER = 200  # after traffic (100) and home arrivals (150) at the same instant
 BATCH_TICKS = 60  # power-flow snapshots solved per kernel call (an hour at one minute)
+#: sweeps before a snapshot counts as not converged: generous, since a heavily loaded case
+#: that pandapower solves took 115 sweeps here (the solver's default cap is 100)
+MAX_SWEEPS = 300
 ANSI_BAND_PU = (0.95, 1.05)  # ANSI C84.1 range A service voltage
 EN50160_BAND_PU = (0.90, 1.10)  # EN 50160 supply voltage, +-10 %
 
@@ -95,6 +99,7 @@ class EnergyComponent:
         self._line_peak_pct = np.zeros(self.grid.n_branch)
         self._comfort_deg_h = 0.0
         self._solve_wall_s = 0.0
+        self._not_converged = 0  # power-flow snapshots that did not converge
         self._latest: dict[str, float] = {}
         model.clock.register(
             Process("energy", self.tick_s, self._tick, order=ENERGY_ORDER, offset_s=self.tick_s)
@@ -151,24 +156,43 @@ class EnergyComponent:
         self._p_rows = []
         q = self._tan_phi * np.maximum(p, 0.0)
         wall0 = time.perf_counter()
-        res = solve(self.grid, p_mw=p, q_mvar=q)
+        res = solve(self.grid, p_mw=p, q_mvar=q, max_iter=MAX_SWEEPS, check=False)
         self._solve_wall_s += time.perf_counter() - wall0
+        k0 = len(self._ticks) - len(p)
+        t = np.array([row[0] for row in self._ticks[k0:]])
+        bad = ~res.converged
+        if bad.any():  # recorded, and the run goes on; those snapshots count in no statistic
+            self._not_converged += int(bad.sum())
+            log.warning(
+                "power flow did not converge in %d sweeps for %d of %d minutes from %s "
+                "(first at %s): loads beyond what the grid can carry? Those minutes are left "
+                "out of the voltage and loading figures (energy.power_flow_not_converged)",
+                MAX_SWEEPS, int(bad.sum()), len(p), format_clock(t[0]),
+                format_clock(t[np.flatnonzero(bad)[0]]),
+            )  # fmt: skip
+            for arr in (res.vm_pu, res.branch_loading_percent):
+                arr[bad] = np.nan
+            res.slack_p_mw[bad] = np.nan
+            res.losses_mw[bad] = np.nan
+        ok = ~bad
         minutes = self.tick_s / 60.0
         loading = res.branch_loading_percent
         trafo = loading[:, self.city.trafo_branch]
-        self._trafo_peak_pct = np.maximum(self._trafo_peak_pct, trafo.max(axis=0))
-        self._trafo_over_min += (trafo > 100.0).sum(axis=0) * minutes
-        self._line_peak_pct = np.fmax(self._line_peak_pct, np.nanmax(loading, axis=0))
-        sub = loading[:, self._hv_branches]
-        self._sub_peak_pct = np.maximum(self._sub_peak_pct, sub.max(axis=0))
-        self._sub_over_min += (sub > 100.0).sum(axis=0) * minutes
-        v = res.vm_pu[:, self._house_bus]
-        self._house_v_min = np.minimum(self._house_v_min, v.min(axis=0))
-        self._house_v_max = np.maximum(self._house_v_max, v.max(axis=0))
-        for key, (lo, hi) in (("ansi", ANSI_BAND_PU), ("en50160", EN50160_BAND_PU)):
-            self._bus_min_outside[key] += float(((v < lo) | (v > hi)).sum()) * minutes
-        k0 = len(self._ticks) - len(p)
-        t = np.array([row[0] for row in self._ticks[k0:]])
+        with np.errstate(invalid="ignore"):
+            if ok.any():
+                self._trafo_peak_pct = np.fmax(self._trafo_peak_pct, trafo[ok].max(axis=0))
+                self._line_peak_pct = np.fmax(self._line_peak_pct, np.nanmax(loading[ok], axis=0))
+            self._trafo_over_min += (trafo > 100.0).sum(axis=0) * minutes
+            sub = loading[:, self._hv_branches]
+            if ok.any():
+                self._sub_peak_pct = np.fmax(self._sub_peak_pct, sub[ok].max(axis=0))
+            self._sub_over_min += (sub > 100.0).sum(axis=0) * minutes
+            v = res.vm_pu[:, self._house_bus]
+            if ok.any():
+                self._house_v_min = np.fmin(self._house_v_min, v[ok].min(axis=0))
+                self._house_v_max = np.fmax(self._house_v_max, v[ok].max(axis=0))
+            for key, (lo, hi) in (("ansi", ANSI_BAND_PU), ("en50160", EN50160_BAND_PU)):
+                self._bus_min_outside[key] += float(((v < lo) | (v > hi)).sum()) * minutes
         frame = pd.DataFrame(
             {
                 "t_s": t,
@@ -211,6 +235,7 @@ class EnergyComponent:
                 add(f"grid.{key}", value, "km" if key.endswith("_km") else "count")
         add("run.energy_build_wall_s", self.build_s, "s")
         add("run.power_flow_wall_s", self._solve_wall_s, "s")
+        add("energy.power_flow_not_converged", self._not_converged, "count")
         if s.empty or "substation_p_kw" not in s:
             return
         import_kw = s["substation_p_kw"].to_numpy()
