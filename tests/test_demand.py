@@ -259,24 +259,38 @@ def test_error_unparseable_values_name_line_and_column(net, tmp_path):
     assert "line 7: dest_osm_node 12345 is not a network node" in lines[5]
 
 
-def test_error_points_outside_bbox_or_too_far(net, tmp_path):
+def test_points_too_far_are_reported_and_skipped_inside_or_outside_the_box(net, tmp_path):
     west = net.bbox_lonlat()[0]
     lon0, lat0 = net.node_lon[0], net.node_lat[0]
+    lon1, lat1 = net.node_lon[1], net.node_lat[1]
     text = (
-        "depart,origin_lon,origin_lat,dest_lon,dest_lat\n"
-        f"08:00,{west - 0.01},{lat0},{lon0},{lat0}\n"
-        f"08:00,{lon0},{lat0},{lon0 + 0.0005},{lat0}\n"  # ~52 m east of node 0
-        f"08:00,{lon0},{lat0},{lon0},nan\n"
+        "trip_id,depart,origin_lon,origin_lat,dest_lon,dest_lat\n"
+        f"1,08:00,{west - 0.01},{lat0},{lon0},{lat0}\n"  # ~800 m west of the box
+        f"2,08:00,{lon0},{lat0},{lon0 + 0.0005},{lat0}\n"  # ~52 m east of node 0
+        f"3,08:00,{lon1},{lat1},{lon0},{lat0}\n"  # on nodes
+        f"4,08:00,{west - 1e-7},{net.node_lat[np.argmin(net.node_lon)]},{lon1},{lat1}\n"
+        f"5,08:00,{lon0},{lat0},{lon0},nan\n"
     )
     msg = problems_of(tmp_path / "far.csv", text, net, snap_max_m=20.0)
-    assert "far.csv, line 2: origin point" in msg and "outside the map" in msg
-    assert "far.csv, line 3: dest point" in msg and "(snap_max_m=20 m)" in msg
-    assert "far.csv, line 4: column 'dest_lat': expected a number, got 'nan'" in msg
-    # with the default snap_max_m the same near point is accepted
-    path = tmp_path / "near.csv"
-    path.write_text(text.splitlines()[0] + "\n" + text.splitlines()[2] + "\n")
-    _, report = read_trips_csv(path, net)
-    assert 20.0 < report.max_snap_m < 500.0
+    assert "far.csv, line 6: column 'dest_lat': expected a number, got 'nan'" in msg
+    path = tmp_path / "far.csv"
+    path.write_text("\n".join(text.splitlines()[:5]) + "\n")
+    trips, report = read_trips_csv(path, net, snap_max_m=20.0)
+    # 1 cm outside the box next to a node snaps like a point inside; too-far points are skipped
+    assert sorted(trips.trip_id.tolist()) == [3, 4]
+    assert report.too_far_skipped == 2 and report.trips == 2
+    assert (
+        "line 2: origin" in report.too_far_examples[0]
+        and " m from the" in report.too_far_examples[0]
+    )
+    assert "line 3: dest" in report.too_far_examples[1]
+    # with the default snap_max_m the near point is accepted
+    trips, report = read_trips_csv(path, net)
+    assert 2 in trips.trip_id.tolist() and 20.0 < report.max_snap_m < 500.0
+    # a table of another map: every trip too far is an error
+    path.write_text(text.splitlines()[0] + "\n1,08:00,10.0,50.0,10.01,50.0\n")
+    with pytest.raises(TwinError, match="none of the 1 trips has both ends within"):
+        read_trips_csv(path, net)
 
 
 def test_error_lists_at_most_ten_problems(net, tmp_path):

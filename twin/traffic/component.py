@@ -46,6 +46,13 @@ def scenario_trips(model: CityModel) -> Trips:
             demand.file,
             report.same_node_skipped,
         )
+        if report.too_far_skipped:
+            log.warning(
+                "%s: %d of %d trips skipped: a point farther than snap_max_m = %g m from the "
+                "network, e.g. %s",
+                demand.file, report.too_far_skipped, report.rows, demand.snap_max_m,
+                "; ".join(report.too_far_examples),
+            )  # fmt: skip
         return in_window(trips, model.start_s, model.end_s, str(demand.file))
     return random_trips(
         net,

@@ -69,7 +69,8 @@ class DemandConfig(Section):
     min_trip_m: float = Field(500.0, ge=0)
     #: csv: the trip file (relative to the scenario file setting it)
     file: Path | None = Field(None, strict=False)
-    #: csv: farthest a lon/lat point may be from its network node, in metres; default 500
+    #: csv: farthest a lon/lat point may be from its network node, in metres (a trip with a
+    #: point farther is skipped and reported); default 500
     snap_max_m: float = Field(500.0, gt=0)
 
     @model_validator(mode="after")

@@ -6,7 +6,9 @@ which node, and when (seconds since midnight of the simulated day).
 Trip CSV format (a header on line 1, one trip per line; extra columns are ignored):
 
 - ``depart,origin_lon,origin_lat,dest_lon,dest_lat`` (WGS84 degrees): each point snaps to the
-  nearest network node (straight line, in the map's UTM metres); or
+  nearest network node (straight line, in the map's UTM metres), inside the map's box or
+  outside it alike; a trip with a point farther than ``snap_max_m`` is skipped and reported
+  (count and examples in the import report), not an error; or
 - ``depart,origin_osm_node,dest_osm_node``: OSM node ids of network nodes. A junction that
   osmnx consolidated from several OSM nodes is known by its smallest OSM id only
   (``RoadNet.node_osmid``); other members, and OSM nodes in the middle of a road, are not
@@ -207,6 +209,8 @@ class TripImportReport:
     same_node_skipped: int  # rows whose origin and destination are the same node
     max_snap_m: float  # farthest a lon/lat point was moved to its node (0 for OSM ids)
     ignored_columns: tuple[str, ...] = ()  # header columns that were not used
+    too_far_skipped: int = 0  # rows with a point farther than snap_max_m from any node
+    too_far_examples: tuple[str, ...] = ()  # the first few of them, with their distances
 
 
 def random_trips(
@@ -341,8 +345,9 @@ def read_trips_csv(
     """Read a trip CSV (see the module docstring); every problem names the file and line.
 
     Up to MAX_PROBLEMS problems are collected and raised together as one TwinError.
-    Rows whose origin and destination are the same node are skipped and counted (a trip
-    that follows one follows the skipped row's predecessor, the dwell times added).
+    Rows whose origin and destination are the same node, or with a point farther than
+    ``snap_max_m`` from the network, are skipped and counted (a trip that follows one follows
+    the skipped row's predecessor, the dwell times added).
     """
     path = Path(path)
     try:
@@ -395,8 +400,26 @@ def read_trips_csv(
     lines = np.array([line for line, _ in good], dtype=np.int64)
     vals = {c: np.array([v[c] for _, v in good]) for c in col}
     snap_m = np.zeros(1)
+    too_far = np.zeros(len(lines), dtype=bool)
+    far_examples: list[str] = []
     if lonlat:
-        ends, snap_m = _snap(net, lines, vals, snap_max_m, problems)
+        ends, dists = _snap(net, vals)
+        too_far = (dists["origin"] > snap_max_m) | (dists["dest"] > snap_max_m)
+        near = np.concatenate([dists["origin"][~too_far], dists["dest"][~too_far]])
+        snap_m = near if len(near) else np.zeros(1)
+        for k in np.flatnonzero(too_far)[:3]:
+            end = "origin" if dists["origin"][k] > snap_max_m else "dest"
+            lon, lat = vals[f"{end}_lon"][k], vals[f"{end}_lat"][k]
+            far_examples.append(
+                f"line {lines[k]}: {end} ({lon}, {lat}) is {dists[end][k]:.0f} m from the "
+                "nearest network node"
+            )
+        if too_far.all():
+            raise TwinError(
+                f"{path}: none of the {len(lines)} trips has both ends within "
+                f"snap_max_m={snap_max_m:g} m of the network, e.g. {far_examples[0]}; is it "
+                "a trip table of this map?"
+            )
     else:
         ends = _osm_nodes(net, lines, vals, problems)
     unique_ids = True
@@ -419,7 +442,7 @@ def read_trips_csv(
     if problems:
         raise _fail(path, problems)
 
-    keep = ends["origin"] != ends["dest"]
+    keep = (ends["origin"] != ends["dest"]) & ~too_far
     if after is not None:
         after, dwell = _skip_links(trip_id, after, dwell, keep)
     trips = Trips(
@@ -433,8 +456,10 @@ def read_trips_csv(
     report = TripImportReport(
         rows=len(rows) - 1,
         trips=len(trips),
-        same_node_skipped=int((~keep).sum()),
+        same_node_skipped=int(((ends["origin"] == ends["dest"]) & ~too_far).sum()),
         max_snap_m=float(snap_m.max()),
+        too_far_skipped=int(too_far.sum()),
+        too_far_examples=tuple(far_examples),
         ignored_columns=tuple(c for c in header if c not in col),
     )
     return trips, report
@@ -456,36 +481,26 @@ def _skip_links(
 
 
 def _snap(
-    net: RoadNet,
-    lines: np.ndarray,
-    vals: dict[str, np.ndarray],
-    snap_max_m: float,
-    problems: list[tuple[int, str]],
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Nearest network node of each origin and destination point; problems appended."""
+    net: RoadNet, vals: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Nearest network node of each origin and destination point, and its distance in metres
+    (inf for a point that cannot be projected), inside the map's box or not."""
     from pyproj import Transformer
     from scipy.spatial import cKDTree
 
-    west, south, east, north = net.bbox_lonlat()
     to_xy = Transformer.from_crs("EPSG:4326", net.meta["crs"], always_xy=True)
     tree = cKDTree(np.column_stack([net.node_x_m, net.node_y_m]))
-    ends, dists = {}, []
+    ends, dists = {}, {}
     for end in ("origin", "dest"):
         lon, lat = vals[f"{end}_lon"], vals[f"{end}_lat"]
-        inside = (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
-        x, y = to_xy.transform(np.where(inside, lon, west), np.where(inside, lat, south))
-        dist_m, node = tree.query(np.column_stack([x, y]))
-        box = f"lon {west:.6f}..{east:.6f}, lat {south:.6f}..{north:.6f}"
-        for k in np.flatnonzero(~inside | (dist_m > snap_max_m)):
-            why = (
-                f"{dist_m[k]:.0f} m from the nearest network node (snap_max_m={snap_max_m:g} m)"
-                if inside[k]
-                else f"outside the map ({box})"
-            )
-            problems.append((int(lines[k]), f"{end} point ({lon[k]}, {lat[k]}) is {why}"))
+        valid = (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0)
+        x, y = to_xy.transform(np.where(valid, lon, 0.0), np.where(valid, lat, 0.0))
+        xy = np.column_stack([x, y])
+        finite = valid & np.isfinite(xy).all(axis=1)
+        dist_m, node = tree.query(np.where(finite[:, None], xy, 0.0))
         ends[end] = node.astype(np.int64)
-        dists.append(np.where(inside, dist_m, 0.0))
-    return ends, np.concatenate(dists)
+        dists[end] = np.where(finite, dist_m, np.inf)
+    return ends, dists
 
 
 def _osm_nodes(
