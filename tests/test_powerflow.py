@@ -556,3 +556,27 @@ def test_unsupported_pandapower_elements_are_refused(pp) -> None:
     net.load["const_z_p_percent"] = 50.0
     with pytest.raises(GridError, match="voltage dependent"):
         from_pandapower(net)
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "says"),
+    [
+        ("load", "p_mw", "load 3 has no valid p_mw"),
+        ("line", "r_ohm_per_km", "line 3 has no valid r_ohm_per_km"),
+        ("trafo", "vk_percent", "transformer 0 has no valid vk_percent"),
+    ],
+)
+def test_missing_element_data_is_refused_naming_the_element(pp, table, column, says) -> None:
+    """pandapower treats some NaN as 0; a grid with a missing value is refused instead."""
+    net = network("create_kerber_landnetz_freileitung_1")
+    df = getattr(net, table)
+    df.loc[df.index[3 if len(df) > 3 else 0], column] = np.nan
+    with pytest.raises(GridError, match=says):
+        from_pandapower(net)
+
+
+def test_a_transformer_with_vk_below_vkr_is_refused(pp) -> None:
+    net = network("create_kerber_landnetz_freileitung_1")
+    net.trafo.loc[net.trafo.index[0], "vkr_percent"] = net.trafo["vk_percent"].iloc[0] + 1.0
+    with pytest.raises(GridError, match=r"has vk_percent .* below vkr_percent"):
+        from_pandapower(net)

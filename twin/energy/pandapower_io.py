@@ -47,6 +47,24 @@ def _col(df: pd.DataFrame, name: str, default: float) -> np.ndarray:
     return pd.to_numeric(df[name], errors="coerce").fillna(default).to_numpy(dtype=REAL)
 
 
+def _require(df: pd.DataFrame, columns: tuple[str, ...], label: str, what: str) -> None:
+    """GridError naming the first in-service ``what`` whose value in ``columns`` is missing or
+    not a number (pandapower reads NaN as 0 in places; a grid must not)."""
+    on = _in_service(df) if "in_service" in df else np.ones(len(df), dtype=bool)
+    for col in columns:
+        values = (
+            pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=REAL)
+            if col in df
+            else np.full(len(df), np.nan)
+        )
+        bad = on & ~np.isfinite(values)
+        if bad.any():
+            raise GridError(
+                f"{label}: {what} {df.index[bad][0]} has no valid {col} "
+                f"({int(bad.sum())} {what}s in all)"
+            )
+
+
 def _in_service(df: pd.DataFrame) -> np.ndarray:
     if "in_service" not in df:
         return np.ones(len(df), dtype=bool)
@@ -176,6 +194,7 @@ def from_pandapower(net: Any, *, name: str | None = None) -> Grid:
     rows: list[dict[str, Any]] = []
     # lines
     line = net.line
+    _require(line, ("length_km", "r_ohm_per_km", "x_ohm_per_km", "max_i_ka"), label, "line")
     keep = _in_service(line)
     open_l = _open_ends(net, "l")
     f_hz = float(net.get("f_hz", 50.0))
@@ -205,6 +224,16 @@ def from_pandapower(net: Any, *, name: str | None = None) -> Grid:
                     f"{label}: transformer {trafo.index[np.abs(ratio - 0.5) > 1e-12][0]} has "
                     f"{col} != 0.5; the grid splits the impedance half and half"
                 )
+        _require(trafo, ("sn_mva", "vn_hv_kv", "vn_lv_kv", "vk_percent", "vkr_percent"), label,
+                 "transformer")  # fmt: skip
+        vk_all, vkr_all = _col(trafo, "vk_percent", np.nan), _col(trafo, "vkr_percent", np.nan)
+        short = _in_service(trafo) & (vk_all < vkr_all)
+        if short.any():
+            i = np.flatnonzero(short)[0]
+            raise GridError(
+                f"{label}: transformer {trafo.index[i]} has vk_percent {vk_all[i]:g} below "
+                f"vkr_percent {vkr_all[i]:g}; the short-circuit voltage includes its resistive part"
+            )
         keep = _in_service(trafo)
         open_t = _open_ends(net, "t")
         tap_hv, tap_lv = _trafo_taps(trafo, label)
@@ -280,6 +309,8 @@ def from_pandapower(net: Any, *, name: str | None = None) -> Grid:
         return np.array([row[key] for row, _, _ in rows_], dtype=dtype)
 
     loads = net.load[_in_service(net.load)]
+    _require(loads, ("p_mw", "q_mvar"), label, "load")
+    _require(net.sgen, ("p_mw", "q_mvar"), label, "static generator")
     for cols in (
         ("const_z_p_percent", "const_i_p_percent", "const_z_q_percent", "const_i_q_percent"),
         ("const_z_percent", "const_i_percent"),  # before pandapower 3.0
