@@ -550,7 +550,7 @@ def test_unsupported_pandapower_elements_are_refused(pp) -> None:
         from_pandapower(pn.example_simple())
     net = network("create_kerber_landnetz_freileitung_1")
     pp.create_ext_grid(net, net.bus.index[-1])
-    with pytest.raises(GridError, match="2 in-service external grids"):
+    with pytest.raises(GridError, match="2 in-service external grids on different buses"):
         from_pandapower(net)
     net = network("create_kerber_landnetz_freileitung_1")
     net.load["const_z_p_percent"] = 50.0
@@ -579,4 +579,18 @@ def test_a_transformer_with_vk_below_vkr_is_refused(pp) -> None:
     net = network("create_kerber_landnetz_freileitung_1")
     net.trafo.loc[net.trafo.index[0], "vkr_percent"] = net.trafo["vk_percent"].iloc[0] + 1.0
     with pytest.raises(GridError, match=r"has vk_percent .* below vkr_percent"):
+        from_pandapower(net)
+
+
+def test_several_external_grids_on_one_bus_are_one_slack(pp) -> None:
+    net = network("create_kerber_landnetz_freileitung_1")
+    one = from_pandapower(net)
+    slack = net.ext_grid["bus"].iloc[0]
+    pp.create_ext_grid(net, slack, vm_pu=net.ext_grid["vm_pu"].iloc[0])
+    two = from_pandapower(net)
+    assert np.allclose(solve(two).vm_pu, solve(one).vm_pu)
+    pp.runpp(net)  # pandapower agrees with the one-slack answer
+    assert np.abs(net.res_bus["vm_pu"].to_numpy()[: two.n_bus] - solve(two).vm_pu[0]).max() < 1e-6
+    net.ext_grid.loc[net.ext_grid.index[1], "vm_pu"] = 1.05
+    with pytest.raises(GridError, match="on one bus at different voltages"):
         from_pandapower(net)

@@ -8,7 +8,8 @@ defaults (``trafo_model="t"``, ``calculate_voltage_angles=True``, constant-power
 What :func:`from_pandapower` takes: in-service buses, lines (length, r/x/c/g per km, parallel,
 derating factor ``df``), two-winding transformers (std-type or parameter data, parallel,
 ``df``, phase shift, a ``"Ratio"`` tap changer on either side), loads and static generators
-(``scaling`` applied), one external grid (the slack) and switches (a closed bus-bus switch
+(``scaling`` applied), one external grid (the slack; several on one bus at one voltage count
+as one) and switches (a closed bus-bus switch
 joins its buses, an open line or transformer switch disconnects that end as pandapower does,
 leaving the branch charged from the other end). Out-of-service elements are skipped, and so is
 everything not connected to the external grid. It refuses, with a
@@ -174,9 +175,14 @@ def from_pandapower(net: Any, *, name: str | None = None) -> Grid:
                 "loads, static generators, switches and one external grid"
             )
     ext = net.ext_grid[_in_service(net.ext_grid)]
+    same_bus = len(ext) > 1 and ext["bus"].nunique() == 1
+    if same_bus and ext["vm_pu"].nunique() == 1 and np.ptp(_col(ext, "va_degree", 0.0)) == 0:
+        ext = ext.iloc[:1]  # several sources on one bus at one voltage are one slack
     if len(ext) != 1:
         raise GridError(
-            f"{label}: {len(ext)} in-service external grids; a Grid has exactly one slack bus"
+            f"{label}: {len(ext)} in-service external grids"
+            + (" on one bus at different voltages" if same_bus else " on different buses")
+            + "; a Grid has exactly one slack bus"
         )
     buses = _Buses(net.bus)
     pos = buses.pos
