@@ -88,6 +88,8 @@ def test_bad_keys_fail_before_any_run(scenario, tmp_path, capsys):
     assert code == 2
     assert "demand.scalez: unknown key" in capsys.readouterr().err
     assert not (tmp_path / "s" / "runs").exists()
+    assert main(["sweep", str(scenario), "--jobs", "0", "--no-progress"]) == 2
+    assert "jobs must be >= 1" in capsys.readouterr().err
 
 
 def test_the_same_sweep_runs_on_a_dask_cluster(scenario, tmp_path):

@@ -176,6 +176,8 @@ def sweep(
     parsed = [p if isinstance(p, Param) else Param.parse(p) for p in params]
     if seeds < 1:
         raise SweepError(f"seeds must be >= 1, got {seeds}")
+    if jobs is not None and jobs < 1:
+        raise SweepError(f"jobs must be >= 1, got {jobs}")
     path = str(Path(scenario).resolve())
     base = load_scenario(path)
     sets = design(parsed, design_kind, samples, seed=base.seed)
