@@ -229,10 +229,15 @@ class EnergyComponent:
         cfg, city = self.cfg, self.city
         h = self.tick_s / 3600.0
         add = results.add_kpi
-        summary = city.summary() if hasattr(city, "summary") else {}
+        from twin.energy.plot import grid_summary
+
+        summary = grid_summary(city)
         for key, value in summary.items():
             if isinstance(value, int | float):
-                add(f"grid.{key}", value, "km" if key.endswith("_km") else "count")
+                unit = {"_km": "km", "_mva": "MVA", "_kva": "kVA", "_m": "m"}.get(
+                    "_" + key.rsplit("_", 1)[-1], "count"
+                )
+                add(f"grid.{key}", value, unit)
         add("run.energy_build_wall_s", self.build_s, "s")
         add("run.power_flow_wall_s", self._solve_wall_s, "s")
         add("energy.power_flow_not_converged", self._not_converged, "count")
