@@ -594,3 +594,18 @@ def test_several_external_grids_on_one_bus_are_one_slack(pp) -> None:
     net.ext_grid.loc[net.ext_grid.index[1], "vm_pu"] = 1.05
     with pytest.raises(GridError, match="on one bus at different voltages"):
         from_pandapower(net)
+
+
+def test_buses_and_loads_cut_off_from_the_slack_are_reported(pp, caplog) -> None:
+    net = network("create_kerber_landnetz_freileitung_1")
+    grid_all = from_pandapower(net)
+    # take out the line feeding the last bus: that bus and its load lose their supply
+    last = net.bus.index[-1]
+    feeding = net.line.index[(net.line["to_bus"] == last) | (net.line["from_bus"] == last)]
+    net.line.loc[feeding, "in_service"] = False
+    n_loads = int((net.load["bus"] == last).sum())
+    with caplog.at_level("WARNING"):
+        grid = from_pandapower(net)
+    assert grid.n_bus == grid_all.n_bus - 1
+    assert f"1 in-service buses and {n_loads} in-service loads" in caplog.text
+    assert "not connected to the external grid" in caplog.text

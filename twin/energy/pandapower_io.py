@@ -12,14 +12,15 @@ derating factor ``df``), two-winding transformers (std-type or parameter data, p
 as one) and switches (a closed bus-bus switch
 joins its buses, an open line or transformer switch disconnects that end as pandapower does,
 leaving the branch charged from the other end). Out-of-service elements are skipped, and so is
-everything not connected to the external grid. It refuses, with a
-:class:`~twin.errors.GridError`: a meshed network, in-service elements of other kinds
-(generators, shunts, three-winding transformers, impedances, wards, storage, ...),
+everything not connected to the external grid (a warning says how many buses and loads). It
+refuses, with a :class:`~twin.errors.GridError`: a meshed network, in-service elements of
+other kinds (generators, shunts, three-winding transformers, impedances, wards, storage, ...),
 voltage-dependent loads and tap changers other than a plain ratio tap.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -35,6 +36,9 @@ UNSUPPORTED = (
     "asymmetric_load", "asymmetric_sgen", "svc", "tcsc", "ssc", "vsc", "line_dc", "bus_dc",
     "source_dc", "load_dc", "b2b_vsc", "vsc_stacked", "vsc_bipolar",
 )  # fmt: skip
+
+
+log = logging.getLogger(__name__)
 
 
 def _name(x: Any) -> str:
@@ -329,6 +333,16 @@ def from_pandapower(net: Any, *, name: str | None = None) -> Grid:
                 )
     load_bus = np.array([bus_of[pos[b]] if b in pos else -1 for b in loads["bus"]], dtype=int)
     lk = load_bus >= 0
+    orig = np.arange(len(net.bus))  # pandapower's buses (auxiliary open-end buses follow)
+    cut_buses = int((buses.in_service[orig] & ~reached[root[orig]]).sum())
+    cut_loads = int((~lk).sum())
+    if cut_buses or cut_loads:
+        log.warning(
+            "%s: %d in-service buses and %d in-service loads (%.3f MW) are not connected to the "
+            "external grid and are left out, as pandapower's check_connectivity leaves them "
+            "unsupplied",
+            label, cut_buses, cut_loads, float(_col(loads, "p_mw", 0.0)[~lk].sum()),
+        )  # fmt: skip
     scale = _col(loads, "scaling", 1.0)
     sgens = net.sgen[_in_service(net.sgen)]
     sgen_bus = np.array([bus_of[pos[b]] if b in pos else -1 for b in sgens["bus"]], dtype=int)
