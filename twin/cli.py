@@ -183,7 +183,6 @@ def _build_grid(args: argparse.Namespace):
     from twin.energy.osm_power import read_power_features
     from twin.energy.synthesis import GridConfig, synthesize_grid
     from twin.network.cache import load_roadnet
-    from twin.network.road import BuildOptions
     from twin.population.config import PopulationConfig
     from twin.population.synthesis import synthesize
 
@@ -192,7 +191,7 @@ def _build_grid(args: argparse.Namespace):
 
         sc = load_scenario(args.file)
         map_file, seed = sc.map.file, sc.seed
-        net = load_roadnet(map_file, BuildOptions(**sc.map.model_dump(exclude={"file"})))
+        net = load_roadnet(map_file, sc.map.build_options())
         pop_cfg, grid_cfg = sc.population, sc.energy.grid
         if args.households is not None:
             pop_cfg = pop_cfg.model_copy(update={"households": args.households})

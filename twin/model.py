@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from twin import _mesa_ids
 from twin.clock import Clock, Process
 from twin.network.cache import load_roadnet
-from twin.network.road import BuildOptions, RoadNet
+from twin.network.road import RoadNet
 from twin.population.agent import Household
 from twin.population.component import PopulationComponent
 from twin.results import Results
@@ -122,7 +122,7 @@ class CityModel(mesa.Model):
         wall0 = time.perf_counter()
         self.network = network or load_roadnet(
             scenario.map.file,
-            BuildOptions(**scenario.map.model_dump(exclude={"file"})),
+            scenario.map.build_options(),
             progress=progress,
         )
         self.network_load_s = time.perf_counter() - wall0

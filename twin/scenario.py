@@ -38,6 +38,7 @@ from pydantic.fields import FieldInfo
 from twin.control.config import ControlConfig
 from twin.energy.config import EnergyConfig
 from twin.errors import ScenarioError
+from twin.network.road import BuildOptions
 from twin.population.config import PopulationConfig
 from twin.timefmt import (
     MAX_CLOCK_S,
@@ -76,6 +77,10 @@ class MapConfig(Section):
     signal_join_m: float = Field(15.0, ge=0)
     #: keep only the largest strongly connected component of the road graph; default true
     keep_largest_scc: bool = True
+
+    def build_options(self) -> BuildOptions:
+        """The road-network build options these keys set."""
+        return BuildOptions(**self.model_dump(exclude={"file"}))
 
 
 class TimeConfig(Section):
@@ -214,6 +219,25 @@ class Scenario(Section):
         base = self.source.parent if self.source else Path.cwd()
         merged = _deep_merge(self.to_toml_dict(), _resolve_paths(nested, Scenario, base))
         return _validate(merged, source=self.source, origins={}, label="overrides")
+
+
+def load_table(path: Path, table: str, model: type[BaseModel]) -> Any:
+    """Validate the one table ``[table]`` of the TOML file ``path`` against ``model`` (the
+    ``[evaluate]`` and ``[sweep]`` files); TwinError naming the file and key on bad input."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
+    if set(data) != {table}:
+        raise ScenarioError(f"{path}: expected one table [{table}], found {sorted(data) or 'none'}")
+    try:
+        return model.model_validate(data[table])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ScenarioError(f"{path}: {table}.{key}: {err['msg']}") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

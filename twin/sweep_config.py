@@ -13,13 +13,12 @@ override the rest.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from twin.errors import TwinError
+from twin.scenario import load_table
 from twin.timefmt import Section
 
 
@@ -38,20 +37,7 @@ class SweepConfig(Section):
 
 def load_sweep_config(path: Path) -> SweepConfig:
     """Read ``[sweep]`` from ``path``; TwinError naming the file and key on bad input."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TwinError(f"{path}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TwinError(f"{path}: not valid TOML ({exc})") from None
-    if set(data) != {"sweep"}:
-        raise TwinError(f"{path}: expected one table [sweep], found {sorted(data) or 'none'}")
-    try:
-        cfg = SweepConfig.model_validate(data["sweep"])
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise TwinError(f"{path}: sweep.{key}: {err['msg']}") from None
+    cfg = load_table(path, "sweep", SweepConfig)
     base = path.resolve().parent
     return cfg.model_copy(
         update={

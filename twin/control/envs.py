@@ -58,11 +58,8 @@ class _Episode:
         self._trips = trips
         if scenario is not None:
             from twin.network.cache import load_roadnet
-            from twin.network.road import BuildOptions
 
-            self.network = load_roadnet(
-                scenario.map.file, BuildOptions(**scenario.map.model_dump(exclude={"file"}))
-            )
+            self.network = load_roadnet(scenario.map.file, scenario.map.build_options())
             self.start_s = scenario.time.start_s
             self.episode_s = episode_s or scenario.time.duration_s
         else:
@@ -333,11 +330,8 @@ class ChargingEnv(gym.Env):
         self.interval_s = float(scenario.control.charging_interval)
         self.episode_s = episode_s or scenario.time.duration_s
         from twin.network.cache import load_roadnet
-        from twin.network.road import BuildOptions
 
-        self._network = load_roadnet(
-            scenario.map.file, BuildOptions(**scenario.map.model_dump(exclude={"file"}))
-        )
+        self._network = load_roadnet(scenario.map.file, scenario.map.build_options())
         self._policy = _Pending()
         self._build(scenario.seed)
         n = max_evs or int(np.ceil(1.25 * len(self.ctl.evs)))

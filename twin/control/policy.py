@@ -51,6 +51,7 @@ def check_actions(
 ) -> np.ndarray:
     """``actions`` as a float64 array of ``rows`` values in ``[low, high]`` (integers where
     ``integer``), or a PolicyError naming the policy, the simulated time and the row."""
+
     def who() -> str:  # built only for an error message
         return f"policy {getattr(policy, 'name', type(policy).__name__)!r} at {format_clock(t_s)}"
 

@@ -200,6 +200,12 @@ class SignalControl:
         self._mov_to = sim.arrays.mov_to_link.astype(np.int64)
         out_lanes = sim.arrays.mov_out_last - sim.arrays.mov_out_first + 1
         self._down_share = out_lanes / net.link_lanes[self._mov_to]
+        # fixed per run: which approach slots exist, their links, their speed limits, and
+        # which phases have movements
+        self._approach = self.layout.approach_link >= 0
+        self._approach_link = np.where(self._approach, self.layout.approach_link, 0)
+        self._approach_limit = net.link_speed_mps[self._approach_link].astype(np.float64)
+        self._phase_has_movs = np.diff(plans.phase_mov_offsets) > 0
         self.decisions = 0
         self.requests_changed = 0
         if policy is None or not getattr(policy, "engine_plan", False):
@@ -215,19 +221,18 @@ class SignalControl:
         r = self._readings
         read_detectors(sim.arrays, sim.fleet, self.detector_m, sim.params.halt_mps, r)
         s = lay.signals
-        mask = lay.approach_link >= 0
-        links = np.where(mask, lay.approach_link, 0)
+        mask, links = self._approach, self._approach_link
         queue = np.where(mask, r.link_halted[links], 0.0)
         count = np.where(mask, r.link_near[links], 0.0)
-        limit = sim.net.link_speed_mps[links]
         speed = np.divide(
-            r.link_near_speed[links], count, out=limit.astype(np.float64), where=count > 0
+            r.link_near_speed[links], count, out=self._approach_limit.copy(), where=count > 0
         )
         speed = np.where(mask, speed, 0.0)
         mov_p = r.mov_queue - r.link_halted[self._mov_to] * self._down_share
-        per_phase = np.add.reduceat(
-            np.append(mov_p[plans.phase_movs], 0.0), plans.phase_mov_offsets[:-1]
-        ) * (np.diff(plans.phase_mov_offsets) > 0)
+        per_phase = (
+            np.add.reduceat(np.append(mov_p[plans.phase_movs], 0.0), plans.phase_mov_offsets[:-1])
+            * self._phase_has_movs
+        )
         pressure = np.zeros((len(s), MAX_PHASES))
         pressure[lay.phase_row, lay.phase_col] = per_phase[lay.phase_global]
         stage = plans.stage[s].astype(np.int64)

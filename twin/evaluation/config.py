@@ -14,12 +14,11 @@ the lists and override the numbers.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from twin.errors import TwinError
+from twin.scenario import load_table
 from twin.timefmt import Section
 
 
@@ -38,20 +37,7 @@ class EvaluateConfig(Section):
 
 def load_evaluate_config(path: Path) -> EvaluateConfig:
     """Read ``[evaluate]`` from ``path``; TwinError naming the file and key on bad input."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TwinError(f"{path}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TwinError(f"{path}: not valid TOML ({exc})") from None
-    if set(data) != {"evaluate"}:
-        raise TwinError(f"{path}: expected one table [evaluate], found {sorted(data) or 'none'}")
-    try:
-        cfg = EvaluateConfig.model_validate(data["evaluate"])
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise TwinError(f"{path}: evaluate.{key}: {err['msg']}") from None
+    cfg = load_table(path, "evaluate", EvaluateConfig)
     base = path.resolve().parent
 
     def rel(p: str) -> str:
