@@ -100,6 +100,12 @@ def test_results_save_round_trip_and_never_overwrite(scenario_file, tmp_path):
             "legs.parquet",
             "timeseries.csv",
             "timeseries.parquet",
+            "network.csv",
+            "network.parquet",
+            "grid_lines.csv",
+            "grid_lines.parquet",
+            "transformer_loading.csv",
+            "transformer_loading.parquet",
             "scenario.toml",
             "run.json",
         ]

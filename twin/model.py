@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Protocol
 
 import mesa
 import numpy as np
-from tqdm.auto import tqdm
 
 from twin import _mesa_ids
 from twin.clock import Clock, Process
@@ -34,6 +33,7 @@ from twin.network.cache import load_roadnet
 from twin.network.road import RoadNet
 from twin.population.agent import Household
 from twin.population.component import PopulationComponent
+from twin.progress import RunProgress, building, compiling, loading_network
 from twin.results import Results
 from twin.rng import stream
 from twin.scenario import Scenario, format_clock
@@ -41,6 +41,7 @@ from twin.scenario import Scenario, format_clock
 if TYPE_CHECKING:
     from twin.control.component import ControlComponent
     from twin.energy.component import EnergyComponent
+    from twin.interventions.component import InterventionsComponent
     from twin.traffic.component import TrafficComponent
 
 RECORDER_ORDER = 1000  # the recorder runs after every component at a reporting instant
@@ -92,12 +93,19 @@ def _energy(model: CityModel) -> Component:
     return EnergyComponent(model)
 
 
+def _interventions(model: CityModel) -> Component:
+    from twin.interventions.component import InterventionsComponent
+
+    return InterventionsComponent(model)
+
+
 #: the components, in build order (a component may read those before it in its constructor)
 COMPONENTS: list[ComponentSpec] = [
     ComponentSpec("population", lambda sc: sc.population.enabled, _population),
     ComponentSpec("traffic", lambda sc: sc.traffic.enabled, _traffic),
     ComponentSpec("energy", lambda sc: sc.energy.enabled, _energy),
     ComponentSpec("control", lambda sc: sc.control.active, _control),
+    ComponentSpec("interventions", lambda sc: bool(sc.intervention), _interventions),
 ]
 
 
@@ -120,6 +128,8 @@ class CityModel(mesa.Model):
         self.report_interval_s = t.report_interval_s
         self.clock = Clock(start_s=t.start_s)
         wall0 = time.perf_counter()
+        if progress and network is None:
+            loading_network(scenario.map.file, scenario.map.build_options())
         self.network = network or load_roadnet(
             scenario.map.file,
             scenario.map.build_options(),
@@ -139,12 +149,15 @@ class CityModel(mesa.Model):
         self.traffic: TrafficComponent | None = None
         self.energy: EnergyComponent | None = None
         self.control: ControlComponent | None = None
+        self.interventions: InterventionsComponent | None = None
         self.components: list[Component] = []
         self.build_wall_s: dict[str, float] = {}
         for spec in COMPONENTS:
             if not spec.enabled(scenario):
                 continue
             wall0 = time.perf_counter()
+            if progress:
+                building(spec.name)
             component = spec.factory(self)
             self.build_wall_s[spec.name] = time.perf_counter() - wall0
             setattr(self, spec.name, component)
@@ -200,18 +213,14 @@ class CityModel(mesa.Model):
         self.running = not self.finished
 
     def run(self, *, progress: bool = True) -> Results:
-        """Run to the end of the scenario; return its Results."""
-        n = int(np.ceil((self.end_s - self.now_s) / self.report_interval_s))
-        with tqdm(
-            total=n,
-            desc=self.scenario.name,
-            unit="interval",
-            disable=None if progress else True,
-            leave=False,
-        ) as bar:
+        """Run to the end of the scenario; return its Results. ``progress``: a bar on a
+        terminal, else lines on the ``twin.progress`` logger (:mod:`twin.progress`)."""
+        if progress and not self.finished:
+            compiling(self.build_wall_s)  # says so when the first step compiles the kernels
+        with RunProgress(self.scenario.name, self.now_s, self.end_s, enabled=progress) as bar:
             while not self.finished:
                 self.step()
-                bar.update(1)
+                bar.update(self.now_s)
         return self.results()
 
     def results(self) -> Results:
@@ -229,6 +238,9 @@ class CityModel(mesa.Model):
         res.add_kpi("run.wall_s", self._run_wall_s, "s")
         for component in self.components:
             component.add_results(res)
+        from twin.geometry import network_table
+
+        res.tables["network"] = network_table(self.network)
         if self.datacollector is not None:
             res.timeseries = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         res.info = {

@@ -28,6 +28,7 @@ from pydantic import (
     BaseModel,
     Field,
     PrivateAttr,
+    SerializeAsAny,
     ValidationError,
     field_serializer,
     field_validator,
@@ -38,6 +39,7 @@ from pydantic.fields import FieldInfo
 from twin.control.config import ControlConfig
 from twin.energy.config import EnergyConfig
 from twin.errors import ScenarioError
+from twin.interventions.config import Intervention, apply_settings, dump, parse_interventions
 from twin.network.road import BuildOptions
 from twin.population.config import PopulationConfig
 from twin.timefmt import (
@@ -147,8 +149,24 @@ class Scenario(Section):
     population: PopulationConfig = Field(default_factory=PopulationConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
+    #: what-ifs, ``[[intervention]]`` tables (twin/interventions/config.py); default none
+    intervention: tuple[SerializeAsAny[Intervention], ...] = ()
 
     _source: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _intervention_settings(cls, data: Any) -> Any:
+        return apply_settings(data) if isinstance(data, dict) else data
+
+    @field_validator("intervention", mode="before")
+    @classmethod
+    def _interventions(cls, value: Any) -> tuple[Intervention, ...]:
+        return tuple(parse_interventions(value))
+
+    @field_serializer("intervention", when_used="json")
+    def _dump_interventions(self, value: tuple[Intervention, ...]) -> list[dict[str, Any]]:
+        return dump(list(value))
 
     @model_validator(mode="after")
     def _population_for_demand(self) -> Scenario:

@@ -97,10 +97,20 @@ class EnergyComponent:
         self._house_v_max = np.full(len(self._house_bus), -np.inf)
         self._bus_min_outside = {"ansi": 0.0, "en50160": 0.0}
         self._line_peak_pct = np.zeros(self.grid.n_branch)
+        self._trafo_bins: dict[int, np.ndarray] = {}  # report interval -> peak loading %
         self._comfort_deg_h = 0.0
         self._solve_wall_s = 0.0
         self._not_converged = 0  # power-flow snapshots that did not converge
         self._latest: dict[str, float] = {}
+        # transformer outages (what-ifs): out-of-service count per transformer, the households
+        # left unserved, and what they would have drawn
+        self._outage = np.zeros(len(trafo), dtype=np.int64)
+        self._unserved: np.ndarray | None = None
+        self._ev_max_p0: np.ndarray | None = None
+        self._unserved_kwh = 0.0
+        self._unserved_hh_h = 0.0
+        self._unserved_max = 0
+        self._had_outage = False
         model.clock.register(
             Process("energy", self.tick_s, self._tick, order=ENERGY_ORDER, offset_s=self.tick_s)
         )
@@ -129,6 +139,11 @@ class EnergyComponent:
         c.ev_updates(t_s, fleet)
         base, hvac, ev, pv = c.draw_kw(t_s)
         net_kw = base + hvac + ev - pv
+        if self._unserved is not None:  # out of service: no supply, no PV export
+            lost = self._unserved
+            self._unserved_kwh += float((base + hvac + ev)[lost].sum()) * self.tick_s / 3600.0
+            self._unserved_hh_h += float(lost.sum()) * self.tick_s / 3600.0
+            net_kw = np.where(lost, 0.0, net_kw)
         p_mw = np.bincount(self._load_of_hh, net_kw, minlength=self._n_load) / 1000.0
         self._p_rows.append(p_mw)
         temp = c.dwellings.temp_c
@@ -144,6 +159,31 @@ class EnergyComponent:
         )  # fmt: skip
         if len(self._p_rows) >= BATCH_TICKS:
             self._solve_batch()
+
+    def set_out_of_service(self, transformers: np.ndarray, out: bool) -> int:
+        """Take MV/LV ``transformers`` out of service (``out``) or back; their households get
+        no supply (their EVs do not charge) meanwhile. Returns households now unserved."""
+        self._solve_batch()  # the ticks before the change are solved as they were
+        self._had_outage = True
+        self._outage[np.asarray(transformers, dtype=np.int64)] += 1 if out else -1
+        hh_trafo = self.city.household_transformer
+        down = np.zeros(len(hh_trafo), dtype=bool)
+        connected = hh_trafo >= 0
+        down[connected] = self._outage[hh_trafo[connected]] > 0
+        self._unserved = down if down.any() else None
+        self._unserved_max = max(self._unserved_max, int(down.sum()))
+        evs = self.consumers.evs
+        if len(evs):
+            if self._ev_max_p0 is None:
+                self._ev_max_p0 = evs.max_p_kw.copy()
+            evs.max_p_kw[:] = np.where(down[self.consumers.ev_household], 0.0, self._ev_max_p0)
+        return int(down.sum())
+
+    def scale_rating(self, transformers: np.ndarray, factor: float) -> None:
+        """Multiply the rating of MV/LV ``transformers`` by ``factor`` (before the run)."""
+        idx = np.asarray(transformers, dtype=np.int64)
+        self.city.trafo_kva[idx] *= factor
+        self.grid.branch_sn_mva[self.city.trafo_branch[idx]] *= factor
 
     def sync(self, t_s: float) -> None:
         """Solve the power flow of the ticks kept so far (called at recording instants)."""
@@ -183,6 +223,7 @@ class EnergyComponent:
                 self._trafo_peak_pct = np.fmax(self._trafo_peak_pct, trafo[ok].max(axis=0))
                 self._line_peak_pct = np.fmax(self._line_peak_pct, np.nanmax(loading[ok], axis=0))
             self._trafo_over_min += (trafo > 100.0).sum(axis=0) * minutes
+            self._bin_trafo_peaks(t, trafo)
             sub = loading[:, self._hv_branches]
             if ok.any():
                 self._sub_peak_pct = np.fmax(self._sub_peak_pct, sub[ok].max(axis=0))
@@ -208,6 +249,31 @@ class EnergyComponent:
         )
         self._solved.append(frame)
         self._latest.update(v_min_pu=float(v[-1].min()), trafo_loading_max=float(trafo[-1].max()))
+
+    def _bin_trafo_peaks(self, t_s: np.ndarray, trafo_pct: np.ndarray) -> None:
+        """Keep each transformer's peak loading per reporting interval."""
+        m = self.model
+        bins = ((t_s - m.start_s) // m.report_interval_s).astype(np.int64)
+        for b in np.unique(bins).tolist():
+            rows = trafo_pct[bins == b]
+            peak = np.nanmax(rows, axis=0) if np.isfinite(rows).any() else rows[0]
+            old = self._trafo_bins.get(b)
+            self._trafo_bins[b] = peak if old is None else np.fmax(old, peak)
+
+    def trafo_loading_table(self) -> pd.DataFrame:
+        """Per reporting interval and MV/LV transformer: its peak loading (% of rating)."""
+        m = self.model
+        n = len(self.city.trafo_branch)
+        bins = sorted(self._trafo_bins)
+        return pd.DataFrame(
+            {
+                "t_start_s": np.repeat([m.start_s + b * m.report_interval_s for b in bins], n),
+                "transformer": np.tile(np.arange(n), len(bins)),
+                "peak_loading_percent": (
+                    np.concatenate([self._trafo_bins[b] for b in bins]) if bins else []
+                ),
+            }
+        )
 
     # -- results ---------------------------------------------------------------------------------
 
@@ -288,6 +354,10 @@ class EnergyComponent:
         add("energy.evs", len(evs), "count")
         add("energy.ev_unmet_departure_kwh", float(evs.unmet_departure_kwh.sum()), "kWh")
         add("energy.ev_unmet_drive_kwh", float(evs.unmet_drive_kwh.sum()), "kWh")
+        if self._had_outage:
+            add("energy.unserved_kwh", self._unserved_kwh, "kWh")
+            add("energy.unserved_household_hours", self._unserved_hh_h, "h")
+            add("energy.households_unserved_max", self._unserved_max, "count")
         add("energy.comfort_degree_hours", self._comfort_deg_h / max(n_house, 1), "K h/household")
         results.tables["energy"] = s
         results.tables["transformers"] = pd.DataFrame(
@@ -302,6 +372,13 @@ class EnergyComponent:
                 "minutes_above_rating": self._trafo_over_min,
             }
         )
+        from twin.geometry import grid_lines_table, node_lonlat
+
+        net = self.model.network
+        trafos = results.tables["transformers"]
+        trafos["lon"], trafos["lat"] = node_lonlat(net, city.trafo_node)
+        results.tables["grid_lines"] = grid_lines_table(city, net, self._line_peak_pct)
+        results.tables["transformer_loading"] = self.trafo_loading_table()
         mva = city.sub_mva * city.sub_parallel
         results.tables["substations"] = pd.DataFrame(
             {
@@ -314,6 +391,8 @@ class EnergyComponent:
                 "minutes_above_rating": self._sub_over_min,
             }
         )
+        subs = results.tables["substations"]
+        subs["lon"], subs["lat"] = node_lonlat(net, city.sub_node)
         add("energy.substation_hours_above_rating", float(self._sub_over_min.sum() / 60), "h")
         ev_hh = self.consumers.ev_household
         results.tables["evs"] = pd.DataFrame(

@@ -105,7 +105,7 @@ def _piece(xy: np.ndarray, f0: float, f1: float) -> np.ndarray:
     return np.column_stack([np.interp(at, cum, xy[:, 0]), np.interp(at, cum, xy[:, 1])])
 
 
-def _segments(city: CityGrid, net: RoadNet, branches: np.ndarray) -> list[np.ndarray]:
+def cable_polylines(city: CityGrid, net: RoadNet, branches: np.ndarray) -> list[np.ndarray]:
     """Polylines of cables: the stretch of their road link's geometry they follow, or a
     straight line between the buses."""
     g = city.grid
@@ -143,20 +143,22 @@ def plot_grid(
     ax.add_collection(LineCollection(roads, colors=COLOURS["road"], linewidths=0.5, zorder=1))
     handles = [Line2D([], [], color=COLOURS["road"], lw=1, label="roads")]
     if services:
-        seg = _segments(city, net, np.flatnonzero(kind == KIND_SERVICE))
+        seg = cable_polylines(city, net, np.flatnonzero(kind == KIND_SERVICE))
         ax.add_collection(LineCollection(seg, colors=COLOURS["service"], linewidths=0.25, zorder=2))
         handles.append(Line2D([], [], color=COLOURS["service"], lw=1, label="house connections"))
     lv = np.flatnonzero(kind == KIND_LV_CABLE)
     width_lv = 0.6 + 0.3 * np.minimum(city.branch_parallel[lv], 3)
     ax.add_collection(
         LineCollection(
-            _segments(city, net, lv), colors=COLOURS["LV"], linewidths=width_lv, zorder=3
+            cable_polylines(city, net, lv), colors=COLOURS["LV"], linewidths=width_lv, zorder=3
         )
     )
     handles.append(Line2D([], [], color=COLOURS["LV"], lw=1.2, label="LV 0.4 kV cables"))
     mv = np.flatnonzero(kind == KIND_MV_CABLE)
     ax.add_collection(
-        LineCollection(_segments(city, net, mv), colors=COLOURS["MV"], linewidths=1.6, zorder=4)
+        LineCollection(
+            cable_polylines(city, net, mv), colors=COLOURS["MV"], linewidths=1.6, zorder=4
+        )
     )
     handles.append(Line2D([], [], color=COLOURS["MV"], lw=1.6, label="MV 20 kV cables"))
     if power is not None and power.n_lines:

@@ -67,6 +67,12 @@ def _first(value):
     return value[0] if isinstance(value, list) else value
 
 
+def _name(value) -> str:
+    """A link's street name: the first non-empty name of the ways it was merged from."""
+    names = value if isinstance(value, list) else [value]
+    return next((str(n) for n in names if isinstance(n, str) and n), "")
+
+
 def _osmids(value) -> list[int]:
     return sorted(value) if isinstance(value, list) else [value]
 
@@ -191,6 +197,7 @@ def compile_roadnet(
         "options": asdict(options),
         "report": asdict(report),
         "highway_classes": list(HIGHWAY_CLASSES),
+        "link_names": [_name(d.get("name")) for *_, d in edges],
         "links_lengthened": int(sum(float(d["length"]) < MIN_LINK_LENGTH_M for *_, d in edges)),
     }
     return RoadNet(

@@ -102,6 +102,11 @@ class RoadNet:
     # metadata (JSON-able): source file, crs, options, build report
     meta: dict[str, Any]
 
+    def link_name(self, link: int) -> str:
+        """The OSM street name of a link ("" where the way has none)."""
+        names = self.meta.get("link_names") or ()
+        return names[link] if link < len(names) else ""
+
     @property
     def n_nodes(self) -> int:
         return len(self.node_x_m)

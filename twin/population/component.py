@@ -58,8 +58,13 @@ class PopulationComponent:
             self.tours.car[self.tours.car >= self.data.households.cars[self.tours.household]] = -1
         else:
             self.tours = self.data.default_tours
-        self.legs: Legs = day_legs(self.data, scale_tours(self.tours, sc.demand.demand_scale,
-                                                          sc.seed))  # fmt: skip
+        tours = scale_tours(self.tours, sc.demand.demand_scale, sc.seed)
+        if sc.intervention:  # what-ifs on demand: windows scaled, events' visitors added
+            from twin.interventions.apply import population_legs
+
+            self.legs: Legs = population_legs(model, self.data, tours)
+        else:
+            self.legs = day_legs(self.data, tours)
         self.trips, self.trip_leg, self.same_node = window_trips(
             self.legs, model.start_s, model.end_s
         )

@@ -100,6 +100,10 @@ class TrafficComponent:
         cfg = model.scenario.traffic
         self.model = model
         self.trips = scenario_trips(model)
+        if model.scenario.intervention and model.scenario.demand.kind != "population":
+            from twin.interventions.apply import trip_demand
+
+            self.trips = trip_demand(model, self.trips)
         params = Params(
             sigma=cfg.sigma,
             speed_dev=cfg.speed_dev,

@@ -217,7 +217,9 @@ def plan_speeds(
                 if nxt >= 0:
                     remaining = link_length[link] - pos[v]
                     m = find_movement(link_mov_offsets, mov_to_link, link, nxt)
-                    go = m >= 0 and not link_closed[nxt]
+                    # a closed link admits no vehicle from outside it; one caught inside a
+                    # closure when it began drives on out of it
+                    go = m >= 0 and not (link_closed[nxt] and not link_closed[link])
                     # far from the line (cannot reach it this step, and could still stop
                     # behind it or a vehicle just past it): the junction cannot bind yet, so
                     # its rules are not evaluated (the same speeds, fewer checks)

@@ -182,7 +182,9 @@ class TrafficSim:
         count = np.bincount(links, minlength=net.n_links)
         total = np.bincount(links, weights=fl.speed_mps[running], minlength=net.n_links)
         mean = np.divide(total, count, out=net.link_speed_mps.copy(), where=count > 0)
-        speed = np.clip(mean, MIN_ROUTING_SPEED_MPS, net.link_speed_mps)
+        limit = self.arrays.link_speed_mps  # the limits now (interventions may change them)
+        mean = np.where(count > 0, mean, limit)
+        speed = np.clip(mean, MIN_ROUTING_SPEED_MPS, limit)
         return net.link_length_m / speed
 
     def reroute(self, share: float, rng: np.random.Generator) -> int:
@@ -196,35 +198,87 @@ class TrafficSim:
         if len(chosen) == 0:
             return 0
         self.router.set_link_times(self.link_times_now_s())
+        return self._new_routes_running(chosen)
+
+    def routes_through(self, links: np.ndarray) -> np.ndarray:
+        """Vehicles not yet arrived whose route ahead (after the link they are on, or
+        from the start for those not yet on the network) uses any of ``links``; a vehicle on
+        one of ``links`` is left out (caught inside a closure, it drives out on its route)."""
+        fl = self.fleet
+        hit = np.zeros(self.net.n_links, dtype=bool)
+        hit[np.asarray(links, dtype=np.int64)] = True
+        c = np.concatenate([[0], np.cumsum(hit[fl.route_links])])
+        state = fl.state
+        live = np.flatnonzero((state == SCHEDULED) | (state == WAITING) | (state == RUNNING))
+        live = live[~((state[live] == RUNNING) & hit[fl.link[live]])]  # inside: drives out
+        start = fl.route_start[live] + fl.route_idx[live] + (state[live] == RUNNING)
+        end = np.maximum(fl.route_end[live], start)
+        return live[c[end] - c[start] > 0]
+
+    def detour(self, vehicles: np.ndarray) -> tuple[int, int]:
+        """New fastest routes (the router's current link times and closures) for
+        ``vehicles``: running ones from the link they are on, the others from their origin.
+        Returns (vehicles given a new route, vehicles for which none was found)."""
+        fl = self.fleet
+        vehicles = np.sort(np.asarray(vehicles, dtype=np.int64))
+        state = fl.state[vehicles]
+        running = vehicles[state == RUNNING]
+        pending = vehicles[(state == SCHEDULED) | (state == WAITING)]
+        done = self._new_routes_running(running) if len(running) else 0
+        if len(pending):
+            found = self.router.routes(
+                self.trips.origin_node[pending], self.trips.dest_node[pending]
+            )
+            ok = found.ok
+            pieces = [found.route(i) for i in np.flatnonzero(ok)]
+            self._set_routes(pending[ok], pieces, behind_m=np.zeros(int(ok.sum())))
+            done += int(ok.sum())
+        return done, len(vehicles) - done
+
+    def _new_routes_running(self, chosen: np.ndarray) -> int:
+        """Routes from the current link of running vehicles ``chosen``; how many changed."""
+        fl = self.fleet
         here = fl.link[chosen]
         found = self.router.routes_from_links(here, self.trips.dest_node[chosen])
         ok = found.ok & self._can_take_first_turn(chosen, found)
         chosen, here = chosen[ok], here[ok]
-        lengths = np.diff(found.offsets)[ok] + 1  # the current link, then the new route
         pieces = [
             np.concatenate([[cur], found.route(i)])
             for cur, i in zip(here, np.flatnonzero(ok), strict=True)
         ]
         # route length: what lay behind the current link, then the current link and the new route
         length = self.net.link_length_m
-        behind_m = [
-            self.route_length_m[v]
-            - length[fl.route_links[fl.route_start[v] + fl.route_idx[v] : fl.route_end[v]]].sum()
-            for v in chosen
-        ]
+        behind_m = np.array(
+            [
+                self.route_length_m[v]
+                - length[
+                    fl.route_links[fl.route_start[v] + fl.route_idx[v] : fl.route_end[v]]
+                ].sum()
+                for v in chosen
+            ]
+        )
+        self._set_routes(chosen, pieces, behind_m)
+        self.rerouted += len(chosen)
+        return len(chosen)
+
+    def _set_routes(self, vehicles: np.ndarray, pieces: list[np.ndarray], behind_m) -> None:
+        """Give ``vehicles`` the routes ``pieces`` (appended to the route store)."""
+        if len(vehicles) == 0:
+            return
+        fl = self.fleet
+        lengths = np.array([len(p) for p in pieces], dtype=np.int64)
         base = len(fl.route_links)
         starts = base + np.concatenate([[0], np.cumsum(lengths)[:-1]])
         self.fleet = fl._replace(
             route_links=np.concatenate([fl.route_links, *pieces]).astype(np.int32)
         )
         fl = self.fleet
-        fl.route_start[chosen] = starts
-        fl.route_end[chosen] = starts + lengths
-        fl.route_idx[chosen] = 0
-        fl.lane_ok[chosen] = False  # the kernel checks the lane against the new next turn
-        self.route_length_m[chosen] = np.asarray(behind_m) + [length[p].sum() for p in pieces]
-        self.rerouted += len(chosen)
-        return len(chosen)
+        fl.route_start[vehicles] = starts
+        fl.route_end[vehicles] = starts + lengths
+        fl.route_idx[vehicles] = 0
+        fl.lane_ok[vehicles] = False  # the kernel checks the lane against the new next turn
+        length = self.net.link_length_m
+        self.route_length_m[vehicles] = np.asarray(behind_m) + [length[p].sum() for p in pieces]
 
     def _can_take_first_turn(self, vehicles: np.ndarray, found) -> np.ndarray:
         """Whether each vehicle could take its new route's first turn: from its lane, or by

@@ -36,7 +36,7 @@ class NetArrays(NamedTuple):
     link_lanes: np.ndarray  # int32
     link_rank: np.ndarray  # int32, road-class priority (higher = major road)
     link_end_bearing_deg: np.ndarray  # float64, heading of the link where it meets its node
-    link_closed: np.ndarray  # bool, closed links admit no vehicle
+    link_closed: np.ndarray  # bool, closed links admit no vehicle from an open link
     link_lane_offset: np.ndarray  # int64 (n_links + 1)
     link_mov_offsets: np.ndarray  # int64 (n_links + 1)
     mov_to_link: np.ndarray  # int32

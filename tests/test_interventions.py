@@ -1,0 +1,341 @@
+"""What-ifs in scenario files: each intervention changes what it should, and only that.
+
+The runs are Baltimore's first 15-30 minutes (a few seconds each); references are the same
+scenario without the intervention (same seed), plus analytic checks (a transformer's loading
+scales inversely with its rating; unserved energy equals the household draw that vanished).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+
+from twin.errors import ScenarioError
+from twin.model import CityModel
+from twin.scenario import load_scenario
+from twin.timefmt import format_clock
+
+ROOT = Path(__file__).resolve().parent.parent
+SHORT = ROOT / "scenarios" / "baltimore-short.toml"
+# a ~1 km stretch of Eastern Avenue (20 links; closing it cuts off a few mid-block nodes)
+EASTERN_BBOX = [-76.5675, 39.2841, -76.5563, 39.2902]
+CLOSURE = {
+    "kind": "close_road",
+    "street": "Eastern Avenue",
+    "bbox": EASTERN_BBOX,
+    "at": "06:35",
+    "until": "06:50",
+}
+
+
+def scenario(*interventions: dict, energy: bool = False, **over):
+    sc = load_scenario(SHORT)
+    keys = {"time.duration": "25min", "time.report_interval": "5min", "energy.enabled": energy}
+    keys.update(over)
+    return sc.with_overrides({**keys, "intervention": list(interventions)})
+
+
+# -- the scenario file --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ({"kind": "close_the_road"}, "is not one of close_road, speed_limit"),
+        ({"kind": "close_road"}, "give the roads"),
+        ({"kind": "close_road", "street": "X", "stret": "Y"}, "stret: unknown key"),
+        ({"kind": "ev_adoption", "share": 0.5, "at": "07:00"}, "from the start of the run only"),
+        ({"kind": "weather", "weather": "hot"}, "'heatwave'"),
+        ({"kind": "close_road", "way": [1], "at": "07:00", "until": "06:50"}, "until must be"),
+        ({"kind": "demand", "scale": -1}, "scale"),
+        ({"kind": "transformer_outage"}, "transformers = [ids] or feeder"),
+        ({"kind": "event", "place": [0, 0], "trips": 10}, "give at"),
+    ],
+)
+def test_invalid_interventions_are_clear_errors(table, expected):
+    with pytest.raises(ScenarioError, match="intervention 1") as err:
+        load_scenario(SHORT).with_overrides({"intervention": [table]})
+    assert expected in str(err.value)
+
+
+def test_interventions_round_trip_through_a_file(tmp_path):
+    sc = scenario(
+        CLOSURE,
+        {"kind": "ev_adoption", "share": 0.5},
+        {"kind": "tariff", "price_usd_per_kwh": 0.4, "at": "17:00", "until": "19:00"},
+    )
+    path = tmp_path / "whatif.toml"
+    path.write_text(tomli_w.dumps(sc.to_toml_dict()))
+    again = load_scenario(path)
+    assert again.intervention == sc.intervention
+    assert again.population.ev_share == 0.5
+    assert again.energy.price_usd_per_kwh[17:19] == (0.4, 0.4)
+    assert again.energy.price_usd_per_kwh[16] == again.energy.price_usd_per_kwh[19] == 0.16
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ({"kind": "close_road", "street": "Eastern Avnue"}, "did you mean 'Eastern Avenue'"),
+        ({"kind": "close_road", "way": [1]}, "OSM way 1 is not a road of this map"),
+        (
+            {"kind": "close_road", "street": "Eastern Avenue", "bbox": [0, 0, 1, 1]},
+            "no link of Eastern Avenue",
+        ),
+        ({"kind": "close_road", "way": [266323372], "at": "05:00"}, "outside the run"),
+        (
+            {"kind": "event", "place": [-70.0, 39.28], "trips": 5, "at": "06:40"},
+            "from the nearest road",
+        ),
+    ],
+)
+def test_targets_that_do_not_exist_are_named(table, expected):
+    with pytest.raises(ScenarioError, match="intervention 1") as err:
+        CityModel(scenario(table))
+    assert expected in str(err.value)
+
+
+def test_unknown_transformer_is_named():
+    table = {"kind": "transformer_outage", "transformers": [99_999]}
+    with pytest.raises(ScenarioError, match="transformer 99999 does not exist"):
+        CityModel(scenario(table, energy=True, **{"time.duration": "5min"}))
+
+
+def test_an_ambiguous_street_name_asks_for_a_bbox():
+    from twin.interventions.config import CloseRoad
+    from twin.interventions.targets import road_links
+
+    net = CityModel(scenario()).network
+    names = np.array(net.meta["link_names"])
+    # a name used by streets far apart: make one by renaming two distant links
+    a, b = np.argmin(net.node_lon[net.link_from]), np.argmax(net.node_lon[net.link_from])
+    names[[a, b]] = "Twin Street"
+    net.meta["link_names"] = names.tolist()
+    with pytest.raises(ScenarioError, match=r"names 2 streets .* add bbox"):
+        road_links(net, CloseRoad(street="Twin Street"), "here")
+    w, e = net.node_lon[net.link_from[a]], net.node_lon[net.link_to[a]]
+    s, n = net.node_lat[net.link_from[a]], net.node_lat[net.link_to[a]]
+    box = (min(w, e) - 1e-4, min(s, n) - 1e-4, max(w, e) + 1e-4, max(s, n) + 1e-4)
+    assert road_links(net, CloseRoad(street="Twin Street", bbox=box), "here").tolist() == [a]
+
+
+# -- roads ----------------------------------------------------------------------------------
+
+
+def _run_watching(sc, links):
+    """Run ``sc`` step by step; per reporting time, the running vehicles on ``links``, and
+    the final model."""
+    model = CityModel(sc)
+    seen = {}
+    while not model.finished:
+        model.step()
+        fl = model.traffic.sim.fleet
+        run = fl.run_list[: fl.run_count[0]]
+        seen[model.now_s] = set(run[np.isin(fl.link[run], links)].tolist())
+    return model, seen
+
+
+def test_a_closed_road_carries_no_new_traffic_and_its_users_detour():
+    sc = scenario(CLOSURE, **{"time.report_interval": "1min"})
+    model = CityModel(sc)
+    links = np.array(model.interventions.rows[0]["links"])
+    assert len(links) >= 15
+    base, base_seen = _run_watching(scenario(**{"time.report_interval": "1min"}), links)
+    model, seen = _run_watching(sc, links)
+    t0, t1 = 6 * 3600 + 35 * 60, 6 * 3600 + 50 * 60
+    # without the closure the stretch is used throughout the window (so the check can fail)
+    assert sum(len(v) for t, v in base_seen.items() if t0 + 120 <= t < t1) > 20
+    on_at_close = seen[t0]
+    for t, vehicles in seen.items():
+        if t0 <= t < t1:  # only vehicles already on it at the closure, driving out
+            assert vehicles <= on_at_close, t
+    assert not any(seen[t] for t in seen if t0 + 180 <= t < t1)
+    # after reopening, traffic returns
+    assert any(seen[t] for t in seen if t >= t1 + 60)
+    # the vehicles that would have used it took other routes and still arrived
+    sim, bsim = model.traffic.sim, base.traffic.sim
+    fl = sim.fleet
+    users = set().union(*(base_seen[t] for t in base_seen if t0 + 60 <= t < t1)) - on_at_close
+    moved = [v for v in users if sim.fleet.depart_s[v] < t1 - 60]
+    assert len(moved) > 10
+    for v in moved:
+        route = fl.route_links[fl.route_start[v] : fl.route_end[v]]
+        old = bsim.fleet.route_links[bsim.fleet.route_start[v] : bsim.fleet.route_end[v]]
+        assert np.isin(old, links).any()
+        if sim.fleet.depart_s[v] >= t0 + 60:  # left after the closure: never planned over it
+            assert not np.isin(route, links).any()
+    kpis = dict((k, v) for k, v, _ in model.results().kpis)
+    assert kpis["interventions.vehicles_detoured"] >= len(moved)
+    assert model.results().tables["interventions"]["links"][0] == sorted(links.tolist())
+
+
+def test_a_lower_speed_limit_slows_its_links_and_is_lifted():
+    from twin.traffic.sim import TrafficSim
+
+    limit = {
+        "kind": "speed_limit",
+        "street": "Eastern Avenue",
+        "speed_kmh": 15,
+        "at": "06:35",
+        "until": "06:50",
+    }
+    model = CityModel(scenario(limit))
+    links = np.array(model.interventions.rows[0]["links"])
+    sim: TrafficSim = model.traffic.sim
+    before = sim.arrays.link_speed_mps[links].copy()
+    assert (before > 20 / 3.6).all()
+    while model.now_s < 6 * 3600 + 40 * 60:
+        model.step()
+    assert np.allclose(sim.arrays.link_speed_mps[links], 15 / 3.6)
+    fl = sim.fleet
+    run = fl.run_list[: fl.run_count[0]]
+    on = run[np.isin(fl.link[run], links)]
+    assert len(on) and (fl.speed_mps[on] <= 15 / 3.6 * 2.0 + 1e-9).all()  # speed factor <= 2
+    while not model.finished:
+        model.step()
+    assert np.array_equal(sim.arrays.link_speed_mps[links], before)
+
+
+# -- demand -------------------------------------------------------------------------------
+
+
+def test_demand_scale_in_a_window_scales_only_that_window():
+    window = {"kind": "demand", "scale": 2.0, "at": "06:35", "until": "06:45"}
+    base = CityModel(scenario()).traffic.trips
+    more = CityModel(scenario(window)).traffic.trips
+    t0, t1 = 6 * 3600 + 35 * 60, 6 * 3600 + 45 * 60
+
+    def count(trips, lo, hi):
+        return int(((trips.depart_s >= lo) & (trips.depart_s < hi)).sum())
+
+    n_base, n_more = count(base, t0, t1), count(more, t0, t1)
+    assert n_base > 200
+    assert 1.8 < n_more / n_base < 2.2  # whole tours are doubled; their later legs too
+    assert count(more, 0, t0) == count(base, 0, t0)
+
+
+def test_an_event_draws_its_visitors_there_and_back():
+    from twin.interventions.targets import place_node
+
+    event = {
+        "kind": "event",
+        "place": [-76.58, 39.285],
+        "trips": 400,
+        "at": "06:45",
+        "until": "06:46",
+        "spread_min": 5,
+    }
+    base = CityModel(scenario())
+    model = CityModel(scenario(event))
+    venue = place_node(model.network, -76.58, 39.285, "")
+    trips, btrips = model.traffic.trips, base.traffic.trips
+    to_venue = int((trips.dest_node == venue).sum()) - int((btrips.dest_node == venue).sum())
+    from_venue = int((trips.origin_node == venue).sum()) - int((btrips.origin_node == venue).sum())
+    assert to_venue == 400 and from_venue == 400
+    new = ~np.isin(trips.trip_id, btrips.trip_id)
+    go = new & (trips.dest_node == venue)
+    assert (trips.depart_s[go] >= 6 * 3600 + 40 * 60).all()
+    assert (trips.depart_s[go] <= 6 * 3600 + 45 * 60).all()
+    back = new & (trips.origin_node == venue)
+    assert set(trips.after_trip_id[back]) == set(trips.trip_id[go])
+    res = model.run(progress=False)
+    row = res.tables["interventions"].iloc[0]
+    assert (row["lon"], row["lat"]) == (-76.58, 39.285)
+
+
+# -- the grid -----------------------------------------------------------------------------
+
+
+def test_a_transformer_outage_leaves_its_households_unserved_and_counted():
+    outage = {"kind": "transformer_outage", "transformers": [1, 2], "at": "06:35", "until": "06:45"}
+    base = CityModel(scenario(energy=True)).run(progress=False)
+    model = CityModel(scenario(outage, energy=True))
+    res = model.run(progress=False)
+    city = model.energy.city
+    k = dict((n, v) for n, v, _ in res.kpis)
+    assert k["energy.households_unserved_max"] == city.trafo_households[[1, 2]].sum()
+    # conservation: the energy that vanished from the households' draw is what is unserved
+    e, b = res.tables["energy"], base.tables["energy"]
+    lost_kwh = float((b["households_kw"] - e["households_kw"]).sum()) / 60.0
+    assert k["energy.unserved_kwh"] == pytest.approx(lost_kwh, rel=1e-9)
+    assert k["energy.unserved_kwh"] > 0
+    minutes = 10
+    assert k["energy.unserved_household_hours"] == pytest.approx(
+        city.trafo_households[[1, 2]].sum() * minutes / 60
+    )
+    tl = res.tables["transformer_loading"]
+    during = tl[(tl.t_start_s == 6 * 3600 + 35 * 60) & tl.transformer.isin([1, 2])]
+    assert (during.peak_loading_percent < 1.0).all()  # no load: only the no-load losses
+    after = tl[(tl.t_start_s == 6 * 3600 + 50 * 60) & tl.transformer.isin([1, 2])]
+    assert (after.peak_loading_percent > 5.0).all()
+
+
+def test_a_raised_rating_lowers_the_loading_in_proportion():
+    rating = {"kind": "transformer_rating", "transformers": [3], "factor": 2.0}
+    base = CityModel(scenario(energy=True, **{"time.duration": "10min"})).run(progress=False)
+    res = CityModel(scenario(rating, energy=True, **{"time.duration": "10min"})).run(
+        progress=False
+    )
+    t0, t1 = base.tables["transformers"], res.tables["transformers"]
+    assert t1.kva[3] == 2 * t0.kva[3]
+    assert t1.peak_loading_percent[3] == pytest.approx(t0.peak_loading_percent[3] / 2, rel=0.01)
+    assert t1.peak_loading_percent[4] == pytest.approx(t0.peak_loading_percent[4], rel=1e-6)
+
+
+def test_a_heat_wave_raises_cooling_and_ev_adoption_adds_evs():
+    keys = {"time.duration": "10min", "time.start": "14:00"}
+    base = CityModel(scenario(energy=True, **keys)).run(progress=False)
+    hot = CityModel(
+        scenario(
+            {"kind": "weather", "weather": "heatwave"},
+            {"kind": "ev_adoption", "share": 0.5},
+            energy=True,
+            **keys,
+        )
+    ).run(progress=False)
+    k0 = dict((n, v) for n, v, _ in base.kpis)
+    k1 = dict((n, v) for n, v, _ in hot.kpis)
+    assert k1["energy.hvac_kwh"] > 1.2 * k0["energy.hvac_kwh"]
+    assert k0["population.evs"] == 0
+    # half the car-owning households (car_shares[0] = 8.6 % own none) get an EV
+    owners = k1["population.households"] * (1 - 0.086)
+    assert 0.45 < k1["population.evs"] / owners < 0.55
+
+
+def test_interventions_are_listed_with_their_times():
+    res = CityModel(scenario(CLOSURE, {"kind": "demand", "scale": 1.0})).run(progress=False)
+    table = res.tables["interventions"]
+    assert table["kind"].tolist() == ["close_road", "demand"]
+    assert table["start_s"].tolist() == [6 * 3600 + 35 * 60, 6 * 3600 + 30 * 60]
+    assert table["end_s"][0] == 6 * 3600 + 50 * 60 and np.isnan(table["end_s"][1])
+    assert "close Eastern Avenue" in table["label"][0]
+
+
+def test_a_closure_from_the_start_is_never_driven():
+    sc = scenario({k: v for k, v in CLOSURE.items() if k not in ("at", "until")})
+    links = np.array(CityModel(sc).interventions.rows[0]["links"])
+    model, seen = _run_watching(sc, links)
+    assert not any(seen.values())
+    k = dict((n, v) for n, v, _ in model.results().kpis)
+    assert k["traffic.trips_completed"] > 0.5 * k["traffic.trips"]
+
+
+@pytest.mark.parametrize("name", ["closure", "event", "outage"])
+def test_shipped_what_ifs_find_their_targets(name):
+    sc = load_scenario(ROOT / "scenarios" / f"baltimore-{name}.toml")
+    item = sc.intervention[0]
+    keys = {"time.duration": "5min", "time.report_interval": "5min"}
+    keys["energy.enabled"] = name == "outage"
+    if item.at is not None:
+        keys["time.start"] = format_clock(item.at)
+    model = CityModel(sc.with_overrides(keys))
+    row = model.interventions.rows[0]
+    if name == "closure":
+        assert len(row["links"]) == 20
+    elif name == "outage":
+        assert len(row["transformers"]) > 0
+    else:
+        assert row["lon"] == item.place[0]

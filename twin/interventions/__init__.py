@@ -1,0 +1,1 @@
+"""What-ifs: interventions in scenario files (``[[intervention]]``), applied during a run."""

@@ -1,0 +1,215 @@
+"""The what-ifs as a CityModel component: each intervention starts and ends on the clock.
+
+Road closures and speed limits act on the traffic engine (the kernel's closed-link flags and
+limits, the router's closures): at a closure, every vehicle whose route ahead uses a closed
+link gets the fastest route around it (running ones from where they are, the others from
+their origin), and again every :data:`DETOUR_PERIOD_S` while a closure lasts for those that
+could not change then; a vehicle already on a closed link drives out of it. At a reopening,
+or a change of speed limit, the trips not yet due are routed again. Transformer outages act
+on the energy component. Demand and setting-like what-ifs were applied when the model was
+built (see :mod:`twin.interventions.apply`, :func:`twin.interventions.config.apply_settings`);
+here they are only listed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from twin.clock import Process
+from twin.errors import ScenarioError
+from twin.interventions.config import (
+    CloseRoad,
+    Event,
+    Intervention,
+    SpeedLimit,
+    TransformerOutage,
+    TransformerRating,
+)
+from twin.interventions.targets import road_links, transformers
+from twin.timefmt import format_clock
+from twin.traffic.state import SCHEDULED
+
+if TYPE_CHECKING:
+    from twin.model import CityModel
+    from twin.results import Results
+
+log = logging.getLogger(__name__)
+
+INTERVENTION_ORDER = 80  # before re-routing (90) and the traffic block (100) at an instant
+DETOUR_PERIOD_S = 30.0  # while a closure lasts, vehicles still routed through it try again
+ONCE_S = 1e12  # the period of a one-off process
+
+
+class InterventionsComponent:
+    """The scenario's ``[[intervention]]`` tables, started and ended on the model's clock."""
+
+    def __init__(self, model: CityModel) -> None:
+        self.model = model
+        sc = model.scenario
+        self.items: tuple[Intervention, ...] = sc.intervention
+        self.rows: list[dict] = []
+        n_links = model.network.n_links
+        self._closed = np.zeros(n_links, dtype=np.int64)  # closures in force per link
+        self._speed0: np.ndarray | None = None
+        self._detoured = 0
+        self._without: set[int] = set()
+        self._detour_process: Process | None = None
+        for i, item in enumerate(self.items, start=1):
+            where = f"{sc.source or sc.name}: intervention {i} ({item.kind})"
+            t0 = model.start_s if item.at is None else item.at
+            t1 = model.end_s if item.until is None else min(item.until, model.end_s)
+            if not model.start_s <= t0 < model.end_s:
+                raise ScenarioError(
+                    f"{where}: at {format_clock(t0)} is outside the run "
+                    f"({format_clock(model.start_s)} to {format_clock(model.end_s)})"
+                )
+            links = np.empty(0, dtype=np.int64)
+            trafos = np.empty(0, dtype=np.int64)
+            if isinstance(item, CloseRoad | SpeedLimit):
+                if model.traffic is None:
+                    raise ScenarioError(f"{where}: needs the traffic engine (traffic.enabled)")
+                links = road_links(model.network, item, where)
+                begin, end = self._road_actions(item, links)
+            elif isinstance(item, TransformerOutage | TransformerRating):
+                if model.energy is None:
+                    raise ScenarioError(f"{where}: needs the energy model (energy.enabled)")
+                trafos = transformers(model.energy.city, item, where)
+                if isinstance(item, TransformerRating):
+                    model.energy.scale_rating(trafos, item.factor)
+                    begin = end = None
+                else:
+                    begin = lambda t, ids=trafos: self._outage(ids, True, t)  # noqa: E731
+                    end = lambda t, ids=trafos: self._outage(ids, False, t)  # noqa: E731
+            else:
+                begin = end = None
+            lon, lat = (item.place if isinstance(item, Event) else (np.nan, np.nan))
+            self.rows.append(
+                {
+                    "intervention": i,
+                    "kind": item.kind,
+                    "start_s": t0,
+                    "end_s": np.nan if item.until is None else float(item.until),
+                    "label": item.label or item.describe(),
+                    "links": links.astype(int).tolist(),
+                    "transformers": trafos.astype(int).tolist(),
+                    "lon": float(lon),
+                    "lat": float(lat),
+                }
+            )
+            if begin is not None:
+                model.clock.register(
+                    Process(f"intervention-{i}", ONCE_S, begin, order=INTERVENTION_ORDER,
+                            offset_s=t0 - model.start_s)
+                )  # fmt: skip
+            if end is not None and t1 < model.end_s:
+                model.clock.register(
+                    Process(f"intervention-{i}-end", ONCE_S, end, order=INTERVENTION_ORDER,
+                            offset_s=t1 - model.start_s)
+                )  # fmt: skip
+
+    def connect(self) -> None:
+        """Nothing to read from later components."""
+
+    def sync(self, t_s: float) -> None:
+        """Nothing to catch up: interventions act at their instants."""
+
+    # -- roads ---------------------------------------------------------------------------------
+
+    def _road_actions(self, item: CloseRoad | SpeedLimit, links: np.ndarray):
+        if isinstance(item, CloseRoad):
+            return (lambda t: self._close(links, t)), (lambda t: self._reopen(links, t))
+        speed_mps = item.speed_kmh / 3.6
+        return (lambda t: self._set_speed(links, speed_mps, t)), (
+            lambda t: self._set_speed(links, None, t)
+        )
+
+    def _close(self, links: np.ndarray, t_s: float) -> None:
+        traffic = self.model.traffic
+        traffic.sync(t_s)
+        sim = traffic.sim
+        self._closed[links] += 1
+        sim.arrays.link_closed[links] = True
+        sim.router.close_links(links)
+        log.info("%s: %d links closed", format_clock(t_s), len(links))
+        self._detour(t_s)
+        if self._detour_process is None:
+            self._detour_process = self.model.clock.register(
+                Process("closure-detours", DETOUR_PERIOD_S, self._detour,
+                        order=INTERVENTION_ORDER + 1, offset_s=t_s - self.model.start_s
+                        + DETOUR_PERIOD_S)
+            )  # fmt: skip
+
+    def _detour(self, t_s: float) -> None:
+        closed = np.flatnonzero(self._closed > 0)
+        if len(closed) == 0:
+            return
+        traffic = self.model.traffic
+        traffic.sync(t_s)
+        sim = traffic.sim
+        vehicles = sim.routes_through(closed)
+        if len(vehicles) == 0:
+            return
+        done, _ = sim.detour(vehicles)
+        self._detoured += done
+        still = sim.routes_through(closed)
+        self._without.difference_update(vehicles.tolist())  # the last try of each counts
+        self._without.update(still.tolist())
+
+    def _reopen(self, links: np.ndarray, t_s: float) -> None:
+        traffic = self.model.traffic
+        traffic.sync(t_s)
+        sim = traffic.sim
+        self._closed[links] -= 1
+        opened = links[self._closed[links] == 0]
+        sim.arrays.link_closed[opened] = False
+        sim.router.open_links(opened)
+        self._replan(sim)
+
+    def _set_speed(self, links: np.ndarray, speed_mps: float | None, t_s: float) -> None:
+        traffic = self.model.traffic
+        traffic.sync(t_s)
+        sim = traffic.sim
+        if self._speed0 is None:
+            self._speed0 = sim.arrays.link_speed_mps.copy()
+        sim.arrays.link_speed_mps[links] = self._speed0[links] if speed_mps is None else speed_mps
+        net = self.model.network
+        sim.router.set_link_times(net.link_length_m / sim.arrays.link_speed_mps)
+        self._replan(sim)
+
+    @staticmethod
+    def _replan(sim) -> None:
+        """Route the trips not yet due again (closures and limits as they are now)."""
+        pending = np.flatnonzero(sim.fleet.state == SCHEDULED)
+        if len(pending):
+            sim.detour(pending)
+
+    # -- grid ----------------------------------------------------------------------------------
+
+    def _outage(self, trafos: np.ndarray, out: bool, t_s: float) -> None:
+        energy = self.model.energy
+        n = energy.set_out_of_service(trafos, out)
+        log.info("%s: %d transformers %s; %d households unserved", format_clock(t_s),
+                 len(trafos), "out of service" if out else "back", n)  # fmt: skip
+
+    # -- results -------------------------------------------------------------------------------
+
+    def table(self) -> pd.DataFrame:
+        """One row per intervention: kind, start and end, label, links and transformers."""
+        return pd.DataFrame(
+            self.rows,
+            columns=["intervention", "kind", "start_s", "end_s", "label", "links",
+                     "transformers", "lon", "lat"],
+        )  # fmt: skip
+
+    def add_results(self, results: Results) -> None:
+        results.add_kpi("interventions.count", len(self.items), "count")
+        if any(isinstance(i, CloseRoad) for i in self.items):
+            results.add_kpi("interventions.vehicles_detoured", self._detoured, "count")
+            results.add_kpi(
+                "interventions.vehicles_without_detour", len(self._without), "count"
+            )
+        results.tables["interventions"] = self.table()
