@@ -339,3 +339,64 @@ def test_shipped_what_ifs_find_their_targets(name):
         assert len(row["transformers"]) > 0
     else:
         assert row["lon"] == item.place[0]
+
+
+# -- signals ------------------------------------------------------------------------------
+
+BUSY_SIGNAL_OSM = 49547309  # Highland Avenue x East Baltimore Street, four approaches
+
+
+def _red_crossings(model, node: int, steps: int) -> int:
+    """Vehicles that crossed ``node`` from an approach whose movement showed red."""
+    from twin.traffic.state import RED
+
+    sim = model.traffic.sim
+    net = model.network
+    approaches = set(net.in_links(node).tolist())
+    count = 0
+    for _ in range(steps):
+        fl = sim.fleet
+        run = fl.run_list[: fl.run_count[0]].copy()
+        on = run[np.isin(fl.link[run], list(approaches))]
+        before_link = fl.link[on].copy()
+        nxt = [fl.route_links[fl.route_start[v] + fl.route_idx[v] + 1]
+               if fl.route_start[v] + fl.route_idx[v] + 1 < fl.route_end[v] else -1 for v in on]
+        state = []
+        for link, to in zip(before_link, nxt, strict=True):
+            movs = [m for m in net.movements_from(int(link)) if net.mov_to_link[m] == to]
+            state.append(sim.arrays.mov_state[movs[0]] if movs else -1)
+        sim.advance(1)
+        crossed = sim.fleet.link[on] != before_link
+        count += int(np.sum(crossed & (np.array(state) == RED)))
+    return count
+
+
+@pytest.mark.parametrize("control", ["all_way_stop", "priority"])
+def test_a_removed_signal_leaves_its_junction_unsignalised(control):
+    from twin.network.road import CTRL_ALL_WAY_STOP, CTRL_PRIORITY
+    from twin.traffic.junctions import YIELD_NONE
+
+    removal = {"kind": "remove_signal", "junction": BUSY_SIGNAL_OSM, "control": control}
+    base = CityModel(scenario())
+    model = CityModel(scenario(removal))
+    node = int(np.flatnonzero(base.network.node_osmid == BUSY_SIGNAL_OSM)[0])
+    assert base.network.node_signal[node] >= 0  # the map's own network is not changed
+    arrays = model.traffic.sim.arrays
+    assert arrays.node_signal[node] == -1
+    expected = CTRL_ALL_WAY_STOP if control == "all_way_stop" else CTRL_PRIORITY
+    assert arrays.node_control[node] == expected
+    approaches = model.network.in_links(node)
+    if control == "priority":  # the minor road gives way
+        assert (arrays.link_yield[approaches] != YIELD_NONE).any()
+    for m in (base, model):
+        m.traffic.sync(6 * 3600 + 40 * 60)
+    # under the signal no vehicle crosses on red; without it, the lights are not obeyed
+    assert _red_crossings(base, node, 300) == 0
+    assert _red_crossings(model, node, 300) > 0
+    row = model.run(progress=False).tables["interventions"].iloc[0]
+    assert row["lon"] == pytest.approx(base.network.node_lon[node])
+
+
+def test_removing_a_signal_that_is_not_there_is_named():
+    with pytest.raises(ScenarioError, match="OSM node 1 is not a junction of this map"):
+        CityModel(scenario({"kind": "remove_signal", "junction": 1}))

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--out", type=Path, help="comparison directory (default runs/compare-TIME)"
     )
     cmp.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+    cmp.add_argument(
+        "--no-report", action="store_true", help="no report.html or GeoPackage per run"
+    )
     cmp.set_defaults(func=cmd_compare)
 
     map_ = sub.add_parser("map", help="inspect an OpenStreetMap file")

@@ -293,6 +293,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         run_out = out / _safe_name(label)
         run_out.mkdir()
         _, run_dir = _simulate(item, run_out, args)
+        if not args.no_report:
+            write_extras(run_dir)
         run_dirs.append(run_dir)
     kpis = [load_kpis(d) for d in run_dirs]
     print(f"compared with seed {seed}; differences against {labels[0]}")

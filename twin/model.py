@@ -135,6 +135,10 @@ class CityModel(mesa.Model):
             scenario.map.build_options(),
             progress=progress,
         )
+        if scenario.intervention:  # what-ifs on the network itself (signals removed)
+            from twin.interventions.apply import network as intervened
+
+            self.network = intervened(scenario, self.network)
         self.network_load_s = time.perf_counter() - wall0
         self._reporters: dict[str, Callable[[CityModel], float]] = {
             "time_s": lambda m: m.now_s,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from twin.interventions.config import RemoveSignal
 from twin.interventions.demand import (
     demand_items,
     event_items,
@@ -15,12 +16,14 @@ from twin.interventions.demand import (
     scale_tours_window,
     scale_trips_window,
 )
-from twin.interventions.targets import place_node
+from twin.interventions.targets import place_node, signal_node
 
 if TYPE_CHECKING:
     from twin.model import CityModel
+    from twin.network.road import RoadNet
     from twin.population.plans import Legs, Tours
     from twin.population.synthesis import PopulationData
+    from twin.scenario import Scenario
     from twin.traffic.demand import Trips
 
 
@@ -35,6 +38,26 @@ def _venues(model: CityModel) -> list:
         (e, place_node(model.network, *e.place, _where(model, e)))
         for e in event_items(model.scenario.intervention)
     ]
+
+
+def network(scenario: Scenario, net: RoadNet) -> RoadNet:
+    """``net`` with the signals the scenario removes taken out (a copy; ``net`` unchanged):
+    the junction is no longer signalised, and runs as an all-way stop or by priority."""
+    from dataclasses import replace
+
+    from twin.network.road import CTRL_ALL_WAY_STOP, CTRL_PRIORITY
+
+    removals = [i for i in scenario.intervention if isinstance(i, RemoveSignal)]
+    if not removals:
+        return net
+    node_signal, node_control = net.node_signal.copy(), net.node_control.copy()
+    for item in removals:
+        i = scenario.intervention.index(item) + 1
+        where = f"{scenario.source or scenario.name}: intervention {i} ({item.kind})"
+        node = signal_node(net, item.junction, where)
+        node_signal[node] = -1
+        node_control[node] = CTRL_ALL_WAY_STOP if item.control == "all_way_stop" else CTRL_PRIORITY
+    return replace(net, node_signal=node_signal, node_control=node_control)
 
 
 def population_legs(model: CityModel, data: PopulationData, tours: Tours) -> Legs:

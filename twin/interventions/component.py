@@ -25,11 +25,12 @@ from twin.interventions.config import (
     CloseRoad,
     Event,
     Intervention,
+    RemoveSignal,
     SpeedLimit,
     TransformerOutage,
     TransformerRating,
 )
-from twin.interventions.targets import road_links, transformers
+from twin.interventions.targets import junction_node, road_links, transformers
 from twin.timefmt import format_clock
 from twin.traffic.state import SCHEDULED
 
@@ -87,6 +88,9 @@ class InterventionsComponent:
             else:
                 begin = end = None
             lon, lat = (item.place if isinstance(item, Event) else (np.nan, np.nan))
+            if isinstance(item, RemoveSignal):  # applied to the network as it was loaded
+                node = junction_node(model.network, item.junction)
+                lon, lat = model.network.node_lon[node], model.network.node_lat[node]
             self.rows.append(
                 {
                     "intervention": i,

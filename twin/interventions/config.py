@@ -14,7 +14,9 @@ Kinds (their keys in :data:`KINDS`):
   feeder id) out of service in [at, until): their households are unserved and counted;
 - ``transformer_rating``, ``ev_adoption``, ``weather``: from the start only (``factor`` x
   the rating of ``transformers``; EV ``share`` of car-owning households; ``weather`` preset);
-- ``tariff``: ``price_usd_per_kwh`` in the hours of [at, until).
+- ``tariff``: ``price_usd_per_kwh`` in the hours of [at, until);
+- ``remove_signal``: the signal of OSM node ``junction`` taken out, from the start; the
+  junction runs as an all-way stop (``control = "all_way_stop"``) or by road-class priority.
 """
 
 from __future__ import annotations
@@ -155,11 +157,24 @@ class Tariff(_Base):
         return f"tariff {self.price_usd_per_kwh:g} USD/kWh"
 
 
+class RemoveSignal(_Base):
+    kind: str = "remove_signal"
+    #: OSM node id of the signalised junction (any of its nodes or its signal nodes)
+    junction: int
+    #: what controls it instead: "all_way_stop" (stop signs on every approach) or "priority"
+    #: (the major road has priority; minor approaches give way)
+    control: str = Field("all_way_stop", pattern="^(all_way_stop|priority)$")
+    from_start_only: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return f"signal at node {self.junction} removed ({self.control.replace('_', '-')})"
+
+
 KINDS: dict[str, type[_Base]] = {
     c.model_fields["kind"].default: c
     for c in (
         CloseRoad, SpeedLimit, Demand, Event, TransformerOutage, TransformerRating, EvAdoption,
-        Weather, Tariff,
+        Weather, Tariff, RemoveSignal,
     )
 }  # fmt: skip
 

@@ -84,6 +84,30 @@ def _check_one_street(net: RoadNet, links: np.ndarray, street: str, where: str) 
         )
 
 
+def signal_node(net: RoadNet, osm_id: int, where: str) -> int:
+    """The road node of the signalised junction that OSM node ``osm_id`` belongs to."""
+    sig = np.flatnonzero(net.signal_osm_ids == osm_id)
+    if len(sig):
+        s = int(np.searchsorted(net.signal_osm_offsets, sig[0], side="right") - 1)
+        return int(net.signal_node[s])
+    nodes = np.flatnonzero(net.node_osmid == osm_id)
+    if len(nodes) and net.node_signal[nodes[0]] >= 0:
+        return int(nodes[0])
+    what = "not signalised" if len(nodes) else "not a junction of this map"
+    raise ScenarioError(
+        f"{where}: OSM node {osm_id} is {what} (`twin map info MAP --junctions` lists the "
+        "signalised junctions and their nodes)"
+    )
+
+
+def junction_node(net: RoadNet, osm_id: int) -> int:
+    """The road node OSM node ``osm_id`` stands for (as a junction or a signal node)."""
+    sig = np.flatnonzero(net.signal_osm_ids == osm_id)
+    if len(sig):
+        return int(net.signal_node[np.searchsorted(net.signal_osm_offsets, sig[0], "right") - 1])
+    return int(np.flatnonzero(net.node_osmid == osm_id)[0])
+
+
 def place_node(net: RoadNet, lon: float, lat: float, where: str, max_m: float = 1000.0) -> int:
     """The road node nearest to a point; ScenarioError if it is off the map."""
     w, s, e, n = net.bbox_lonlat()
