@@ -167,11 +167,10 @@ def cmd_map_plot(args: argparse.Namespace) -> int:
 
 def _build_grid(args: argparse.Namespace):
     """(city grid, road network, power features) for a map file or a scenario file."""
-    from twin.energy.osm_power import read_power_features
-    from twin.energy.synthesis import GridConfig, synthesize_grid
+    from twin.energy.synthesis import GridConfig
     from twin.network.cache import load_roadnet
     from twin.population.config import PopulationConfig
-    from twin.population.synthesis import synthesize
+    from twin.synth_cache import cached_grid, cached_population, cached_power_features
 
     if not args.file.exists() and args.file.suffix in ("", ".toml"):  # a scenario's name
         from twin.catalog import find_scenario
@@ -191,9 +190,10 @@ def _build_grid(args: argparse.Namespace):
         net = _load_map(args)
         pop_cfg = PopulationConfig(households=args.households or "auto")
         grid_cfg = GridConfig()
-    data = synthesize(net, map_file, pop_cfg, seed)
-    power = read_power_features(map_file, net.meta["crs"])
-    return synthesize_grid(net, data.households, power, grid_cfg, seed=seed), net, power
+    use_cache = False if args.no_cache else None  # else unless TWIN_NO_CACHE=1
+    data = cached_population(net, map_file, pop_cfg, seed, use_cache=use_cache)
+    city = cached_grid(net, data.households, map_file, grid_cfg, seed, use_cache=use_cache)
+    return city, net, cached_power_features(map_file, net.meta["crs"], use_cache=use_cache)
 
 
 def _grid_options(parser: argparse.ArgumentParser) -> None:

@@ -18,10 +18,10 @@ import pandas as pd
 
 from twin.clock import Process
 from twin.energy.consumers import Consumers
-from twin.energy.osm_power import read_power_features
 from twin.energy.powerflow import solve
-from twin.energy.synthesis import CityGrid, synthesize_grid
+from twin.energy.synthesis import CityGrid
 from twin.errors import ScenarioError
+from twin.synth_cache import cached_grid
 from twin.timefmt import format_clock
 
 if TYPE_CHECKING:
@@ -61,9 +61,8 @@ class EnergyComponent:
         self.cfg = cfg
         wall0 = time.perf_counter()
         net = model.network
-        power = read_power_features(sc.map.file, net.meta["crs"])
-        self.city: CityGrid = synthesize_grid(
-            net, pop.data.households, power, cfg.grid, seed=sc.seed
+        self.city: CityGrid = cached_grid(
+            net, pop.data.households, sc.map.file, cfg.grid, seed=sc.seed
         )
         self.grid = self.city.grid.validate()
         self.consumers = Consumers(

@@ -36,6 +36,25 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_SHA_MEMO: dict[tuple[str, int, int], str] = {}
+_SHA_MEMO_ENTRIES = 64
+
+
+def map_sha256(path: str | Path) -> str:
+    """:func:`file_sha256`, memoised in this process per (resolved path, size, mtime): a
+    process that builds many models on one map hashes it once."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    digest = _SHA_MEMO.get(key)
+    if digest is None:
+        digest = file_sha256(p)
+        if len(_SHA_MEMO) >= _SHA_MEMO_ENTRIES:
+            _SHA_MEMO.clear()
+        _SHA_MEMO[key] = digest
+    return digest
+
+
 def builder_code_hash() -> str:
     """A hash of the code that builds networks, so a change to it never serves stale
     entries (defaults, filters and compile rules live in these modules)."""
@@ -49,7 +68,7 @@ def builder_code_hash() -> str:
 def cache_key(path: Path, options: BuildOptions) -> str:
     """A key that changes with the file's content, the options or the format."""
     parts = {
-        "file": file_sha256(path),
+        "file": map_sha256(path),
         "options": asdict(options),
         "format": FORMAT_VERSION,
         "osmnx": metadata.version("osmnx"),

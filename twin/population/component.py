@@ -20,7 +20,8 @@ from twin.clock import Process
 from twin.population.agent import Household
 from twin.population.destinations import HOME, PURPOSE_NAMES
 from twin.population.plans import Legs, Tours
-from twin.population.synthesis import PopulationData, day_legs, scale_tours, synthesize
+from twin.population.synthesis import PopulationData, day_legs, scale_tours
+from twin.synth_cache import cached_population
 from twin.traffic.demand import Trips
 from twin.traffic.state import ARRIVED
 
@@ -48,7 +49,9 @@ class PopulationComponent:
             raise TypeError(f"household_class must subclass Household, got {household_class!r}")
         self.model = model
         sc = model.scenario
-        self.data: PopulationData = synthesize(model.network, sc.map.file, sc.population, sc.seed)
+        self.data: PopulationData = cached_population(
+            model.network, sc.map.file, sc.population, sc.seed
+        )
         self.household_class = household_class
         for i in range(len(self.data)):
             household_class(model, self.data, i)

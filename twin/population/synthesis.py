@@ -125,12 +125,22 @@ def find_gateways(net: RoadNet) -> Gateways:
 
 
 def synthesize(
-    net: RoadNet, map_file: str | Path, cfg: PopulationConfig, seed: int
+    net: RoadNet,
+    map_file: str | Path,
+    cfg: PopulationConfig,
+    seed: int,
+    *,
+    features: MapFeatures | None = None,
+    zones: Zones | None = None,
 ) -> PopulationData:
-    """Homes, households, destinations, zones and default tours for ``net`` (see module)."""
+    """Homes, households, destinations, zones and default tours for ``net`` (see module).
+
+    ``features`` and ``zones``, when given, are the map's already read (``read_features``)
+    and built (``build_zones(net)``); :mod:`twin.synth_cache` passes them from its cache."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    features = read_features(map_file, net.meta["crs"])
+    if features is None:
+        features = read_features(map_file, net.meta["crs"])
     timings["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     homes = place_homes(net, features, cfg, stream(seed, "population.homes"))
@@ -139,7 +149,8 @@ def synthesize(
     households = synthesize_households(homes, cfg, seed, (np.asarray(lon), np.asarray(lat)))
     timings["households"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    zones = build_zones(net)
+    if zones is None:
+        zones = build_zones(net)
     gravity = Gravity(zones, attractions(net, features, zones))
     gateways = find_gateways(net)
     timings["zones"] = time.perf_counter() - t0
