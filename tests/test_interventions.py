@@ -53,6 +53,7 @@ def scenario(*interventions: dict, energy: bool = False, **over):
         ({"kind": "demand", "scale": -1}, "scale"),
         ({"kind": "transformer_outage"}, "transformers = [ids] or feeder"),
         ({"kind": "event", "place": [0, 0], "trips": 10}, "give at"),
+        ({"kind": "tariff", "price_usd_per_kwh": 0.3}, "give at and until"),
     ],
 )
 def test_invalid_interventions_are_clear_errors(table, expected):
@@ -266,6 +267,11 @@ def test_a_transformer_outage_leaves_its_households_unserved_and_counted():
     assert k["energy.unserved_household_hours"] == pytest.approx(
         city.trafo_households[[1, 2]].sum() * minutes / 60
     )
+    # the outage covers exactly the minutes [06:35, 06:45): rows are labelled by their start
+    t = e["t_s"].to_numpy()
+    changed = ~np.isclose(e["households_kw"].to_numpy(), b["households_kw"].to_numpy())
+    assert set(t[changed]) <= set(range(6 * 3600 + 35 * 60, 6 * 3600 + 45 * 60, 60))
+    assert changed.sum() >= 8
     tl = res.tables["transformer_loading"]
     during = tl[(tl.t_start_s == 6 * 3600 + 35 * 60) & tl.transformer.isin([1, 2])]
     assert (during.peak_loading_percent < 1.0).all()  # no load: only the no-load losses
@@ -400,3 +406,71 @@ def test_a_removed_signal_leaves_its_junction_unsignalised(control):
 def test_removing_a_signal_that_is_not_there_is_named():
     with pytest.raises(ScenarioError, match="OSM node 1 is not a junction of this map"):
         CityModel(scenario({"kind": "remove_signal", "junction": 1}))
+
+
+
+def test_a_what_if_adds_its_interventions_to_its_base_s(tmp_path):
+    (tmp_path / "base.toml").write_text(
+        f'base = "{SHORT.as_posix()}"\n[[intervention]]\nkind = "weather"\n'
+        'weather = "heatwave"\n'
+    )
+    (tmp_path / "child.toml").write_text(
+        'base = "base.toml"\n[[intervention]]\nkind = "ev_adoption"\nshare = 0.4\n'
+    )
+    sc = load_scenario(tmp_path / "child.toml")
+    assert [i.kind for i in sc.intervention] == ["weather", "ev_adoption"]
+    assert sc.energy.weather == "heatwave" and sc.population.ev_share == 0.4
+
+
+def test_set_may_not_override_a_key_an_intervention_sets():
+    sc = load_scenario(ROOT / "scenarios" / "baltimore-ev50.toml")
+    with pytest.raises(ScenarioError, match=r"set by intervention 1 \(ev_adoption\)"):
+        sc.with_overrides({"population.ev_share": 0.3})
+    assert sc.with_overrides({"seed": 3}).population.ev_share == 0.5
+
+
+def test_an_until_before_the_start_is_refused():
+    with pytest.raises(ScenarioError, match="until 06:00 is not after the start 06:30"):
+        CityModel(scenario({"kind": "close_road", "way": [266323372], "until": "06:00"}))
+
+
+def test_a_tariff_prices_its_hours():
+    keys = {"time.duration": "10min", "time.report_interval": "5min"}
+    tariff = {"kind": "tariff", "price_usd_per_kwh": 0.48, "at": "06:30", "until": "07:00"}
+    base = CityModel(scenario(energy=True, **keys)).run(progress=False)
+    dear = CityModel(scenario(tariff, energy=True, **keys)).run(progress=False)
+    k0 = dict((n, v) for n, v, _ in base.kpis)
+    k1 = dict((n, v) for n, v, _ in dear.kpis)
+    assert k1["energy.import_kwh"] == pytest.approx(k0["energy.import_kwh"])
+    assert k1["energy.cost_usd"] == pytest.approx(3 * k0["energy.cost_usd"], rel=1e-9)
+
+
+def test_overlapping_speed_limits_restore_the_one_still_in_force():
+    first = {"kind": "speed_limit", "street": "Eastern Avenue", "speed_kmh": 15,
+             "at": "06:32", "until": "06:36"}  # fmt: skip
+    second = {**first, "speed_kmh": 30, "at": "06:34", "until": "06:40"}
+    model = CityModel(scenario(first, second, **{"time.report_interval": "1min"}))
+    links = np.array(model.interventions.rows[0]["links"])
+    speed = model.traffic.sim.arrays.link_speed_mps
+    original = speed[links].copy()
+    seen = {}
+    while model.now_s < 6 * 3600 + 41 * 60:
+        model.step()
+        seen[model.now_s] = speed[links].copy()
+    m = lambda hh, mm: seen[hh * 3600 + mm * 60]  # noqa: E731
+    assert np.allclose(m(6, 33), 15 / 3.6) and np.allclose(m(6, 35), 30 / 3.6)
+    assert np.allclose(m(6, 37), 30 / 3.6)  # the first ended; the second still holds
+    assert np.array_equal(m(6, 41), original)
+
+
+def test_demand_windows_scale_random_trips():
+    window = {"kind": "demand", "scale": 0.5, "at": "06:40", "until": "06:50"}
+    keys = {"demand.kind": "random", "population.enabled": False}
+    base = CityModel(scenario(**keys)).traffic.trips
+    less = CityModel(scenario(window, **keys)).traffic.trips
+    t0, t1 = 6 * 3600 + 40 * 60, 6 * 3600 + 50 * 60
+    inside = lambda tr: int(((tr.depart_s >= t0) & (tr.depart_s < t1)).sum())  # noqa: E731
+    assert inside(base) > 100
+    assert 0.4 < inside(less) / inside(base) < 0.6
+    assert len(np.unique(less.trip_id)) == len(less)
+    assert len(less) - inside(less) == len(base) - inside(base)

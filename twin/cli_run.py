@@ -297,6 +297,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             write_extras(run_dir)
         run_dirs.append(run_dir)
     kpis = [load_kpis(d) for d in run_dirs]
+    spans = {round(k.get("run.simulated_s", float("nan"))) for k in kpis}
+    if len(spans) > 1:
+        print("twin: warning: the runs simulate periods of different length; counts and "
+              "totals differ for that reason too", file=sys.stderr)  # fmt: skip
     print(f"compared with seed {seed}; differences against {labels[0]}")
     print(compare_table(kpis, labels, HEADLINE_KPIS))
     for label, k in zip(labels, kpis, strict=True):

@@ -39,7 +39,13 @@ from pydantic.fields import FieldInfo
 from twin.control.config import ControlConfig
 from twin.energy.config import EnergyConfig
 from twin.errors import ScenarioError
-from twin.interventions.config import Intervention, apply_settings, dump, parse_interventions
+from twin.interventions.config import (
+    Intervention,
+    apply_settings,
+    dump,
+    parse_interventions,
+    setting_keys,
+)
 from twin.network.road import BuildOptions
 from twin.population.config import PopulationConfig
 from twin.timefmt import (
@@ -236,6 +242,16 @@ class Scenario(Section):
             table[leaf] = value
         base = self.source.parent if self.source else Path.cwd()
         merged = _deep_merge(self.to_toml_dict(), _resolve_paths(nested, Scenario, base))
+        try:
+            set_by = setting_keys(merged.get("intervention"))
+        except ValueError:
+            set_by = {}  # reported by the validation below
+        for key in overrides:
+            if key in set_by:
+                raise ScenarioError(
+                    f"overrides: {key}: set by {set_by[key]}; change or remove that "
+                    "intervention instead"
+                )
         return _validate(merged, source=self.source, origins={}, label="overrides")
 
 
@@ -306,7 +322,10 @@ def _load_raw(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict
     for key in ("name", "description"):  # they describe one file
         base_data.pop(key, None)
         base_origins.pop(key, None)
-    return _deep_merge(base_data, data), {**base_origins, **origins}
+    merged = _deep_merge(base_data, data)
+    if "intervention" in base_data and "intervention" in data:  # a what-if adds to its base's
+        merged["intervention"] = [*base_data["intervention"], *data["intervention"]]
+    return merged, {**base_origins, **origins}
 
 
 def _set_keys(data: dict[str, Any], prefix: str = "") -> list[str]:

@@ -65,6 +65,10 @@ class EnergyComponent:
             net, pop.data.households, sc.map.file, cfg.grid, seed=sc.seed
         )
         self.grid = self.city.grid.validate()
+        if sc.intervention:  # raised ratings, before anything (charging control) reads them
+            from twin.interventions.apply import transformer_ratings
+
+            transformer_ratings(model.scenario, self)
         self.consumers = Consumers(
             pop.data,
             pop.legs,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from twin.interventions.config import RemoveSignal
+from twin.interventions.config import RemoveSignal, TransformerRating
 from twin.interventions.demand import (
     demand_items,
     event_items,
@@ -16,9 +16,10 @@ from twin.interventions.demand import (
     scale_tours_window,
     scale_trips_window,
 )
-from twin.interventions.targets import place_node, signal_node
+from twin.interventions.targets import place_node, signal_node, transformers
 
 if TYPE_CHECKING:
+    from twin.energy.component import EnergyComponent
     from twin.model import CityModel
     from twin.network.road import RoadNet
     from twin.population.plans import Legs, Tours
@@ -58,6 +59,14 @@ def network(scenario: Scenario, net: RoadNet) -> RoadNet:
         node_signal[node] = -1
         node_control[node] = CTRL_ALL_WAY_STOP if item.control == "all_way_stop" else CTRL_PRIORITY
     return replace(net, node_signal=node_signal, node_control=node_control)
+
+
+def transformer_ratings(scenario: Scenario, energy: EnergyComponent) -> None:
+    """Scale the ratings the scenario's ``transformer_rating`` interventions raise."""
+    for i, item in enumerate(scenario.intervention, start=1):
+        if isinstance(item, TransformerRating):
+            where = f"{scenario.source or scenario.name}: intervention {i} ({item.kind})"
+            energy.scale_rating(transformers(energy.city, item, where), item.factor)
 
 
 def population_legs(model: CityModel, data: PopulationData, tours: Tours) -> Legs:

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 INTERVENTION_ORDER = 80  # before re-routing (90) and the traffic block (100) at an instant
 DETOUR_PERIOD_S = 30.0  # while a closure lasts, vehicles still routed through it try again
 ONCE_S = 1e12  # the period of a one-off process
+#: a grid outage at time t acts after the energy tick of t, which records the minute before t
+OUTAGE_ORDER = 210
 
 
 class InterventionsComponent:
@@ -56,6 +58,7 @@ class InterventionsComponent:
         n_links = model.network.n_links
         self._closed = np.zeros(n_links, dtype=np.int64)  # closures in force per link
         self._speed0: np.ndarray | None = None
+        self._limits: list[tuple[int, np.ndarray, float]] = []  # speed limits in force
         self._detoured = 0
         self._without: set[int] = set()
         self._detour_process: Process | None = None
@@ -66,7 +69,13 @@ class InterventionsComponent:
             if not model.start_s <= t0 < model.end_s:
                 raise ScenarioError(
                     f"{where}: at {format_clock(t0)} is outside the run "
-                    f"({format_clock(model.start_s)} to {format_clock(model.end_s)})"
+                    f"({format_clock(model.start_s)} to {format_clock(model.end_s)}; times "
+                    "past midnight continue the clock: 24:30)"
+                )
+            if item.until is not None and item.until <= t0:
+                raise ScenarioError(
+                    f"{where}: until {format_clock(item.until)} is not after the start "
+                    f"{format_clock(t0)} (times past midnight continue the clock: 24:30)"
                 )
             links = np.empty(0, dtype=np.int64)
             trafos = np.empty(0, dtype=np.int64)
@@ -79,8 +88,7 @@ class InterventionsComponent:
                 if model.energy is None:
                     raise ScenarioError(f"{where}: needs the energy model (energy.enabled)")
                 trafos = transformers(model.energy.city, item, where)
-                if isinstance(item, TransformerRating):
-                    model.energy.scale_rating(trafos, item.factor)
+                if isinstance(item, TransformerRating):  # scaled when the grid was built
                     begin = end = None
                 else:
                     begin = lambda t, ids=trafos: self._outage(ids, True, t)  # noqa: E731
@@ -104,14 +112,15 @@ class InterventionsComponent:
                     "lat": float(lat),
                 }
             )
+            order = OUTAGE_ORDER if isinstance(item, TransformerOutage) else INTERVENTION_ORDER
             if begin is not None:
                 model.clock.register(
-                    Process(f"intervention-{i}", ONCE_S, begin, order=INTERVENTION_ORDER,
+                    Process(f"intervention-{i}", ONCE_S, begin, order=order,
                             offset_s=t0 - model.start_s)
                 )  # fmt: skip
             if end is not None and t1 < model.end_s:
                 model.clock.register(
-                    Process(f"intervention-{i}-end", ONCE_S, end, order=INTERVENTION_ORDER,
+                    Process(f"intervention-{i}-end", ONCE_S, end, order=order,
                             offset_s=t1 - model.start_s)
                 )  # fmt: skip
 
@@ -126,9 +135,9 @@ class InterventionsComponent:
     def _road_actions(self, item: CloseRoad | SpeedLimit, links: np.ndarray):
         if isinstance(item, CloseRoad):
             return (lambda t: self._close(links, t)), (lambda t: self._reopen(links, t))
-        speed_mps = item.speed_kmh / 3.6
-        return (lambda t: self._set_speed(links, speed_mps, t)), (
-            lambda t: self._set_speed(links, None, t)
+        key, speed_mps = id(item), item.speed_kmh / 3.6
+        return (lambda t: self._set_speed(links, key, speed_mps, t)), (
+            lambda t: self._set_speed(links, key, None, t)
         )
 
     def _close(self, links: np.ndarray, t_s: float) -> None:
@@ -173,13 +182,24 @@ class InterventionsComponent:
         sim.router.open_links(opened)
         self._replan(sim)
 
-    def _set_speed(self, links: np.ndarray, speed_mps: float | None, t_s: float) -> None:
+    def _set_speed(
+        self, links: np.ndarray, key: int, speed_mps: float | None, t_s: float
+    ) -> None:
+        """Start (``speed_mps``) or end (None) limit ``key`` on ``links``; where limits
+        overlap, the one started last holds, and the earlier one again when it ends."""
         traffic = self.model.traffic
         traffic.sync(t_s)
         sim = traffic.sim
         if self._speed0 is None:
             self._speed0 = sim.arrays.link_speed_mps.copy()
-        sim.arrays.link_speed_mps[links] = self._speed0[links] if speed_mps is None else speed_mps
+        if speed_mps is None:
+            self._limits = [lim for lim in self._limits if lim[0] != key]
+        else:
+            self._limits.append((key, links, speed_mps))
+        speed = self._speed0.copy()
+        for _, on, v in self._limits:  # in start order: the latest wins
+            speed[on] = v
+        sim.arrays.link_speed_mps[:] = speed
         net = self.model.network
         sim.router.set_link_times(net.link_length_m / sim.arrays.link_speed_mps)
         self._replan(sim)

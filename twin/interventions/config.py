@@ -1,7 +1,9 @@
 """``[[intervention]]``: what-ifs in a scenario file, one table per change, each with a kind.
 
 Every intervention takes ``at`` (a clock time, default: the run's start) and an optional
-``until`` (default: the end of the run), and an optional ``label`` shown in the report.
+``until`` (default: the end of the run), and an optional ``label`` shown in the report. Times
+past midnight continue the clock ("25:30"), as ``[time] start`` does. The setting-like
+kinds write the keys of :data:`SETTING_KEYS` (which ``--set`` may then not override).
 Kinds (their keys in :data:`KINDS`):
 
 - ``close_road``: ``way`` (OSM way ids) or ``street`` (a name; ``bbox`` = [W, S, E, N]
@@ -14,7 +16,7 @@ Kinds (their keys in :data:`KINDS`):
   feeder id) out of service in [at, until): their households are unserved and counted;
 - ``transformer_rating``, ``ev_adoption``, ``weather``: from the start only (``factor`` x
   the rating of ``transformers``; EV ``share`` of car-owning households; ``weather`` preset);
-- ``tariff``: ``price_usd_per_kwh`` in the hours of [at, until);
+- ``tariff``: ``price_usd_per_kwh`` in the hours of [at, until) (both required);
 - ``remove_signal``: the signal of OSM node ``junction`` taken out, from the start; the
   junction runs as an all-way stop (``control = "all_way_stop"``) or by road-class priority.
 """
@@ -223,7 +225,9 @@ def _check(item: _Base, where: str) -> _Base:
     if item.from_start_only and (item.at is not None or item.until is not None):
         raise ValueError(f"{label}: applies from the start of the run only; remove at/until")
     if item.at is not None and item.until is not None and item.until <= item.at:
-        raise ValueError(f"{label}: until must be after at")
+        raise ValueError(
+            f"{label}: until must be after at (times past midnight continue the clock: 24:30)"
+        )
     if isinstance(item, _Roads) and not (item.way or item.street):
         raise ValueError(f"{label}: give the roads: way = [OSM way ids] or street = \"name\"")
     if isinstance(item, _Roads) and item.bbox:
@@ -232,6 +236,8 @@ def _check(item: _Base, where: str) -> _Base:
             raise ValueError(f"{label}: bbox must be [west, south, east, north]")
     if isinstance(item, TransformerOutage) and not item.transformers and item.feeder is None:
         raise ValueError(f"{label}: give transformers = [ids] or feeder = id")
+    if isinstance(item, Tariff) and (item.at is None or item.until is None):
+        raise ValueError(f"{label}: give at and until, the hours the price applies")
     if isinstance(item, Event) and item.at is None:
         raise ValueError(f"{label}: give at, the time the event starts")
     return item
@@ -250,6 +256,23 @@ def dump(items: list[_Base]) -> list[dict[str, Any]]:
                 d[key] = format_clock(d[key])
         out.append(d)
     return out
+
+
+#: the scenario key each setting-like kind writes
+SETTING_KEYS = {
+    "ev_adoption": "population.ev_share",
+    "weather": "energy.weather",
+    "tariff": "energy.price_usd_per_kwh",
+}
+
+
+def setting_keys(raw: Any) -> dict[str, str]:
+    """Scenario key -> "intervention N (kind)" for the keys the interventions set."""
+    return {
+        SETTING_KEYS[item.kind]: f"intervention {i} ({item.kind})"
+        for i, item in enumerate(parse_interventions(raw), start=1)
+        if item.kind in SETTING_KEYS
+    }
 
 
 def apply_settings(data: dict[str, Any]) -> dict[str, Any]:
@@ -274,17 +297,14 @@ def apply_settings(data: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(item, Tariff):
             energy = section("energy")
             price = energy.get("price_usd_per_kwh", 0.16)
-            hourly = list(price) if isinstance(price, list | tuple) else [price] * 24
-            time = data.get("time") if isinstance(data.get("time"), dict) else {}
-            start = time.get("start", "07:00")
-            if item.at is not None:
-                t0 = item.at
+            if isinstance(price, list | tuple):
+                if len(price) != 24:
+                    continue  # the schema reports the bad list
+                hourly = list(price)
             else:
-                t0 = float(start) if isinstance(start, int | float) else parse_clock_s(start)
-            t1 = item.until if item.until is not None else t0 + 48 * 3600
-            for h in range(int(t0 // 3600), int(-(-t1 // 3600))):
+                hourly = [price] * 24
+            first, last = int(item.at // 3600), int(-(-item.until // 3600))
+            for h in range(first, min(last, first + 24)):
                 hourly[h % 24] = item.price_usd_per_kwh
-                if h - int(t0 // 3600) >= 23:
-                    break
             energy["price_usd_per_kwh"] = hourly
     return data

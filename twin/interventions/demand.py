@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from twin.errors import ScenarioError
 from twin.interventions.config import Demand, Event, Intervention
 from twin.population.destinations import THROUGH
 from twin.population.plans import Legs, Tours
@@ -57,13 +58,22 @@ def scale_tours_window(
     if not items:
         return tours
     copies = _copies(_factor(tours.depart_s, items, start_s, end_s), rng)
+    # a copy drives a car of its own: past the ids demand_scale's replicas already use
+    first = int(tours.car.max(initial=0)) // REPLICA_CAR_STRIDE + 1
+    top = int(tours.car.max(initial=0)) + (first + int(copies.max(initial=1)) - 2) * (
+        REPLICA_CAR_STRIDE
+    )
+    if top > np.iinfo(np.int16).max:
+        raise ScenarioError(
+            "demand: the window's scale times [demand] demand_scale replicates tours more "
+            f"than the {np.iinfo(np.int16).max // REPLICA_CAR_STRIDE} times supported"
+        )
     parts = []
     for r in range(int(copies.max(initial=0))):
         part = tours.select(copies > r)
         if r:
-            part.car = np.where(part.car >= 0, part.car + r * REPLICA_CAR_STRIDE, -1).astype(
-                np.int16
-            )
+            car = part.car.astype(np.int64) + (first + r - 1) * REPLICA_CAR_STRIDE
+            part.car = np.where(part.car >= 0, car, -1).astype(np.int16)
         parts.append(part)
     return Tours.concat(parts) if parts else tours.select(np.zeros(len(tours), dtype=bool))
 

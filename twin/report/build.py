@@ -37,8 +37,6 @@ from twin.report.svgmap import (
 )
 from twin.timefmt import format_duration
 
-GRIDLOCK_WARN_SHARE = 0.05
-
 SECTIONS = [
     ("header", "Run"),
     ("kpis", "Key figures"),
@@ -163,13 +161,15 @@ def header_section(run: RunDir) -> str:
 
 
 def warnings(run: RunDir) -> str:
-    trips, grid = run.kpi("traffic.trips"), run.kpi("traffic.vehicles_gridlocked")
+    from twin.results import gridlock_warning, load_kpis
+
     out = []
-    if trips > 0 and grid / trips > GRIDLOCK_WARN_SHARE:
-        out.append(
-            f"{grid:,.0f} vehicles ({100 * grid / trips:.1f} % of trips) gridlocked: "
-            "demand may be too high for the map, or a closure cuts the network."
-        )
+    try:  # the same rule as twin run's summary
+        text = gridlock_warning(load_kpis(run.path))
+    except (OSError, ValueError, KeyError):
+        text = None
+    if text:
+        out.append(" ".join(line.strip() for line in text.splitlines()))
     over = run.kpi("energy.trafos_overloaded")
     if over > 0:
         out.append(f"{over:,.0f} transformers loaded above their rating.")

@@ -89,10 +89,17 @@ def header_section(runs: list[RunDir], labels: list[str]) -> str:
         f"<th>{h}</th>"
         for h in ["Run", "Scenario", "Description", "Seed", "Simulated", "twin", "Directory"]
     )
+    periods = {run.period_s for run in runs if run.period_s is not None}
+    warn = ""
+    if len(periods) > 1:
+        warn = (
+            '<p class="warn">The runs simulate different periods: counts and totals '
+            "(trips, vehicle-km, energy) differ for that reason too.</p>"
+        )
     return (
         f'<section id="header"><h1>Comparison: {esc(" vs ".join(labels))}</h1>'
         f'<p class="lead">Differences are against the first run, '
-        f"<b>{esc(labels[0])}</b>.</p><table><thead><tr>{head}</tr></thead>"
+        f"<b>{esc(labels[0])}</b>.</p>{warn}<table><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></section>"
     )
 
@@ -129,7 +136,7 @@ def _diff_text(name: str, diff: float, rel: float) -> tuple[str, str]:
         if name.endswith("_at_s")
         else f"{'+' if diff > 0 else ''}{number(diff)}"
     )
-    r = f"{rel:+,.1f} %" if math.isfinite(rel) else "–"
+    r = f"{rel:+,.1f} %" if math.isfinite(rel) and not name.endswith("_at_s") else "–"
     return d, r
 
 
@@ -280,10 +287,10 @@ def road_difference(
             f"{label_b} runs on a different road network than {label_a}: no road difference map."
         )
     peak = base.peak_interval
-    if peak is None or not any(iv[0] == peak[0] for iv in run.intervals):
+    if peak is None or not any(tuple(iv[:2]) == tuple(peak[:2]) for iv in run.intervals):
         return note(
-            "No per-link results at the first run's peak interval in both runs: no "
-            "road difference map."
+            "No per-link results for the first run's peak interval (same start and end) in "
+            "both runs (different reporting intervals?): no road difference map."
         )
     a, b = base.link_state(peak[0]), run.link_state(peak[0])
     d = line_paths(net["geometry_wkt"].tolist(), proj)
