@@ -474,3 +474,27 @@ def test_demand_windows_scale_random_trips():
     assert 0.4 < inside(less) / inside(base) < 0.6
     assert len(np.unique(less.trip_id)) == len(less)
     assert len(less) - inside(less) == len(base) - inside(base)
+
+
+def test_a_signal_controller_switched_for_a_window_then_handed_back():
+    switch = {"kind": "signal_control", "policy": "max_pressure", "at": "06:40",
+              "until": "06:48"}  # fmt: skip
+    model = CityModel(scenario(switch, **{"time.report_interval": "1min"}))
+    plans = model.traffic.sim.plans
+    phases = {}
+    while not model.finished:
+        model.step()
+        phases[model.now_s] = (plans.controlled.copy(), plans.phase.copy())
+    t = lambda mm: 6 * 3600 + mm * 60  # noqa: E731
+    assert not phases[t(39)][0].any()  # fixed plans before
+    assert phases[t(41)][0].sum() > 10  # max-pressure decides in the window
+    assert not phases[t(49)][0].any()  # handed back to the fixed plans
+    # after the hand-back the fixed plans cycle again: phases keep changing
+    assert (phases[t(52)][1] != phases[t(55)][1]).sum() > 10
+    k = dict((n, v) for n, v, _ in model.results().kpis)
+    assert 8 * 60 / 5 <= k["interventions.signal_decisions"] <= 8 * 60 / 5 + 1  # every 5 s
+
+
+def test_an_unknown_signal_policy_is_named():
+    with pytest.raises(Exception, match="max_presure"):
+        CityModel(scenario({"kind": "signal_control", "policy": "max_presure", "at": "06:40"}))

@@ -29,7 +29,7 @@ class Process:
     period_s: float
     fn: Callable[[float], None]
     order: int = 500
-    offset_s: float = 0.0  # first run this long after the clock's start
+    offset_s: float = 0.0  # first run this long after registration
     calls: int = 0
     wall_s: float = 0.0  # measured wall time spent in fn
 

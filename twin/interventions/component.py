@@ -20,17 +20,20 @@ import numpy as np
 import pandas as pd
 
 from twin.clock import Process
+from twin.control.component import SIGNAL_DECISION_ORDER
 from twin.errors import ScenarioError
 from twin.interventions.config import (
     CloseRoad,
     Event,
     Intervention,
     RemoveSignal,
+    SignalControlChange,
     SpeedLimit,
     TransformerOutage,
     TransformerRating,
 )
 from twin.interventions.targets import junction_node, road_links, transformers
+from twin.rng import stream
 from twin.timefmt import format_clock
 from twin.traffic.state import SCHEDULED
 
@@ -62,6 +65,8 @@ class InterventionsComponent:
         self._detoured = 0
         self._without: set[int] = set()
         self._detour_process: Process | None = None
+        self._signals = None  # signal control run here (the scenario's own has none)
+        self._policy0: tuple | None = None  # the scenario's signal policy, to return to
         for i, item in enumerate(self.items, start=1):
             where = f"{sc.source or sc.name}: intervention {i} ({item.kind})"
             t0 = model.start_s if item.at is None else item.at
@@ -93,6 +98,14 @@ class InterventionsComponent:
                 else:
                     begin = lambda t, ids=trafos: self._outage(ids, True, t)  # noqa: E731
                     end = lambda t, ids=trafos: self._outage(ids, False, t)  # noqa: E731
+            elif isinstance(item, SignalControlChange):
+                if model.traffic is None:
+                    raise ScenarioError(f"{where}: needs the traffic engine (traffic.enabled)")
+                from twin.control.registry import load_policy
+
+                policy = load_policy("signals", item.policy)  # unknown names fail now
+                begin = lambda t, p=policy: self._signal_policy(p, t)  # noqa: E731
+                end = lambda t: self._signal_policy(None, t)  # noqa: E731
             else:
                 begin = end = None
             lon, lat = (item.place if isinstance(item, Event) else (np.nan, np.nan))
@@ -152,8 +165,7 @@ class InterventionsComponent:
         if self._detour_process is None:
             self._detour_process = self.model.clock.register(
                 Process("closure-detours", DETOUR_PERIOD_S, self._detour,
-                        order=INTERVENTION_ORDER + 1, offset_s=t_s - self.model.start_s
-                        + DETOUR_PERIOD_S)
+                        order=INTERVENTION_ORDER + 1, offset_s=DETOUR_PERIOD_S)
             )  # fmt: skip
 
     def _detour(self, t_s: float) -> None:
@@ -211,6 +223,42 @@ class InterventionsComponent:
         if len(pending):
             sim.detour(pending)
 
+    # -- signals -------------------------------------------------------------------------------
+
+    def _signal_policy(self, policy, t_s: float) -> None:
+        """Hand the signals to ``policy`` from now (None: back to the scenario's own)."""
+        from twin.control.signals import SignalControl
+
+        model = self.model
+        model.traffic.sync(t_s)
+        own = model.control.signals if model.control is not None else None
+        control = own or self._signals
+        if control is None:  # the scenario's signals run fixed plans: decide here
+            cfg = model.scenario.control
+            control = self._signals = SignalControl(
+                model.traffic.sim, None, min_green_s=cfg.min_green, max_green_s=cfg.max_green,
+                detector_m=cfg.detector_m,
+            )  # fmt: skip
+            model.clock.register(
+                Process("intervention-signal-decisions", cfg.signal_interval,
+                        self._decide_signals, order=SIGNAL_DECISION_ORDER)
+            )  # fmt: skip
+        if self._policy0 is None:
+            self._policy0 = (control.policy,)
+        new = self._policy0[0] if policy is None else policy
+        if new is not None and not getattr(new, "engine_plan", False):
+            new.reset(int(stream(model.scenario.seed, "policy.signals.intervention")
+                          .integers(2**31)))  # fmt: skip
+            model.traffic.sim.plans.take_control(control.layout.signals)
+        else:
+            model.traffic.sim.plans.release_control(control.layout.signals)
+        control.policy = new
+
+    def _decide_signals(self, t_s: float) -> None:
+        if self._signals is not None:
+            self.model.traffic.sync(t_s)
+            self._signals.decide()
+
     # -- grid ----------------------------------------------------------------------------------
 
     def _outage(self, trafos: np.ndarray, out: bool, t_s: float) -> None:
@@ -236,4 +284,6 @@ class InterventionsComponent:
             results.add_kpi(
                 "interventions.vehicles_without_detour", len(self._without), "count"
             )
+        if self._signals is not None:
+            results.add_kpi("interventions.signal_decisions", self._signals.decisions, "count")
         results.tables["interventions"] = self.table()

@@ -17,6 +17,8 @@ Kinds (their keys in :data:`KINDS`):
 - ``transformer_rating``, ``ev_adoption``, ``weather``: from the start only (``factor`` x
   the rating of ``transformers``; EV ``share`` of car-owning households; ``weather`` preset);
 - ``tariff``: ``price_usd_per_kwh`` in the hours of [at, until) (both required);
+- ``signal_control``: the signal ``policy`` (a name, or an absolute ``.onnx`` path) from
+  ``at`` to ``until``, then the scenario's own again;
 - ``remove_signal``: the signal of OSM node ``junction`` taken out, from the start; the
   junction runs as an all-way stop (``control = "all_way_stop"``) or by road-class priority.
 """
@@ -172,11 +174,21 @@ class RemoveSignal(_Base):
         return f"signal at node {self.junction} removed ({self.control.replace('_', '-')})"
 
 
+class SignalControlChange(_Base):
+    kind: str = "signal_control"
+    #: the signal policy from ``at``: a name ``twin policies`` lists (or an absolute path to
+    #: an ONNX model); at ``until`` the scenario's ``[control] signals`` policy returns
+    policy: str = Field(min_length=1)
+
+    def describe(self) -> str:
+        return f"signal control: {self.policy}"
+
+
 KINDS: dict[str, type[_Base]] = {
     c.model_fields["kind"].default: c
     for c in (
         CloseRoad, SpeedLimit, Demand, Event, TransformerOutage, TransformerRating, EvAdoption,
-        Weather, Tariff, RemoveSignal,
+        Weather, Tariff, RemoveSignal, SignalControlChange,
     )
 }  # fmt: skip
 
@@ -236,6 +248,11 @@ def _check(item: _Base, where: str) -> _Base:
             raise ValueError(f"{label}: bbox must be [west, south, east, north]")
     if isinstance(item, TransformerOutage) and not item.transformers and item.feeder is None:
         raise ValueError(f"{label}: give transformers = [ids] or feeder = id")
+    if isinstance(item, SignalControlChange) and item.policy.endswith(".onnx"):
+        from pathlib import Path
+
+        if not Path(item.policy).is_absolute():
+            raise ValueError(f"{label}: policy: give an ONNX model by its absolute path")
     if isinstance(item, Tariff) and (item.at is None or item.until is None):
         raise ValueError(f"{label}: give at and until, the hours the price applies")
     if isinstance(item, Event) and item.at is None:

@@ -106,6 +106,18 @@ class SignalPlans:
         self.controlled[chosen] = True
         self.request[chosen] = -1
 
+    def release_control(self, signals: np.ndarray | None = None) -> None:
+        """Give ``signals`` (default: all) back to their fixed plans, from now: a held green
+        runs out what is left of its planned green."""
+        chosen = np.ones(self.n_signals, dtype=bool) if signals is None else np.isin(
+            np.arange(self.n_signals), signals)  # fmt: skip
+        chosen &= self.controlled
+        for s in np.flatnonzero(chosen & (self.stage == 0)).tolist():
+            green = self.green_s[self.phase_offsets[s] + self.phase[s]]
+            self.left_s[s] = max(green - self.elapsed_s[s], 0.0)
+        self.controlled[chosen] = False
+        self.request[chosen] = -1
+
     def arrays(self) -> SignalArrays:
         """The kernel's view of the plans (shares the state arrays)."""
         return SignalArrays(
