@@ -292,3 +292,17 @@ def test_partial_intervals_count_from_the_plug_in_time():
     p = fleet.charge(18 * 3600.0, 60.0)
     assert p[0] == pytest.approx(3.6)  # 7.2 kW for half the minute
     assert fleet.energy_kwh[0] == pytest.approx(7.2 * 30 / 3600)
+
+
+def test_base_load_of_a_window_is_the_day_s_columns():
+    """A run's window costs memory for its own steps only, with the same numbers."""
+    from twin.energy.loads import base_load_kw
+    from twin.rng import stream
+
+    persons = np.arange(300) % 5 + 1
+    for step_s in (60, 900):
+        day = base_load_kw(300, persons, stream(3, "base"), step_s=step_s)
+        cols = np.array([day.shape[1] - 1, 0, 5, 5, 17])  # wraps past midnight, repeats
+        part = base_load_kw(300, persons, stream(3, "base"), step_s=step_s, columns=cols)
+        assert part.shape == (300, 5)
+        assert np.array_equal(part, day[:, cols])

@@ -94,16 +94,13 @@ class Consumers:
         self.doy = day_of_year(cfg.month, cfg.day)
         self.temp_range_c = cfg.temperature_range_c
         # base load for the window (the day profile repeats past midnight)
-        day = base_load_kw(
-            n, hh.persons, stream(seed, "energy.base-load"), month=cfg.month,
-            step_s=int(self.tick_s),
-        )  # fmt: skip
         k0 = int(np.floor(start_s / self.tick_s))
         k1 = int(np.ceil(end_s / self.tick_s))
-        cols = np.arange(k0, k1) % day.shape[1]
-        self.base_kw = np.ascontiguousarray(day[:, cols])
+        self.base_kw = base_load_kw(
+            n, hh.persons, stream(seed, "energy.base-load"), month=cfg.month,
+            step_s=int(self.tick_s), columns=np.arange(k0, k1) % int(86400 // self.tick_s),
+        )  # fmt: skip
         self._k0 = k0
-        del day
         # dwellings, settled over the day before the start
         self.dwellings: Dwellings = draw_dwellings(
             n, stream(seed, "energy.dwellings"), floor_area_m2=floor_area_m2(data)

@@ -168,6 +168,7 @@ def base_load_kw(
     day_type: DayType = "workday",
     step_s: int = 60,
     chunk: int = 4096,
+    columns: np.ndarray | None = None,
 ) -> np.ndarray:
     """One day of base load per household: ``(n_households, 86400 // step_s)`` float32 kW.
 
@@ -175,7 +176,9 @@ def base_load_kw(
     midnight. ``persons`` is one value or one per household; ``rng`` is the caller's named
     stream (the same stream state gives the same profiles, whatever ``chunk``).
     ``step_s`` must be a multiple of 60 that divides a day. Memory: 4 bytes per household per
-    step for the result (576 MB for 100,000 households at one minute).
+    step for the result (576 MB for 100,000 households at one minute). ``columns`` (step indices
+    of the day, in any order, repeats allowed) returns only those columns, the same numbers as
+    the whole day's: a run's window costs memory for its own steps only.
     """
     if step_s % 60 or MINUTES_PER_DAY % (step_s // 60) or step_s <= 0:
         raise ValueError(f"step_s must be a multiple of 60 s dividing a day, got {step_s}")
@@ -214,7 +217,9 @@ def base_load_kw(
     home_a, start_a, stop_a, p_a = home_a[order], start_a[order], stop_a[order], p_a[order]
 
     per = step_s // 60
-    out = np.empty((n_households, MINUTES_PER_DAY // per), dtype=np.float32)
+    cols = np.arange(MINUTES_PER_DAY // per) if columns is None else np.asarray(columns)
+    minutes = (cols[:, None] * per + np.arange(per)[None, :]).ravel()
+    out = np.empty((n_households, len(cols)), dtype=np.float32)
     width = MINUTES_PER_DAY + 1
     for lo in range(0, n_households, chunk):
         hi = min(lo + chunk, n_households)
@@ -224,7 +229,7 @@ def base_load_kw(
         diff = np.bincount(row + start_a[a:b], weights=p_a[a:b], minlength=size)
         diff -= np.bincount(row + stop_a[a:b], weights=p_a[a:b], minlength=size)
         events = np.cumsum(diff.reshape(hi - lo, width)[:, :MINUTES_PER_DAY], axis=1)
-        p = scale[lo:hi, None] * rest[None, :] + events
+        p = scale[lo:hi, None] * rest[None, minutes] + events[:, minutes]
         np.maximum(p, 0.0, out=p)  # cumsum round-off only
         out[lo:hi] = p.reshape(hi - lo, -1, per).mean(axis=2)
     return out
