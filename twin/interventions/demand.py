@@ -15,8 +15,7 @@ import numpy as np
 
 from twin.errors import ScenarioError
 from twin.interventions.config import Demand, Event, Intervention
-from twin.population.destinations import THROUGH
-from twin.population.plans import Legs, Tours
+from twin.population.plans import Legs, Tours, with_extra_legs
 from twin.population.synthesis import REPLICA_CAR_STRIDE
 from twin.traffic.demand import Trips
 
@@ -137,20 +136,7 @@ def event_legs(
     if not parts:
         return legs
     o, d, dep, after = (np.concatenate([p[k] for p in parts]) for k in range(4))
-    m, cat = len(o), np.concatenate
-    return Legs(
-        household=cat([legs.household, np.full(m, -1, dtype=np.int64)]),
-        person=cat([legs.person, np.full(m, -1, dtype=np.int16)]),
-        car=cat([legs.car, np.zeros(m, dtype=np.int16)]),
-        tour=cat([legs.tour, np.full(m, -1, dtype=np.int64)]),
-        purpose=cat([legs.purpose, np.full(m, THROUGH, dtype=np.int8)]),
-        origin_node=cat([legs.origin_node, o.astype(np.int32)]),
-        dest_node=cat([legs.dest_node, d.astype(np.int32)]),
-        depart_s=cat([legs.depart_s, dep]),
-        after=cat([legs.after, after.astype(np.int64)]),
-        min_dwell_s=cat([legs.min_dwell_s, np.zeros(m)]),
-    )
-
+    return with_extra_legs(legs, o, d, dep, after)
 
 def event_trips(
     trips: Trips, events: list[tuple[Event, int]], homes: np.ndarray, rng: np.random.Generator

@@ -372,6 +372,31 @@ class Legs:
         return self.car >= 0
 
 
+def with_extra_legs(
+    legs: Legs,
+    origin: np.ndarray,
+    dest: np.ndarray,
+    depart_s: np.ndarray,
+    after: np.ndarray | None = None,
+) -> Legs:
+    """``legs`` plus driven legs of no household (through traffic, visitors): car 0,
+    ``purpose`` THROUGH; ``after`` (absolute leg indices, -1 none) chains them."""
+    m, cat = len(origin), np.concatenate
+    after = np.full(m, -1, dtype=np.int64) if after is None else after
+    return Legs(
+        household=cat([legs.household, np.full(m, -1, dtype=np.int64)]),
+        person=cat([legs.person, np.full(m, -1, dtype=np.int16)]),
+        car=cat([legs.car, np.zeros(m, dtype=np.int16)]),
+        tour=cat([legs.tour, np.full(m, -1, dtype=np.int64)]),
+        purpose=cat([legs.purpose, np.full(m, THROUGH, dtype=np.int8)]),
+        origin_node=cat([legs.origin_node, np.asarray(origin).astype(np.int32)]),
+        dest_node=cat([legs.dest_node, np.asarray(dest).astype(np.int32)]),
+        depart_s=cat([legs.depart_s, np.asarray(depart_s, dtype=np.float64)]),
+        after=cat([legs.after, np.asarray(after).astype(np.int64)]),
+        min_dwell_s=cat([legs.min_dwell_s, np.zeros(m)]),
+    )
+
+
 def tours_to_legs(tours: Tours, hh: HouseholdArrays, gravity: Gravity) -> Legs:
     """Every leg of every tour, chained per car (see the module docstring)."""
     n_stops = tours.n_stops

@@ -19,12 +19,19 @@ from pyproj import Transformer
 from twin.network.road import RoadNet
 from twin.network.tags import DRIVABLE_HIGHWAYS
 from twin.population.config import PopulationConfig
-from twin.population.destinations import THROUGH, Gravity, Zones, attractions, build_zones
+from twin.population.destinations import Gravity, Zones, attractions, build_zones
 from twin.population.features import MapFeatures, read_features
 from twin.population.homes import Homes, place_homes
 from twin.population.households import HouseholdArrays
 from twin.population.households import synthesize as synthesize_households
-from twin.population.plans import Legs, Tours, plan_tours, through_legs, tours_to_legs
+from twin.population.plans import (
+    Legs,
+    Tours,
+    plan_tours,
+    through_legs,
+    tours_to_legs,
+    with_extra_legs,
+)
 from twin.rng import stream
 
 log = logging.getLogger(__name__)
@@ -204,16 +211,4 @@ def day_legs(data: PopulationData, tours: Tours) -> Legs:
         g.out_node, g.in_node, g.out_weight, g.in_weight, n, stream(data.seed, "through"),
         g.allowed,
     )  # fmt: skip
-    cat = np.concatenate
-    return Legs(
-        household=cat([legs.household, np.full(n, -1, dtype=np.int64)]),
-        person=cat([legs.person, np.full(n, -1, dtype=np.int16)]),
-        car=cat([legs.car, np.zeros(n, dtype=np.int16)]),
-        tour=cat([legs.tour, np.full(n, -1, dtype=np.int64)]),
-        purpose=cat([legs.purpose, np.full(n, THROUGH, dtype=np.int8)]),
-        origin_node=cat([legs.origin_node, o.astype(np.int32)]),
-        dest_node=cat([legs.dest_node, d.astype(np.int32)]),
-        depart_s=cat([legs.depart_s, dep]),
-        after=cat([legs.after, np.full(n, -1, dtype=np.int64)]),
-        min_dwell_s=cat([legs.min_dwell_s, np.zeros(n)]),
-    )
+    return with_extra_legs(legs, o, d, dep)
