@@ -688,3 +688,21 @@ def test_plot_and_summary(city: Callable[[str], City], tmp_path: Path) -> None:
     assert s["max_lv_feeder_m"] <= c.grid.cfg.max_lv_feeder_m
     out = plot_grid(c.grid, c.net, tmp_path / "grid.png", power=c.power)
     assert out.stat().st_size > 10_000
+
+
+def test_a_substation_with_no_transformer_in_its_area_stays_idle(roadnet, map_file) -> None:
+    """Few households: some of Baltimore's three mapped substations feed nothing. The grid is
+    still built (they stay connected, idle) and says so, instead of failing on a busbar that
+    never joined the MV network (issue 15)."""
+    path = map_file("baltimore")
+    net = roadnet("baltimore")
+    data = synthesize(net, path, PopulationConfig(households=3), 0)
+    power = read_power_features(path, net.meta["crs"])
+    city = synthesize_grid(net, data.households, power, GridConfig(), 0)
+    summary = grid_summary(city)
+    assert summary["substations"] == 3
+    fed = len(set(city.trafo_substation.tolist()))
+    assert summary["substations_idle"] == 3 - fed >= 1
+    assert (city.sub_mv_bus >= 0).all()
+    assert city.sub_households.sum() == 3
+    assert solve(city.grid.validate(), p_mw=np.full((1, city.grid.n_load), 0.002)).converged.all()

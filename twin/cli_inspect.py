@@ -220,9 +220,11 @@ def cmd_grid_info(args: argparse.Namespace) -> int:
         f"  buses {s['buses']:,}   branches {s['branches']:,} ({s['lines']:,} lines)   "
         f"voltage levels {', '.join(f'{v:g}' for v in s['voltage_levels_kv'])} kV"
     )
+    idle = s.get("substations_idle", 0)
+    idle_text = f", {idle} idle: no transformer in their area" if idle else ""
     print(
-        f"  substations {s['substations']} ({s['substations_mapped']} from mapped features), "
-        f"HV/MV transformers {s['hv_mv_transformers_by_mva']} (MVA: units)"
+        f"  substations {s['substations']} ({s['substations_mapped']} from mapped "
+        f"features{idle_text}), HV/MV transformers {s['hv_mv_transformers_by_mva']} (MVA: units)"
     )
     print(
         f"  MV/LV transformers {s['mv_lv_transformers']:,} (kVA: units "

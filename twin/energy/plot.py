@@ -64,6 +64,7 @@ def grid_summary(city: CityGrid) -> dict[str, Any]:
         "voltage_levels_kv": sorted({float(v) for v in g.bus_vn_kv}),
         "substations": city.n_substations,
         "substations_mapped": int((city.sub_osm_id >= 0).sum()),
+        "substations_idle": int((city.sub_households == 0).sum()),
         "mapped_power_features_used": int(city.sub_merged.sum()),
         "hv_mv_transformers_by_mva": dict(sorted(sub_units.items(), key=lambda kv: float(kv[0]))),
         "mv_lv_transformers": city.n_transformers,

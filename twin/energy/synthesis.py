@@ -63,6 +63,7 @@ are left at neutral; cable data are the 50 Hz catalogue's even in a 60 Hz countr
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -121,6 +122,8 @@ __all__ = [
 ]  # fmt: skip
 
 # voltage levels (bus_level, feeder_level)
+log = logging.getLogger(__name__)
+
 LEVEL_HV, LEVEL_MV, LEVEL_LV = 0, 1, 2
 LEVEL_NAMES = ("HV", "MV", "LV")
 # kinds of branch (branch_kind)
@@ -324,6 +327,12 @@ def synthesize_grid(
     out = _build(net, graph, households, subs, mv_vor, sites, cfg, seed)
     timings["build"] = time.perf_counter() - t0
     out.timings_s = timings
+    idle = int((out.sub_households == 0).sum())
+    if idle:
+        log.warning(
+            "%d of %d substations feed no transformer (no households in their area); they "
+            "stay connected to the feeding grid, idle", idle, len(out.sub_node),
+        )  # fmt: skip
     return out
 
 
@@ -336,6 +345,9 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
     # MV forest: every transformer node fed from its nearest substation (mv_vor)
     need_mv = np.zeros(n_nodes, dtype=bool)
     need_mv[sites.node] = True
+    # a substation whose road cell holds no transformer (few households, or a mapped one at
+    # the edge) keeps its MV busbar: connected to the feeding grid, idle (see grid_summary)
+    need_mv[subs.node] = True
     mv_on = tree_nodes(mv_vor, need_mv)
     mv_down = downstream_sum(mv_vor, mv_on, np.bincount(sites.node, tr_hh, minlength=n_nodes))
     tr_sub = mv_vor.site[sites.node]
