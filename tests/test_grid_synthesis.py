@@ -706,3 +706,20 @@ def test_a_substation_with_no_transformer_in_its_area_stays_idle(roadnet, map_fi
     assert (city.sub_mv_bus >= 0).all()
     assert city.sub_households.sum() == 3
     assert solve(city.grid.validate(), p_mw=np.full((1, city.grid.n_load), 0.002)).converged.all()
+
+
+def test_an_invalid_synthesised_grid_is_an_internal_error(roadnet, map_file, monkeypatch):
+    """A valid map that yields an invalid grid is twin's fault: not a user error (exit 2)."""
+    from twin.energy import synthesis
+    from twin.errors import TwinError
+
+    def broken(grid):
+        raise GridError("branch_to[2] = -1 is not a bus")
+
+    monkeypatch.setattr(synthesis.Grid, "validate", broken)
+    net = roadnet("west-oakland")
+    hh = synthesize(net, map_file("west-oakland"), PopulationConfig(households=20), 0).households
+    power = read_power_features(map_file("west-oakland"), net.meta["crs"])
+    with pytest.raises(synthesis.GridSynthesisError) as err:
+        synthesize_grid(net, hh, power, GridConfig(), 0)
+    assert not isinstance(err.value, TwinError)

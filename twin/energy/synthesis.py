@@ -124,6 +124,10 @@ __all__ = [
 # voltage levels (bus_level, feeder_level)
 log = logging.getLogger(__name__)
 
+
+class GridSynthesisError(RuntimeError):
+    """Grid synthesis produced an invalid grid from a valid map: a bug in twin (exit 3)."""
+
 LEVEL_HV, LEVEL_MV, LEVEL_LV = 0, 1, 2
 LEVEL_NAMES = ("HV", "MV", "LV")
 # kinds of branch (branch_kind)
@@ -324,7 +328,11 @@ def synthesize_grid(
     )  # fmt: skip
     timings["siting"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out = _build(net, graph, households, subs, mv_vor, sites, cfg, seed)
+    try:  # the map was valid: a grid that fails its checks is twin's fault, not the user's
+        out = _build(net, graph, households, subs, mv_vor, sites, cfg, seed)
+        out.grid.validate()
+    except GridError as exc:
+        raise GridSynthesisError(f"grid synthesis built an invalid grid: {exc}") from exc
     timings["build"] = time.perf_counter() - t0
     out.timings_s = timings
     idle = int((out.sub_households == 0).sum())
