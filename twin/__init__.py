@@ -10,18 +10,42 @@ Common tasks are one call::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 # first: Numba picks a kernel's cache locator when its @njit runs, at the kernel module's import
 from twin import _jitcache  # noqa: F401
 from twin.errors import MapError, ScenarioError, TwinError
-from twin.model import CityModel
-from twin.network.cache import load_roadnet
-from twin.network.road import BuildOptions, RoadNet
-from twin.population.agent import Household, PlugIn
-from twin.population.plans import Stop, Tour
-from twin.results import Results
-from twin.rng import stream
-from twin.scenario import Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from twin.results import Results
+    from twin.scenario import Scenario
+
+#: the public names, imported when first used (``twin --help`` need not load Mesa or pandas)
+_LAZY = {
+    "BuildOptions": "twin.network.road",
+    "CityModel": "twin.model",
+    "Household": "twin.population.agent",
+    "PlugIn": "twin.population.agent",
+    "Results": "twin.results",
+    "RoadNet": "twin.network.road",
+    "Scenario": "twin.scenario",
+    "Stop": "twin.population.plans",
+    "Tour": "twin.population.plans",
+    "load_roadnet": "twin.network.cache",
+    "load_scenario": "twin.scenario",
+    "stream": "twin.rng",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'twin' has no attribute {name!r}")
+
 
 __all__ = [
     "BuildOptions",
@@ -70,6 +94,9 @@ def sweep(*args, **kwargs):
 
 def run(scenario: str | Path | Scenario, *, progress: bool = False) -> Results:
     """Load (if needed) and run a scenario; return its Results."""
+    from twin.model import CityModel
+    from twin.scenario import Scenario, load_scenario
+
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     return CityModel(scenario).run(progress=progress)
