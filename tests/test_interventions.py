@@ -498,3 +498,10 @@ def test_a_signal_controller_switched_for_a_window_then_handed_back():
 def test_an_unknown_signal_policy_is_named():
     with pytest.raises(Exception, match="max_presure"):
         CityModel(scenario({"kind": "signal_control", "policy": "max_presure", "at": "06:40"}))
+
+
+def test_a_weather_what_if_replaces_an_explicit_temperature_range():
+    base = load_scenario(SHORT).with_overrides({"energy.temp_min_c": 5, "energy.temp_max_c": 9})
+    assert base.energy.temperature_range_c == (5, 9)
+    hot = base.with_overrides({"intervention": [{"kind": "weather", "weather": "heatwave"}]})
+    assert hot.energy.temperature_range_c == (27.0, 38.0)  # twin/energy/weather.py's preset

@@ -278,7 +278,7 @@ def dump(items: list[_Base]) -> list[dict[str, Any]]:
 #: the scenario key each setting-like kind writes
 SETTING_KEYS = {
     "ev_adoption": "population.ev_share",
-    "weather": "energy.weather",
+    "weather": "energy.weather",  # and clears energy.temp_min_c / temp_max_c
     "tariff": "energy.price_usd_per_kwh",
 }
 
@@ -309,8 +309,11 @@ def apply_settings(data: dict[str, Any]) -> dict[str, Any]:
     for item in items:
         if isinstance(item, EvAdoption):
             section("population")["ev_share"] = item.share
-        elif isinstance(item, Weather):
-            section("energy")["weather"] = item.weather
+        elif isinstance(item, Weather):  # the preset decides the day: no explicit range
+            energy = section("energy")
+            energy["weather"] = item.weather
+            energy.pop("temp_min_c", None)
+            energy.pop("temp_max_c", None)
         elif isinstance(item, Tariff):
             energy = section("energy")
             price = energy.get("price_usd_per_kwh", 0.16)
