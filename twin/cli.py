@@ -4,7 +4,7 @@
 A scenario argument is a file or a shipped scenario's name (:mod:`twin.catalog`); ``--set
 KEY=VALUE`` and ``--seed`` override its keys, validated as the file is. ``twin run`` checks and
 creates the run directory before building anything, prints a one-screen summary (with a
-warning when the network gridlocked) and writes the report and GeoPackage where installed.
+warning when the network gridlocked) and writes the report and GeoPackage.
 
 User mistakes (a missing or malformed file, a bad key, an invalid policy action) print one
 line on stderr and exit with status 2; no traceback. Anything else is a fault inside twin:

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import importlib.util
 import os
 import sys
 import tomllib
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,30 +144,19 @@ def _release(out: Path) -> None:
         out.rmdir()
 
 
-def _optional(module: str, attr: str) -> Callable[..., Any] | None:
-    """``module.attr`` if that module is installed and defines it, else None."""
-    try:
-        if importlib.util.find_spec(module) is None:
-            return None
-        return getattr(importlib.import_module(module), attr, None)
-    except ImportError:
-        return None
-
-
 def write_extras(run_dir: Path) -> list[tuple[str, Path]]:
-    """The run's HTML report and GeoPackage, where those writers are installed; a failure is a
-    one-line warning on stderr (the run's results are saved already)."""
+    """The run's HTML report and GeoPackage; a failure is a one-line warning on stderr (the
+    run's results are saved already)."""
+    from twin import gis, report
+
     written = []
     for label, module, attr in (
-        ("report", "twin.report", "write_report"),
-        ("GIS layers", "twin.gis", "write_geopackage"),
+        ("report", report, "write_report"),
+        ("GIS layers", gis, "write_geopackage"),
     ):
-        writer = _optional(module, attr)
-        if writer is None:
-            continue
         progress.status(f"writing the {label}...")
         try:
-            written.append((label, Path(writer(run_dir))))
+            written.append((label, Path(getattr(module, attr)(run_dir))))
         except Exception as exc:  # the results are saved; never lose them to a report
             print(f"twin: warning: {label} not written ({type(exc).__name__}: {exc}); the "
                   f"results are saved in {run_dir}", file=sys.stderr)  # fmt: skip
@@ -308,14 +294,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"WARNING: {label} gridlocked (twin run prints the details); compare with care")
     for label, run_dir in zip(labels, run_dirs, strict=True):
         print(f"{label}: {run_dir}")
-    write_comparison = _optional("twin.report", "write_comparison")
-    if write_comparison is None:
-        print("twin: warning: comparison report not written (twin.report.write_comparison is "
-              "not installed)", file=sys.stderr)  # fmt: skip
-        return 0
+    from twin import report as reports
+
     progress.status("writing the comparison report...")
     try:
-        report = write_comparison(run_dirs, out, labels)
+        report = reports.write_comparison(run_dirs, out, labels)
     except Exception as exc:  # the runs are saved: say so, do not lose them
         print(f"twin: warning: comparison report not written ({type(exc).__name__}: {exc}); "
               f"the runs are saved in {out}", file=sys.stderr)  # fmt: skip

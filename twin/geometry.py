@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import Transformer
 
 if TYPE_CHECKING:
@@ -29,11 +30,9 @@ def _to_lonlat(net: RoadNet) -> Transformer:
 
 def _wkt(lon: np.ndarray, lat: np.ndarray, offsets: np.ndarray) -> list[str]:
     """``LINESTRING`` texts of the polylines ``offsets`` cuts the point arrays into."""
-    out = []
-    for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True):
-        pts = ", ".join(f"{x:.6f} {y:.6f}" for x, y in zip(lon[a:b], lat[a:b], strict=True))
-        out.append(f"LINESTRING ({pts})")
-    return out
+    which = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    lines = shapely.linestrings(np.column_stack([lon, lat]), indices=which)
+    return shapely.to_wkt(lines, rounding_precision=6, trim=False).tolist()
 
 
 def network_table(net: RoadNet) -> pd.DataFrame:

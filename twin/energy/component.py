@@ -166,7 +166,6 @@ class EnergyComponent:
     def set_out_of_service(self, transformers: np.ndarray, out: bool) -> int:
         """Take MV/LV ``transformers`` out of service (``out``) or back; their households get
         no supply (their EVs do not charge) meanwhile. Returns households now unserved."""
-        self._solve_batch()  # the ticks before the change are solved as they were
         self._had_outage = True
         self._outage[np.asarray(transformers, dtype=np.int64)] += 1 if out else -1
         hh_trafo = self.city.household_transformer

@@ -106,9 +106,6 @@ def trip_demand(model: CityModel, trips: Trips) -> Trips:
     )  # fmt: skip
     homes = np.arange(model.network.n_nodes, dtype=np.int32)
     trips = event_trips(trips, _venues(model), homes, model.stream("interventions.event"))
-    keep = (trips.depart_s >= model.start_s) & (trips.depart_s < model.end_s)
-    if keep.all():
-        return trips
     from twin.traffic.component import in_window
 
     return in_window(trips, model.start_s, model.end_s, "event trips")

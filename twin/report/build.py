@@ -444,17 +444,21 @@ def grid_layers(
         m.add_set(
             "sub",
             SUB_FIELDS,
-            [
-                [
-                    f"substation {r.get('substation')}",
-                    _r(r.get("mva"), 1),
-                    _r(r.get("peak_loading_percent"), 1),
-                    _r(r.get("peak_mva"), 2),
-                    _r(r.get("minutes_above_rating"), 0),
-                ]
-                for r in subs.to_dict(orient="records")
-            ],
+            sub_rows(subs),
         )
+
+
+def sub_rows(subs: pd.DataFrame) -> list[list]:
+    return [
+        [
+            f"substation {r.get('substation')}",
+            _r(r.get("mva"), 1),
+            _r(r.get("peak_loading_percent"), 1),
+            _r(r.get("peak_mva"), 2),
+            _r(r.get("minutes_above_rating"), 0),
+        ]
+        for r in subs.to_dict(orient="records")
+    ]
 
 
 def trafo_rows(trafos: pd.DataFrame) -> list[list]:
@@ -512,19 +516,7 @@ def substation_section(run: RunDir) -> str:
     subs = run.table("substations")
     tab = ""
     if subs is not None and len(subs):
-        rows = [
-            [r[0].removeprefix("substation "), *r[1:]]
-            for r in [
-                [
-                    f"substation {s.get('substation')}",
-                    _r(s.get("mva"), 1),
-                    _r(s.get("peak_loading_percent"), 1),
-                    _r(s.get("peak_mva"), 2),
-                    _r(s.get("minutes_above_rating"), 0),
-                ]
-                for s in subs.to_dict(orient="records")
-            ]
-        ]
+        rows = [[r[0].removeprefix("substation "), *r[1:]] for r in sub_rows(subs)]
         tab = table(
             ["Substation", "MVA", "Peak loading %", "Peak MVA", "Minutes above rating"],
             rows,
