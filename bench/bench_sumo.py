@@ -367,8 +367,7 @@ def run_twin(net: RoadNet, trips: Trips, start_s: float, end_s: float, block: in
     t1 = time.perf_counter()
     while sim.t_s < end_s - 1e-9:
         sim.advance(min(block, round(end_s - sim.t_s)))
-        c = sim.counts()
-        if c.scheduled + c.waiting + c.running == 0:
+        if sim.active() == 0:
             break
     t2 = time.perf_counter()
     c = sim.counts()

@@ -40,7 +40,7 @@ from twin.traffic.conflicts import (
     reservation_blocks,
     unsignalised_may_go,
 )
-from twin.traffic.kernel_math import safe_speed, uniform01
+from twin.traffic.kernel_math import NO_REFCOUNT, safe_speed, uniform01
 from twin.traffic.lanechange import change_lanes
 from twin.traffic.lanes import (
     choose_lane,
@@ -115,7 +115,7 @@ def held(state, arrive_s, after: int, min_dwell_s: float, t_s: float) -> bool:
     return s in (SCHEDULED, WAITING, RUNNING)
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def insert_waiting(
     net: NetArrays,
     fl: Fleet,
@@ -156,7 +156,7 @@ def insert_waiting(
     return keep
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def plan_speeds(
     net: NetArrays,
     fl: Fleet,
@@ -278,7 +278,7 @@ def plan_speeds(
             v = behind[v]
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def _teleport(net: NetArrays, fl: Fleet, p: Params, stats: LinkStats, v: int, t_s: float) -> None:
     """Move a gridlocked vehicle to the first later link of its route with room, or arrive."""
     stats.removed[fl.link[v]] += 1
@@ -299,7 +299,7 @@ def _teleport(net: NetArrays, fl: Fleet, p: Params, stats: LinkStats, v: int, t_
     running_remove(fl.run_list, fl.run_pos, fl.run_count, v)
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def move(
     net: NetArrays,
     fl: Fleet,
@@ -485,19 +485,39 @@ def step(
     waiting: np.ndarray,
     n_waiting: int,
     moved: np.ndarray,
+    slots_buf: np.ndarray,
     t_s: float,
     dt_s: float,
     step_no: int,
     seed: int,
 ) -> tuple[int, int, int]:
-    """One traffic step; returns (vehicles still waiting to enter, arrivals, vehicle-updates)."""
+    """One traffic step; returns (vehicles still waiting to enter, arrivals, vehicle-updates).
+    ``slots_buf`` is scratch space of one int32 per lane."""
     n_waiting = insert_waiting(net, fl, p, stats, waiting, n_waiting, t_s)
     # lanes empty now receive only vehicles that have already moved: skip them both passes
-    slots = occupied_lanes(fl)
+    slots = slots_buf[: occupied_lanes(fl, slots_buf)]
+    arrivals, updates = _plan_move_change(net, fl, p, stats, slots, t_s, dt_s, moved, step_no, seed)
+    return n_waiting, arrivals, updates
+
+
+@njit(**NO_REFCOUNT)
+def _plan_move_change(
+    net: NetArrays,
+    fl: Fleet,
+    p: Params,
+    stats: LinkStats,
+    slots: np.ndarray,
+    t_s: float,
+    dt_s: float,
+    moved: np.ndarray,
+    step_no: int,
+    seed: int,
+) -> tuple[int, int]:
+    """Passes 2 and 3 and the lane changes over the occupied lanes ``slots``."""
     plan_speeds(net, fl, p, slots, t_s, dt_s, step_no, seed)
     arrivals, updates = move(net, fl, p, stats, slots, t_s, dt_s, moved, step_no)
     change_lanes(net, fl, p)
-    return n_waiting, arrivals, updates
+    return arrivals, updates
 
 
 @njit(cache=True)
@@ -524,6 +544,7 @@ def run_steps(
     Returns (vehicles waiting, next_due, vehicle-updates)."""
     updates = 0
     depart = fl.depart_plan_s
+    slots_buf = np.empty(fl.lane_head.shape[0], dtype=np.int32)
     for k in range(n_steps):
         t = t_s + k * dt_s
         while next_due < order.shape[0] and depart[order[next_due]] <= t:
@@ -533,7 +554,7 @@ def run_steps(
             n_waiting += 1
             next_due += 1
         n_waiting, _, upd = step(
-            net, fl, p, stats, waiting, n_waiting, moved, t, dt_s, step_no + k, seed
+            net, fl, p, stats, waiting, n_waiting, moved, slots_buf, t, dt_s, step_no + k, seed
         )
         updates += upd
         update_signals(sig, net.mov_state, dt_s)

@@ -8,6 +8,12 @@ import math
 import numpy as np
 from numba import njit
 
+#: Numba options of the kernels that allocate nothing: no reference counting (Numba's NRT
+#: off). Each read of an array field of a NamedTuple bundle inside a branchy loop otherwise
+#: costs an atomic incref/decref pair, which was ~40 % of the loop time at light demand
+#: (perf on baltimore, issue 9). Such a kernel must not allocate or return an array.
+NO_REFCOUNT = {"cache": True, "_nrt": False}
+
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from twin.traffic.kernel_math import safe_speed
+from twin.traffic.kernel_math import NO_REFCOUNT, safe_speed
 from twin.traffic.lanes import (
     find_movement,
     lane_insert_behind,
@@ -26,7 +26,7 @@ from twin.traffic.lanes import (
 from twin.traffic.state import Fleet, NetArrays, Params
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
     """One pass over the running vehicles not yet in a lane for their next turn; returns
     the number of lane changes made."""

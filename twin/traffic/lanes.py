@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from twin.traffic.kernel_math import NO_REFCOUNT
 from twin.traffic.state import Fleet, NetArrays, Params
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def find_movement(link_mov_offsets, mov_to_link, link: int, to_link: int) -> int:
     """The movement from ``link`` onto ``to_link``, or -1."""
     for m in range(link_mov_offsets[link], link_mov_offsets[link + 1]):
@@ -19,7 +20,7 @@ def find_movement(link_mov_offsets, mov_to_link, link: int, to_link: int) -> int
     return -1
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def choose_lane(net: NetArrays, fl: Fleet, p: Params, link: int, next_link: int) -> int:
     """The lane slot of ``link`` with most room at its entrance among the lanes allowed for
     the movement onto ``next_link`` (all lanes when ``next_link`` is -1)."""
@@ -69,7 +70,7 @@ def lane_with_most_room(
     return best
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def lane_append(lane_head, lane_tail, ahead, behind, lane, v: int, slot: int) -> None:
     """Put vehicle ``v`` at the back of lane ``slot``."""
     tail = lane_tail[slot]
@@ -83,7 +84,7 @@ def lane_append(lane_head, lane_tail, ahead, behind, lane, v: int, slot: int) ->
     lane[v] = slot
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def lane_remove(lane_head, lane_tail, ahead, behind, lane, v: int) -> None:
     """Take vehicle ``v`` out of its lane."""
     slot = lane[v]
@@ -101,7 +102,7 @@ def lane_remove(lane_head, lane_tail, ahead, behind, lane, v: int) -> None:
     lane[v] = -1
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def running_add(run_list, run_pos, run_count, v: int) -> None:
     """Add ``v`` to the unordered list of running vehicles."""
     run_pos[v] = run_count[0]
@@ -109,7 +110,7 @@ def running_add(run_list, run_pos, run_count, v: int) -> None:
     run_count[0] += 1
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def running_remove(run_list, run_pos, run_count, v: int) -> None:
     """Remove ``v`` from the list of running vehicles (the last one takes its place)."""
     i = run_pos[v]
@@ -120,31 +121,30 @@ def running_remove(run_list, run_pos, run_count, v: int) -> None:
     run_count[0] -= 1
 
 
-@njit(cache=True)
-def occupied_lanes(fl: Fleet) -> np.ndarray:
-    """Slots of the lanes holding running vehicles, sorted (a walk over every lane would
-    visit them in this order, and most lanes of a city are empty at any moment)."""
+@njit(cache=True)  # sorts in place, which needs Numba's runtime
+def occupied_lanes(fl: Fleet, slots: np.ndarray) -> int:
+    """Write the slots of the lanes holding running vehicles, sorted, to ``slots[:n]`` (one
+    entry per lane fits); returns ``n``. A walk over every lane would visit them in this
+    order, and most lanes of a city are empty at any moment."""
     n_run = fl.run_count[0]
     n_all = fl.lane_head.shape[0]
+    n = 0
     if n_run * 16 > n_all:  # busy network: a scan is cheaper than a sort
-        slots = np.empty(min(n_run, n_all), dtype=np.int32)
-        n = 0
         for s in range(n_all):
             if fl.lane_head[s] >= 0:
                 slots[n] = s
                 n += 1
-        return slots[:n]
-    slots = np.empty(n_run, dtype=np.int32)
-    n = 0
+        return n
     for i in range(n_run):
         v = fl.run_list[i]
         if fl.ahead[v] < 0:
             slots[n] = fl.lane[v]
             n += 1
-    return np.sort(slots[:n])
+    slots[:n].sort()
+    return n
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def next_link(route_start, route_end, route_links, route_idx, v: int) -> int:
     """The link after the vehicle's current one, or -1 at the end of its route."""
     i = route_start[v] + route_idx[v] + 1
@@ -180,7 +180,7 @@ def entry_lane(net: NetArrays, fl: Fleet, p: Params, m: int, after: int) -> int:
     return best
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def lane_insert_behind(lane_head, lane_tail, ahead, behind, lane, v: int, slot: int, lead: int):
     """Put vehicle ``v`` into lane ``slot`` just behind ``lead`` (-1: at the head)."""
     follow = lane_head[slot] if lead < 0 else behind[lead]
@@ -209,7 +209,7 @@ def serves(net: NetArrays, link: int, slot: int, nxt: int) -> bool:
     return net.mov_lane_first[m] <= k <= net.mov_lane_last[m]
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def lane_swap(lane_head, lane_tail, ahead, behind, lane, a: int, b: int) -> None:
     """Vehicles ``a`` and ``b``, on different lanes, take each other's place in the lists."""
     sa, sb = lane[a], lane[b]

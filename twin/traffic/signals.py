@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit
 
 from twin.network.road import RoadNet
+from twin.traffic.kernel_math import NO_REFCOUNT
 from twin.traffic.state import GREEN, RED, YELLOW
 
 YELLOW_S = 3.0  # s, ITE: 3-6 s for 30-60 km/h approaches; SUMO's netconvert default is 3-4 s
@@ -50,6 +51,7 @@ class SignalArrays(NamedTuple):
     next_phase: np.ndarray  # int32 per signal, the phase after the current yellow / all-red
     controlled: np.ndarray  # bool per signal: a policy chooses the phases
     request: np.ndarray  # int32 per signal, the phase the policy asked for (-1: keep)
+    shown: np.ndarray  # int32 per signal: phase * 3 + stage last written to the movements
 
 
 @dataclass
@@ -79,6 +81,7 @@ class SignalPlans:
     next_phase: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     controlled: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     request: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    shown: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
     def __post_init__(self) -> None:
         n = len(self.cycle_s)
@@ -90,6 +93,8 @@ class SignalPlans:
             self.controlled = np.zeros(n, dtype=bool)
         if len(self.request) != n:
             self.request = np.full(n, -1, dtype=np.int32)
+        if len(self.shown) != n:
+            self.shown = np.full(n, -1, dtype=np.int32)
 
     @property
     def n_signals(self) -> int:
@@ -136,6 +141,7 @@ class SignalPlans:
             self.next_phase,
             self.controlled,
             self.request,
+            self.shown,
         )
 
 
@@ -214,7 +220,7 @@ def phase_capacity_vph(net: RoadNet, movs: np.ndarray) -> float:
     return best
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def _advance(sig: SignalArrays, s: int, dt_s: float) -> None:
     """Advance signal ``s`` by ``dt_s`` through its green / yellow / all-red stages."""
     first = sig.phase_offsets[s]
@@ -254,13 +260,19 @@ def _advance(sig: SignalArrays, s: int, dt_s: float) -> None:
             sig.left_s[s] += sig.green_s[first + sig.phase[s]]
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def update_signals(sig: SignalArrays, mov_state: np.ndarray, dt_s: float) -> None:
-    """Advance every signal by ``dt_s`` and write its movements' RED / YELLOW / GREEN."""
+    """Advance every signal by ``dt_s`` and write its movements' RED / YELLOW / GREEN (only
+    where the phase or stage differs from what was last written; all of them when ``dt_s`` is
+    0)."""
     for s in range(sig.phase.shape[0]):
         first, last = sig.phase_offsets[s], sig.phase_offsets[s + 1]
         if last - first > 1:
             _advance(sig, s, dt_s)
+        code = sig.phase[s] * 3 + sig.stage[s]
+        if code == sig.shown[s] and dt_s > 0.0:
+            continue
+        sig.shown[s] = code
         for q in range(first, last):
             state = RED
             if q - first == sig.phase[s]:

@@ -311,6 +311,10 @@ class TrafficSim:
         )
         return (fl.state == WAITING) & (fl.after >= 0) & waits_for_prev
 
+    def active(self) -> int:
+        """Vehicles not yet released, waiting to enter or running (cheap: no scan)."""
+        return len(self._order) - self._next_due + self._n_waiting + int(self.fleet.run_count[0])
+
     def counts(self) -> Counts:
         state = self.fleet.state
         return Counts(
