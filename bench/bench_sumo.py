@@ -16,7 +16,10 @@ the targets below.
 - **SUMO** gets the map through ``netconvert`` with the flags SUMO recommends for OSM imports
   (:data:`NETCONVERT_FLAGS`), keeping only edges that allow passenger cars, with fixed-time
   signals (``--tls.default-type static``, SUMO's default, made explicit: twin runs its
-  fixed-time Webster plans, so both use the same kind of control), once per ``--speeds``:
+  fixed-time Webster plans, so both use the same kind of control) whose cycle is twin's
+  median Webster cycle on the map (``--sumo-cycle twin``, the default, so that the two
+  programmes also share their cycle length; ``sumo`` keeps netconvert's 90 s), once per
+  ``--speeds``:
   twin's default speeds for ways without ``maxspeed`` (``twin``, the default: like with
   like) and/or SUMO's own typemap (``sumo``). Each twin trip's first and last link are matched
   to the SUMO edge on the same street and in the same direction (by position and heading, via
@@ -42,8 +45,11 @@ linear in demand between the two levels that bracket it ("> max level" if none d
 Targets (issue 9): at the lowest level mean duration within 10 % and mean time loss within
 20 % of SUMO's, per-trip duration correlation >= 0.9; doubling demand within 25 % of SUMO's.
 
-Timings are medians of ``--repeat`` runs (each run of a simulator gives the same results:
-both are seeded). Results go to bench/results/sumo-<map>.json; bench/RESULTS.md quotes them.
+The two simulators run alternately (twin, SUMO, twin, SUMO, ...: ``--repeat`` pairs), so
+both see the machine's load of the moment; speed ratios are the median of the per-pair
+ratios, with their range, and timings the medians of the runs (each run of a simulator gives
+the same results: both are seeded). The per-trip halted time and halts of each are recorded
+as diagnostics (``mean_wait_s_*``, ``mean_halts_*``: where the time loss is lost). Results go to bench/results/sumo-<map>.json; bench/RESULTS.md quotes them.
 
     pip install -e ".[bench]"
     NUMBA_NUM_THREADS=1 python bench/bench_sumo.py [--maps baltimore dortmund] [--repeat 1]
@@ -76,6 +82,7 @@ from twin.network.road import RoadNet
 from twin.results import machine, software_versions
 from twin.traffic.demand import Trips, random_trips
 from twin.traffic.routing import Router, RouteSet
+from twin.traffic.signals import webster_plans
 from twin.traffic.sim import TrafficSim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,9 +165,12 @@ def twin_typemap(home: Path, workdir: Path) -> Path:
     return out
 
 
-def build_sumo_net(home: Path, osm_path: Path, workdir: Path, speeds: str) -> tuple[Path, float]:
+def build_sumo_net(
+    home: Path, osm_path: Path, workdir: Path, speeds: str, cycle_s: float | None = None
+) -> tuple[Path, float]:
     """netconvert the map with SUMO's typemap (``speeds="sumo"``) or with twin's default
-    speeds (``"twin"``); returns (net.xml path, wall seconds of netconvert)."""
+    speeds (``"twin"``), static signal programmes of ``cycle_s`` (None: netconvert's 90 s);
+    returns (net.xml path, wall seconds of netconvert)."""
     net_xml = workdir / f"net-{speeds}.net.xml"
     osm = workdir / osm_path.with_suffix("").name
     if not osm.exists():
@@ -168,6 +178,8 @@ def build_sumo_net(home: Path, osm_path: Path, workdir: Path, speeds: str) -> tu
     cmd = [str(home / "bin" / "netconvert"), "--osm-files", str(osm), *NETCONVERT_FLAGS]
     if speeds == "twin":
         cmd += ["--type-files", str(twin_typemap(home, workdir))]
+    if cycle_s is not None:
+        cmd += ["--tls.cycle.time", f"{cycle_s:.0f}"]
     cmd += ["--output-file", str(net_xml), "--no-warnings"]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -353,7 +365,15 @@ def _sumo_once(
         "teleports_jam": int(tele.get("jam", 0)),
         "teleports_yield": int(tele.get("yield", 0)),
         "teleports_wrong_lane": int(tele.get("wrongLane", 0)),
-        "per_trip": {t["id"]: (float(t["duration"]), float(t["timeLoss"])) for t in info},
+        "per_trip": {
+            t["id"]: (
+                float(t["duration"]),
+                float(t["timeLoss"]),
+                float(t["waitingTime"]),
+                float(t["waitingCount"]),
+            )
+            for t in info
+        },
     }
 
 
@@ -397,9 +417,14 @@ def run_twin(net: RoadNet, trips: Trips, start_s: float, end_s: float, block: in
         "vehicles_teleported": c.teleported,
         "vehicles_gridlocked": c.gridlocked,
         "per_trip": {
-            str(t): (float(d), float(tl))
-            for t, d, tl in zip(
-                done["trip_id"], done["duration_s"], done["time_loss_s"], strict=True
+            str(t): (float(d), float(tl), float(w), float(n))
+            for t, d, tl, w, n in zip(
+                done["trip_id"],
+                done["duration_s"],
+                done["time_loss_s"],
+                done["wait_s"],
+                done["stops"],
+                strict=True,
             )
         },
     }
@@ -505,11 +530,11 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 def paired(twin_run: dict, sumo_run: dict) -> dict:
     """Trips that arrived in both: per-trip correlation and ratio, and the means of each."""
     common = sorted(twin_run["per_trip"].keys() & sumo_run["per_trip"].keys(), key=int)
-    t = np.array([twin_run["per_trip"][k] for k in common]).reshape(-1, 2)
-    s = np.array([sumo_run["per_trip"][k] for k in common]).reshape(-1, 2)
+    t = np.array([twin_run["per_trip"][k] for k in common]).reshape(-1, 4)
+    s = np.array([sumo_run["per_trip"][k] for k in common]).reshape(-1, 4)
     nan = math.nan
-    means = t.mean(axis=0) if len(common) else np.full(2, nan)
-    means_s = s.mean(axis=0) if len(common) else np.full(2, nan)
+    means = t.mean(axis=0) if len(common) else np.full(4, nan)
+    means_s = s.mean(axis=0) if len(common) else np.full(4, nan)
     return {
         "trips_finished_in_both": len(common),
         "pearson_r_duration": _pearson(t[:, 0], s[:, 0]),
@@ -523,6 +548,12 @@ def paired(twin_run: dict, sumo_run: dict) -> dict:
         "mean_time_loss_s_twin": float(means[1]),
         "mean_time_loss_s_sumo": float(means_s[1]),
         "mean_time_loss_diff_pct": pct(means[1], means_s[1]),
+        # diagnostics: time halted (< 0.1 m/s) and the number of halts per trip; the rest of
+        # the time loss is lost while moving (slowing, dawdling, following)
+        "mean_wait_s_twin": float(means[2]),
+        "mean_wait_s_sumo": float(means_s[2]),
+        "mean_halts_twin": float(means[3]),
+        "mean_halts_sumo": float(means_s[3]),
     }
 
 
@@ -600,10 +631,24 @@ class SumoNet:
         }
 
 
-def convert(home: Path, osm: Path, workdir: Path, speeds: str) -> SumoNet:
+def sumo_cycle_s(net: RoadNet, how: str) -> float | None:
+    """SUMO's static cycle: twin's median Webster cycle on this map ("twin", so that the two
+    fixed-time programmes share their cycle length), netconvert's 90 s ("sumo": None), or a
+    number of seconds."""
+    if how == "sumo":
+        return None
+    if how == "twin":
+        cycle = webster_plans(net, np.random.default_rng(0)).cycle_s
+        return float(np.round(np.median(cycle[np.isfinite(cycle)])))
+    return float(how)
+
+
+def convert(
+    home: Path, osm: Path, workdir: Path, speeds: str, cycle_s: float | None = None
+) -> SumoNet:
     import sumolib
 
-    net_xml, netconvert_s = build_sumo_net(home, osm, workdir, speeds)
+    net_xml, netconvert_s = build_sumo_net(home, osm, workdir, speeds, cycle_s)
     sumo_net = sumolib.net.readNet(str(net_xml))
     return SumoNet(speeds, net_xml, sumo_net, passenger_core(sumo_net), netconvert_s)
 
@@ -630,17 +675,24 @@ def matched_trips(
     return same, kept
 
 
-def twin_figures(net: RoadNet, same: Trips, args: argparse.Namespace) -> tuple[dict, dict]:
-    """twin's median run over ``--repeat`` and its first run (for the per-trip figures)."""
-    start_s = args.start_h * 3600.0
-    cap_s = start_s + args.cap_h * 3600.0
-    runs = [run_twin(net, same, start_s, cap_s, args.block) for _ in range(args.repeat)]
+def twin_figures(runs: list[dict], args: argparse.Namespace) -> dict:
+    """twin's median over its runs, with the fixed-cost shares."""
     m = median_run(runs)
     m["steps"] = round(m["sim_s"])
     m["empty_step_us"] = args.empty_step_us
     m["fixed_step_cost_share_of_loop"] = args.empty_step_us * 1e-6 * m["steps"] / m["loop_s"]
     m["setup_share_of_wall"] = m["setup_s"] / m["wall_s"]
-    return m, runs[0]
+    return m
+
+
+def pair_ratios(twin_runs: list[dict], sumo_runs: list[dict]) -> tuple[dict, dict]:
+    """The median over the run pairs (twin run i against SUMO run i) of each ratio, and its
+    (min, max)."""
+    pairs = [compare(t, s) for t, s in zip(twin_runs, sumo_runs, strict=True)]
+    keys = ("updates_per_s_loop", "updates_per_s_whole", "rtf_whole", "rtf_loop", "wall_whole")
+    median = {k: statistics.median(p[k] for p in pairs) for k in keys}
+    spread = {k: (min(p[k] for p in pairs), max(p[k] for p in pairs)) for k in keys}
+    return median, spread
 
 
 def bench_level(
@@ -668,7 +720,20 @@ def bench_level(
         "matched to SUMO edges",
         flush=True,
     )
-    twin_m, twin_first = twin_figures(net, same, args)
+    trips_xml = {}
+    for sn in sumo_nets:
+        trips_xml[sn.speeds] = workdir / f"trips-{sn.speeds}-{int(level.trips_per_hour)}.xml"
+        write_sumo_trips(trips_xml[sn.speeds], same, *ends[sn.speeds])
+    # alternate the simulators (A B A B ...), so that both see the machine's load of the moment
+    twin_runs: list[dict] = []
+    sumo_runs: dict[str, list[dict]] = {sn.speeds: [] for sn in sumo_nets}
+    for _ in range(args.repeat):
+        twin_runs.append(run_twin(net, same, start_s, cap_s, args.block))
+        for sn in sumo_nets:
+            sumo_runs[sn.speeds].append(
+                run_sumo(home, sn.net_xml, trips_xml[sn.speeds], start_s, cap_s, workdir)
+            )
+    twin_m = twin_figures(twin_runs, args)
     print(f"  twin: {_brief(twin_m)}", flush=True)
     row: dict[str, Any] = {
         "level": level.name,
@@ -680,18 +745,16 @@ def bench_level(
         "sumo": {},
     }
     for sn in sumo_nets:
-        trips_xml = workdir / f"trips-{sn.speeds}-{int(level.trips_per_hour)}.xml"
-        write_sumo_trips(trips_xml, same, *ends[sn.speeds])
-        runs = [
-            run_sumo(home, sn.net_xml, trips_xml, start_s, cap_s, workdir)
-            for _ in range(args.repeat)
-        ]
+        runs = sumo_runs[sn.speeds]
         sumo_m = median_run(runs)
         print(f"  sumo ({sn.speeds} speeds): {_brief(sumo_m)}", flush=True)
+        ratio, spread = pair_ratios(twin_runs, runs)
         row["sumo"][sn.speeds] = {
             **sumo_m,
-            "ratio": compare(twin_m, sumo_m),
-            "paired": paired(twin_first, runs[0]),
+            # speed ratios: the median of the per-pair ratios; trip figures: of the medians
+            "ratio": {**compare(twin_m, sumo_m), **ratio},
+            "ratio_range": spread,
+            "paired": paired(twin_runs[0], runs[0]),
         }
     return row
 
@@ -727,7 +790,9 @@ def bench_map(name: str, home: Path, args: argparse.Namespace) -> dict:
     workdir = workdir / name
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        sumo_nets = [convert(home, osm, workdir, speeds) for speeds in args.speeds]
+        cycle_s = sumo_cycle_s(net, args.sumo_cycle)
+        print(f"   SUMO signal cycle: {'90 (netconvert default)' if cycle_s is None else cycle_s}")
+        sumo_nets = [convert(home, osm, workdir, speeds, cycle_s) for speeds in args.speeds]
         warm_up(net, args.start_h * 3600.0)
         args.empty_step_us = empty_step_us(net, args.start_h * 3600.0)
         rows = [bench_level(net, home, sumo_nets, workdir, lv, args) for lv in levels]
@@ -749,6 +814,8 @@ def bench_map(name: str, home: Path, args: argparse.Namespace) -> dict:
             "sim_seed": SEED,
             "numba_num_threads": os.environ.get("NUMBA_NUM_THREADS", "default"),
             "signals": "fixed-time in both: twin Webster plans, SUMO static (netconvert)",
+            "sumo_cycle": args.sumo_cycle,
+            "sumo_cycle_s": sumo_cycle_s(net, args.sumo_cycle),
             "demand": rule,
         },
         "sumo_nets": [sn.info() for sn in sumo_nets],
@@ -769,7 +836,7 @@ def print_table(report: dict, header: bool = True) -> None:
     head = (
         f"{'map':10} {'level':8} {'speeds':6} {'trips/h':>7} {'trips':>6} {'arrived tw/su':>13} "
         f"{'duration tw/su s':>18} {'time loss tw/su s':>18} {'r':>5} {'med':>5} "
-        f"{'loop x':>6} {'whole x':>7} {'tele tw(grid)/su':>16}"
+        f"{'loop x (range)':>14} {'whole x':>7} {'tele tw(grid)/su':>16}"
     )
     if header:
         print(head)
@@ -780,12 +847,14 @@ def print_table(report: dict, header: bool = True) -> None:
             dur = _pair(p["mean_duration_s_twin"], p["mean_duration_s_sumo"])
             loss = _pair(p["mean_time_loss_s_twin"], p["mean_time_loss_s_sumo"])
             tele = f"{tw['teleports']}({tw['vehicles_gridlocked']})/{su['teleports']}"
+            lo, hi = su["ratio_range"]["updates_per_s_loop"]
+            loop = f"{ra['updates_per_s_loop']:.0f} ({lo:.0f}-{hi:.0f})"
             print(
                 f"{report['map']:10} {row['level']:8} {speeds:6} {row['trips_per_hour']:7.0f} "
                 f"{row['trips_matched']:6d} {tw['completed']:>6d}/{su['completed']:<6d} "
                 f"{dur:>18} {loss:>18} {p['pearson_r_duration']:5.2f} "
                 f"{p['median_duration_ratio_twin_over_sumo']:5.2f} "
-                f"{ra['updates_per_s_loop']:6.0f} {ra['updates_per_s_whole']:7.0f} {tele:>16}"
+                f"{loop:>14} {ra['updates_per_s_whole']:7.0f} {tele:>16}"
             )
     for speeds, d in report["doubling"].items():
         top = f"> {d['max_level_trips_per_hour']:g}"
@@ -813,6 +882,11 @@ def parse_args() -> argparse.Namespace:
         choices=["sumo", "twin"],
         default=["twin"],
         help="SUMO conversions: twin's default speeds (default) and/or SUMO's typemap",
+    )
+    add(
+        "--sumo-cycle",
+        default="twin",
+        help='SUMO static cycle: "twin" (twin\'s median Webster cycle), "sumo" (90 s) or seconds',
     )
     add("--start-h", type=float, default=7.0, help="first departure, h")
     add("--window-h", type=float, default=1.0, help="departures over this many hours")
