@@ -144,6 +144,7 @@ def test_traffic_runs_on_the_clock_and_fills_the_results(tmp_path, monkeypatch):
     )
     model = CityModel(scenario)
     assert [line.split()[1] for line in model.plan().splitlines()[1:]] == [
+        "reroute",
         "traffic",
         "link-stats",
         "recorder",

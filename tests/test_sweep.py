@@ -18,7 +18,13 @@ MAPS = Path(__file__).resolve().parents[1] / "maps"
 def scenario(tmp_path, monkeypatch):
     """Dortmund, 10 minutes of random trips, traffic only: about a second per run."""
     monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
-    return traffic_scenario(tmp_path / "small.toml", "dortmund", trips_per_hour=1500, seed=5)
+    return traffic_scenario(
+        tmp_path / "small.toml",
+        "dortmund",
+        trips_per_hour=1500,
+        seed=5,
+        extra='[traffic]\nreroute_interval = "0s"\n',
+    )
 
 
 def test_parameters_parse_ranges_lists_and_words():

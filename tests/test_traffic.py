@@ -786,3 +786,48 @@ def test_speed_factors_spread_free_flow_speeds_like_sumo():
     # a lone vehicle (400 s apart: no interaction) cruises at its own desired speed
     cruise = 2995.0 / table["duration_s"].to_numpy()
     assert np.corrcoef(cruise, factor)[0, 1] > 0.99
+
+
+def test_peak_hour_flows_count_each_links_busiest_hour():
+    from twin.traffic.sim import peak_hour_flows_vph
+
+    net = corridor_roadnet([200.0, 200.0, 200.0])
+    # 5 trips over the whole corridor in hour 0, 3 over its first link only in hour 1
+    t = trips([0] * 5 + [0] * 3, [3] * 5 + [1] * 3, [10.0 * i for i in range(5)] + [3700.0] * 3)
+    routes = TrafficSim(net, t, seed=0, start_s=0.0).routes
+    flows = peak_hour_flows_vph(routes, t.depart_s, net.n_links)
+    first = routes.route(0)
+    assert flows[first[0]] == 5.0  # hour 0: 5, hour 1: 3
+    assert flows[first[-1]] == 5.0
+    assert flows.sum() == 5.0 * len(first)
+
+
+def test_demand_timed_webster_splits_green_by_flow_ratio():
+    """Webster (1958): effective green in proportion to the phases' flow ratios y = q / s."""
+    from twin.network.synthetic import crossroads_roadnet
+
+    net = crossroads_roadnet(lanes=1, signal=True, protected_left=False)
+    ns = [(1, 3, 6.0 * i) for i in range(600)]  # 600 veh/h north -> south
+    ew = [(2, 4, 18.0 * i) for i in range(200)]  # 200 veh/h east -> west
+    o, d, dep = zip(*(ns + ew), strict=True)
+    t = trips(list(o), list(d), list(dep))
+    demand = TrafficSim(net, t, seed=0, start_s=0.0, signal_timing="demand").plans
+    capacity = TrafficSim(net, t, seed=0, start_s=0.0, signal_timing="capacity").plans
+    assert demand.n_signals == 1 and len(demand.green_s) == 2
+    y_ns, y_ew = 600 / 1900, 200 / 1900
+    lost_s = 2 * (3.0 + 2.0)
+    cycle_s = max((1.5 * lost_s + 5.0) / (1.0 - y_ns - y_ew), 40.0)  # Webster, 40 s floor
+    assert demand.cycle_s[0] == pytest.approx(cycle_s, abs=1.0)
+    # which phase serves north-south: the one holding the movement out of the north arm
+    north_in = int(np.flatnonzero((net.link_from == 1) & (net.link_to == 0))[0])
+
+    def phase_links(ph: int) -> np.ndarray:
+        movs = net.phase_movs[net.phase_mov_offsets[ph] : net.phase_mov_offsets[ph + 1]]
+        return net.mov_from_link[movs]
+
+    ph_ns = next(ph for ph in range(2) if north_in in phase_links(ph))
+    g_ns, g_ew = demand.green_s[ph_ns], demand.green_s[1 - ph_ns]
+    expected_ns = (cycle_s - lost_s) * y_ns / (y_ns + y_ew)
+    assert g_ns == pytest.approx(expected_ns, abs=1.0)
+    assert g_ew == pytest.approx(cycle_s - lost_s - expected_ns, abs=1.0)
+    assert capacity.green_s[0] == capacity.green_s[1]  # equal approaches, no demand known

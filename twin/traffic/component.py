@@ -118,6 +118,7 @@ class TrafficComponent:
             start_s=model.start_s,
             dt_s=cfg.step,
             params=params,
+            signal_timing=cfg.signal_timing,
         )
         bad = int((~self.sim.routes.ok).sum())
         if bad:

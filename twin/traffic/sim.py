@@ -27,7 +27,7 @@ from twin.rng import stream
 from twin.traffic import kernel
 from twin.traffic.demand import Trips
 from twin.traffic.junctions import GapParams
-from twin.traffic.routing import Router
+from twin.traffic.routing import Router, RouteSet
 from twin.traffic.signals import SignalPlans, run_signals, webster_plans
 from twin.traffic.state import (
     ARRIVED,
@@ -80,6 +80,19 @@ class Counts:
         return self.scheduled + self.waiting + self.running + self.arrived + self.unroutable
 
 
+def peak_hour_flows_vph(routes: RouteSet, depart_s: np.ndarray, n_links: int) -> np.ndarray:
+    """Each link's planned flow in its busiest hour, veh/h: the routed trips that use it,
+    binned by the hour they depart (what a signal engineer's counts would show)."""
+    n_per = np.diff(routes.offsets)
+    hour = np.floor(np.asarray(depart_s, dtype=float) / 3600.0).astype(np.int64)
+    if len(routes.links) == 0:
+        return np.zeros(n_links)
+    hour = np.repeat(hour - hour.min(), n_per)
+    n_hours = int(hour.max()) + 1
+    counts = np.bincount(hour * n_links + routes.links, minlength=n_hours * n_links)
+    return counts.reshape(n_hours, n_links).max(axis=0).astype(float)
+
+
 class TrafficSim:
     """Microscopic traffic on ``net`` for ``trips``, starting at ``start_s``."""
 
@@ -95,6 +108,7 @@ class TrafficSim:
         router: Router | None = None,
         plans: SignalPlans | None = None,
         gaps: GapParams | None = None,
+        signal_timing: str = "capacity",
     ) -> None:
         self.net = net
         self.trips = trips
@@ -118,7 +132,14 @@ class TrafficSim:
         self.route_length_m = np.add.reduceat(
             np.append(net.link_length_m[routes.links], 0.0), routes.offsets[:-1]
         ) * (np.diff(routes.offsets) > 0)
-        self.plans = plans or webster_plans(net, stream(seed, "signal-offsets"))
+        if plans is None:
+            flows = peak_hour_flows_vph(routes, trips.depart_s, net.n_links)
+            plans = webster_plans(
+                net,
+                stream(seed, "signal-offsets"),
+                approach_flow_vph=flows if signal_timing == "demand" else None,
+            )
+        self.plans = plans
         run_signals(self.plans, self.arrays.mov_state, 0.0)
         self.stats = new_link_stats(net.n_links)
         n = len(trips)
