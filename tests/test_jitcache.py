@@ -85,6 +85,7 @@ def _run(root: Path, *, register: bool, cache_dir: Path | None = None) -> tuple[
         "print(kernel(), value())",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env["XDG_CACHE_HOME"] = str(root / "xdg")  # twin's user cache directory for kernels
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = str(cache_dir)
     # Python's own .pyc is checked by mtime and size, which the edit keeps: write none
@@ -111,7 +112,9 @@ def _cache_files(directory: Path) -> list[Path]:
 def test_kernel_recompiles_when_only_its_helper_module_changes(tmp_path: Path) -> None:
     pkg = _write_package(tmp_path, 1)
     assert _run(tmp_path, register=True) == (1, 1)
-    assert any(p.name.startswith("kern.kernel-") for p in _cache_files(pkg / "__pycache__"))
+    user_dir = tmp_path / "xdg" / "twin" / "numba" / PKG  # not the source tree
+    assert any(p.name.startswith("kern.kernel-") for p in _cache_files(user_dir))
+    assert not _cache_files(pkg)  # (Numba's own locator may leave an empty __pycache__)
     _edit_in_place(pkg / "helper.py", "return 1", "return 2")
     assert _run(tmp_path, register=True) == (2, 2)
     assert _run(tmp_path, register=True) == (2, 2)  # and the new code is the one cached
@@ -131,6 +134,7 @@ def test_numba_cache_dir_is_still_used(tmp_path: Path) -> None:
     assert _run(tmp_path / "src", register=True, cache_dir=cache_dir) == (1, 1)
     assert any(p.name.startswith("kern.kernel-") for p in _cache_files(cache_dir))
     assert not (pkg / "__pycache__").exists()
+    assert not (tmp_path / "src" / "xdg").exists()
     _edit_in_place(pkg / "helper.py", "return 1", "return 2")
     assert _run(tmp_path / "src", register=True, cache_dir=cache_dir) == (2, 2)
 
@@ -229,24 +233,26 @@ def test_locator_claims_only_files_in_registered_packages(tmp_path: Path) -> Non
     )
     assert isinstance(locator, _jitcache.DependencyStampLocator)
     if not os.environ.get("NUMBA_CACHE_DIR"):
-        assert locator.get_cache_path() == str(Path(lanes.__file__).parent / "__pycache__")
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        assert locator.get_cache_path() == str(Path(base, "twin", "numba", "twin", "traffic"))
 
 
-def test_user_wide_fallback_when_pycache_is_not_writable(
+def test_numbas_own_locator_when_the_user_cache_is_not_writable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pkg = _write_package(tmp_path / "src", 1)
     _jitcache.register_package(pkg)
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
-    monkeypatch.setattr(caching.config, "CACHE_DIR", "")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    # as if the package's __pycache__ could not be written
-    monkeypatch.setattr(caching.InTreeCacheLocator, "from_function", classmethod(lambda *a: None))
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # no directory can be made under it
     kern = pkg / "kern.py"
     locator = _jitcache.DependencyStampLocator.from_function(_function_in(kern), str(kern))
     assert isinstance(locator, _jitcache.DependencyStampLocator)
-    assert isinstance(locator._inner, caching.UserWideCacheLocator)
-    assert Path(locator.get_cache_path()).is_relative_to(tmp_path / "user-cache")
+    assert Path(locator.get_cache_path()).is_relative_to(blocker)
+    locator.ensure_cache_path()
+    assert locator.get_cache_path() == locator._inner.get_cache_path()
+    assert not Path(locator.get_cache_path()).is_relative_to(blocker)
 
 
 def test_register_package_needs_a_package(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -204,24 +205,46 @@ def source_stamp(py_file: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def user_cache_dir(py_file: str) -> str | None:
+    """The user cache directory for the kernels of ``py_file`` (None outside a registered
+    package)."""
+    path = os.path.realpath(py_file)
+    root = _root_of(path)
+    if root is None:
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    rel = os.path.relpath(os.path.dirname(path), os.path.dirname(root))
+    return os.path.join(base, "twin", "numba", rel)
+
+
 class DependencyStampLocator(caching._CacheLocator):
     """Numba's own locator for a function (where the cache lives) with an import-aware stamp.
 
-    Claims only functions defined in files under a registered package root; the cache files stay
-    where the locator Numba would have picked puts them (``NUMBA_CACHE_DIR`` when set, the
-    ``__pycache__`` next to the source, else Numba's user-wide cache directory).
+    Claims only functions defined in files under a registered package root. The cache files go
+    to ``NUMBA_CACHE_DIR`` when it is set, else to a user cache directory
+    (``$XDG_CACHE_HOME/twin/numba``, by default ``~/.cache/twin/numba``, mirroring the package's
+    layout), so an install whose source tree is read-only or shared still caches; where that
+    directory cannot be written, where Numba's own locator would put them.
     """
 
     def __init__(self, inner: caching._CacheLocator, py_file: str) -> None:
         self._inner = inner
         self._py_file = py_file  # Numba reads it for its "cannot cache" warnings
         self._lineno: int = getattr(inner, "_lineno", 0)
+        self._user_dir = None if os.environ.get("NUMBA_CACHE_DIR") else user_cache_dir(py_file)
 
     def ensure_cache_path(self) -> None:
+        if self._user_dir is not None:
+            try:
+                os.makedirs(self._user_dir, exist_ok=True)
+                tempfile.TemporaryFile(dir=self._user_dir).close()  # writable?
+                return
+            except OSError:
+                self._user_dir = None
         self._inner.ensure_cache_path()
 
     def get_cache_path(self) -> str:
-        return self._inner.get_cache_path()
+        return self._user_dir if self._user_dir is not None else self._inner.get_cache_path()
 
     def get_disambiguator(self) -> str:
         return self._inner.get_disambiguator()
