@@ -49,7 +49,8 @@ The two simulators run alternately (twin, SUMO, twin, SUMO, ...: ``--repeat`` pa
 both see the machine's load of the moment; speed ratios are the median of the per-pair
 ratios, with their range, and timings the medians of the runs (each run of a simulator gives
 the same results: both are seeded). The per-trip halted time and halts of each are recorded
-as diagnostics (``mean_wait_s_*``, ``mean_halts_*``: where the time loss is lost). Results go to bench/results/sumo-<map>.json; bench/RESULTS.md quotes them.
+as diagnostics (``mean_wait_s_*``, ``mean_halts_*``: where the time loss is lost). Results go
+to bench/results/sumo-<map>.json; bench/RESULTS.md quotes them.
 
     pip install -e ".[bench]"
     NUMBA_NUM_THREADS=1 python bench/bench_sumo.py [--maps baltimore dortmund] [--repeat 1]
