@@ -51,9 +51,7 @@ def _twin_run(scenario: Path, out: Path) -> tuple[float, float]:
     cmd = [sys.executable, "-m", "twin.cli", "run", str(scenario), "-o", str(out),
            "--no-progress"]  # fmt: skip
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     peak_kib, rc = proc.stdout.strip().splitlines()[-1].split()
     if int(rc):

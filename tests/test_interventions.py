@@ -284,9 +284,7 @@ def test_a_transformer_outage_leaves_its_households_unserved_and_counted():
 def test_a_raised_rating_lowers_the_loading_in_proportion():
     rating = {"kind": "transformer_rating", "transformers": [3], "factor": 2.0}
     base = CityModel(scenario(energy=True, **{"time.duration": "10min"})).run(progress=False)
-    res = CityModel(scenario(rating, energy=True, **{"time.duration": "10min"})).run(
-        progress=False
-    )
+    res = CityModel(scenario(rating, energy=True, **{"time.duration": "10min"})).run(progress=False)
     t0, t1 = base.tables["transformers"], res.tables["transformers"]
     assert t1.kva[3] == 2 * t0.kva[3]
     assert t1.peak_loading_percent[3] == pytest.approx(t0.peak_loading_percent[3] / 2, rel=0.01)
@@ -367,8 +365,12 @@ def _red_crossings(model, node: int, steps: int) -> int:
         run = fl.run_list[: fl.run_count[0]].copy()
         on = run[np.isin(fl.link[run], list(approaches))]
         before_link = fl.link[on].copy()
-        nxt = [fl.route_links[fl.route_start[v] + fl.route_idx[v] + 1]
-               if fl.route_start[v] + fl.route_idx[v] + 1 < fl.route_end[v] else -1 for v in on]
+        nxt = [
+            fl.route_links[fl.route_start[v] + fl.route_idx[v] + 1]
+            if fl.route_start[v] + fl.route_idx[v] + 1 < fl.route_end[v]
+            else -1
+            for v in on
+        ]
         state = []
         for link, to in zip(before_link, nxt, strict=True):
             movs = [m for m in net.movements_from(int(link)) if net.mov_to_link[m] == to]
@@ -410,11 +412,9 @@ def test_removing_a_signal_that_is_not_there_is_named():
         CityModel(scenario({"kind": "remove_signal", "junction": 1}))
 
 
-
 def test_a_what_if_adds_its_interventions_to_its_base_s(tmp_path):
     (tmp_path / "base.toml").write_text(
-        f'base = "{SHORT.as_posix()}"\n[[intervention]]\nkind = "weather"\n'
-        'weather = "heatwave"\n'
+        f'base = "{SHORT.as_posix()}"\n[[intervention]]\nkind = "weather"\nweather = "heatwave"\n'
     )
     (tmp_path / "child.toml").write_text(
         'base = "base.toml"\n[[intervention]]\nkind = "ev_adoption"\nshare = 0.4\n'

@@ -257,8 +257,8 @@ MAP = '[map]\nfile = "m.osm"\n'
         (
             "sed = 1\n" + MAP,
             "scenarios/x.toml: sed: unknown key "
-            "(expected one of: base, name, seed, description, map, time, traffic, demand, "
-            "population, energy, control, intervention)",
+            "(expected one of: base, name, seed, description, region, map, time, traffic, "
+            "demand, population, energy, control, intervention)",
         ),
         ('seed = "abc"\n' + MAP, 'scenarios/x.toml: seed: expected an integer >= 0, got "abc"'),
         ("seed = -1\n" + MAP, "scenarios/x.toml: seed: expected an integer >= 0, got -1"),

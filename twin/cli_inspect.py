@@ -55,13 +55,16 @@ def _load_map(args: argparse.Namespace):
 
 def cmd_map_info(args: argparse.Namespace) -> int:
     from twin.network.junctions import junction_summary, junction_table
+    from twin.region import map_centre, resolve
 
     net = _load_map(args)
     summary = net.summary()
     report = net.meta["report"]
     junctions = junction_summary(net)
+    region = resolve("auto", *map_centre(net))  # the regional defaults a scenario would get
     if args.json:
         data = {"summary": summary, "report": report, "junctions": junctions}
+        data["region"] = region.as_dict()
         if args.junctions:
             data["junction_list"] = junction_table(net)
         print(json.dumps(data, indent=2))
@@ -96,6 +99,7 @@ def cmd_map_info(args: argparse.Namespace) -> int:
     )
     _print_junctions(junctions)
     print(f"  bbox (lon/lat) W {w:.5f} S {s:.5f} E {e:.5f} N {n:.5f}")
+    print(f"  region {region.describe()}")
     if args.junctions:
         _print_junction_list(junction_table(net))
     return 0

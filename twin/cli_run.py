@@ -203,6 +203,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print(results.headline())
         print(f"  ({len(results.kpis)} KPIs in kpis.csv; --all-kpis prints them)")
+    if "region" in results.info:  # which regional defaults the map's place gave
+        print(f"region {results.info['region']['summary']}")
     warning = gridlock_warning(results.kpi_dict())
     if warning:
         print(warning)

@@ -34,6 +34,7 @@ from twin.network.road import RoadNet
 from twin.population.agent import Household
 from twin.population.component import PopulationComponent
 from twin.progress import RunProgress, building, compiling, loading_network
+from twin.region import Region, apply_region
 from twin.results import Results
 from twin.rng import stream
 from twin.scenario import Scenario, format_clock
@@ -140,6 +141,10 @@ class CityModel(mesa.Model):
 
             self.network = intervened(scenario, self.network)
         self.network_load_s = time.perf_counter() - wall0
+        # the regional defaults of the map's country, in the keys the scenario leaves unset
+        self.region: Region
+        self.scenario, self.region = apply_region(scenario, self.network)
+        scenario = self.scenario
         self._reporters: dict[str, Callable[[CityModel], float]] = {
             "time_s": lambda m: m.now_s,
             "clock": lambda m: format_clock(m.now_s),
@@ -249,6 +254,7 @@ class CityModel(mesa.Model):
             res.timeseries = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         res.info = {
             "scenario": self.scenario.name,
+            "region": self.region.as_dict(),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "network": {k: v for k, v in summary.items() if not isinstance(v, int | float)},
             "plan": self.plan(),

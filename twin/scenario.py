@@ -11,6 +11,12 @@ A scenario is a TOML file validated against the models below. Rules a user can r
 - Times of day are ``"07:00"`` strings, durations ``"2h"`` / ``"90min"`` strings; the models
   hold them as float seconds (``start_s``, ``duration_s``, ``report_interval_s``).
 
+- ``region`` (default ``"auto"``: the map's country) fills the regional defaults (household
+  sizes and cars, price and currency, carbon, the day's temperatures, the UTC offset) once the
+  map is loaded, in the keys the scenario does not set explicitly: a key set in the file, in a
+  base file, by an override or by an intervention keeps its value (twin/region.py,
+  :meth:`Scenario.with_defaults`).
+
 To add a section: write a ``Section`` subclass and add one field to ``Scenario``. Path fields
 (``Path`` or ``Path | None``) in any section are resolved automatically.
 """
@@ -48,6 +54,7 @@ from twin.interventions.config import (
 )
 from twin.network.road import BuildOptions
 from twin.population.config import PopulationConfig
+from twin.region import REGION_VALUES
 from twin.timefmt import (
     MAX_CLOCK_S,
     Section,
@@ -148,6 +155,9 @@ class Scenario(Section):
     seed: int = Field(0, ge=0)
     #: free text (not inherited); default empty
     description: str = ""
+    #: where the regional defaults come from: "auto" (the country of the map's centre) or a
+    #: preset: "us", "eu" (EU average), "de", "fr", "gb", "nl" (twin/region.py); default "auto"
+    region: str = "auto"
     map: MapConfig  # required table
     time: TimeConfig = Field(default_factory=TimeConfig)
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
@@ -164,6 +174,15 @@ class Scenario(Section):
     @classmethod
     def _intervention_settings(cls, data: Any) -> Any:
         return apply_settings(data) if isinstance(data, dict) else data
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value not in REGION_VALUES:
+            raise ValueError(
+                f"expected one of {', '.join(map(repr, REGION_VALUES))}, got {value!r}"
+            )
+        return value
 
     @field_validator("intervention", mode="before")
     @classmethod
@@ -230,6 +249,40 @@ class Scenario(Section):
         tomli_w can write and load_scenario reads back into an equal Scenario."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
+    def is_set(self, key: str) -> bool:
+        """Whether the dotted ``key`` (field names: ``"population.car_shares"``) was given
+        explicitly: in the file, a base file, an override or by an intervention."""
+        obj: BaseModel = self
+        *parents, leaf = key.split(".")
+        for part in parents:
+            if part not in obj.model_fields_set:
+                return False
+            obj = getattr(obj, part)
+        return leaf in obj.model_fields_set
+
+    def with_defaults(self, defaults: dict[str, Any]) -> Scenario:
+        """A copy in which each dotted key of ``defaults`` (field names, values as a scenario
+        file would give them) that was not set explicitly (:meth:`is_set`) takes that value;
+        explicit keys keep theirs. ``self`` when there is nothing to fill."""
+        todo = {key: value for key, value in defaults.items() if not self.is_set(key)}
+        if not todo:
+            return self
+        data = self._explicit_dict()
+        for key, value in todo.items():
+            model: type[BaseModel] = Scenario
+            table = data
+            *parents, leaf = key.split(".")
+            for part in parents:
+                info = model.model_fields[part]
+                table = table.setdefault(info.alias or part, {})
+                model = _section_model(info) or model
+            table[model.model_fields[leaf].alias or leaf] = value
+        return _validate(data, source=self.source, origins={}, label="regional defaults")
+
+    def _explicit_dict(self) -> dict[str, Any]:
+        """The keys given explicitly, as to_toml_dict writes them (the rest are defaults)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+
     def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
         """A copy with ``overrides`` deep-merged in and re-validated. Keys may be nested dicts
         or dotted (``{"time.duration": "2h"}``); relative paths resolve as in the source file."""
@@ -241,7 +294,8 @@ class Scenario(Section):
                 table = table.setdefault(part, {})
             table[leaf] = value
         base = self.source.parent if self.source else Path.cwd()
-        merged = _deep_merge(self.to_toml_dict(), _resolve_paths(nested, Scenario, base))
+        # only the explicit keys: what stayed a default stays one (regional defaults fill it)
+        merged = _deep_merge(self._explicit_dict(), _resolve_paths(nested, Scenario, base))
         try:
             set_by = setting_keys(merged.get("intervention"))
         except ValueError:

@@ -330,9 +330,10 @@ class EnergyComponent:
         mean = float(import_kw.mean())
         add("energy.ramping_kw", float(np.abs(np.diff(import_kw)).sum()), "kW")
         add("energy.one_minus_load_factor", 1.0 - mean / float(import_kw.max()), "ratio")
-        price = _hourly(cfg.price_usd_per_kwh, t)
+        price = _hourly(cfg.price_per_kwh, t)
         carbon = _hourly(cfg.carbon_g_per_kwh, t)
-        add("energy.cost_usd", float((np.maximum(import_kw, 0) * price).sum() * h), "USD")
+        cost = float((np.maximum(import_kw, 0) * price).sum() * h)
+        add(f"energy.cost_{cfg.currency.lower()}", cost, cfg.currency)  # energy.cost_usd, USD
         add("energy.co2_kg", float((np.maximum(import_kw, 0) * carbon).sum() * h / 1000), "kg")
         add("energy.v_min_pu", float(s["v_min_pu"].min()), "pu")
         add("energy.v_max_pu", float(s["v_max_pu"].max()), "pu")

@@ -1,8 +1,21 @@
-"""Scenario section ``[energy]``: the grid, household loads, EV charging, prices and carbon."""
+"""Scenario section ``[energy]``: the grid, household loads, EV charging, prices and carbon.
+
+The defaults are US figures; the scenario's ``region`` (twin/region.py) replaces the regional
+ones (currency and price, carbon intensity, the day's temperatures, the UTC offset) where the
+scenario does not set them.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from typing import Any
+
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from twin.energy.synthesis import GridConfig
 from twin.energy.weather import WEATHER_PRESETS
@@ -44,7 +57,8 @@ class EnergyConfig(Section):
     month: int = Field(7, ge=1, le=12)
     #: day of the month (sun position); default 15
     day: int = Field(15, ge=1, le=31)
-    #: hours from UTC of the clock times (sun position); default: round(longitude / 15)
+    #: hours from UTC of the clock times (sun position); default: from the map's time zone on
+    #: the month and day (twin/region.py), else (the "us" region, at sea) round(longitude / 15)
     utc_offset_h: float | None = Field(None, ge=-12, le=14)
     #: EV battery capacity, kWh; default 60 (a mid-size battery EV)
     ev_battery_kwh: float = Field(60.0, gt=0)
@@ -62,14 +76,25 @@ class EnergyConfig(Section):
     pv_share: float = Field(0.0, ge=0, le=1)
     #: PV size per equipped household, kWp; default 5 (a typical US residential system)
     pv_kwp: float = Field(5.0, gt=0)
-    #: price of electricity, USD/kWh: one number or 24 hourly values; default 0.16 (EIA 2023)
-    price_usd_per_kwh: float | tuple[float, ...] = US_PRICE_USD_PER_KWH
+    #: ISO 4217 code of the currency of ``price_per_kwh`` and of the cost KPI
+    #: (``energy.cost_<currency>``); default "USD", or the region's
+    currency: str = "USD"
+    #: price of electricity in ``currency`` per kWh: one number or 24 hourly values; default
+    #: 0.16 USD (EIA 2023), or the region's. ``price_usd_per_kwh`` (the old name) is accepted and
+    #: means the same with currency = "USD"
+    price_per_kwh: float | tuple[float, ...] = US_PRICE_USD_PER_KWH
     #: carbon intensity, g CO2/kWh: one number or 24 hourly values; default 388 (EIA 2022)
     carbon_g_per_kwh: float | tuple[float, ...] = US_CARBON_G_PER_KWH
     #: indoor comfort band, deg C (degree-hours outside it are reported); default [18, 27]
     comfort_band_c: tuple[float, float] = (18.0, 27.0)
     #: ``[energy.grid]``: how the distribution grid is synthesised
     grid: GridConfig = Field(default_factory=GridConfig)
+
+    @property
+    def price_usd_per_kwh(self) -> float | tuple[float, ...]:
+        """``price_per_kwh`` under its old name, for readers written before ``currency``: it is
+        in USD only when ``currency`` is "USD" (read ``price_per_kwh`` and ``currency``)."""
+        return self.price_per_kwh
 
     @property
     def temperature_range_c(self) -> tuple[float, float]:
@@ -79,14 +104,46 @@ class EnergyConfig(Section):
         hi = day.max_c if self.temp_max_c is None else self.temp_max_c
         return lo, hi
 
+    @model_validator(mode="before")
+    @classmethod
+    def _usd_price(cls, data: Any) -> Any:
+        """``price_usd_per_kwh = x`` is ``price_per_kwh = x`` with ``currency = "USD"``."""
+        if not isinstance(data, dict) or "price_usd_per_kwh" not in data:
+            return data
+        data = dict(data)
+        price = data.pop("price_usd_per_kwh")
+        if "price_per_kwh" in data:
+            raise ValueError(
+                "price_usd_per_kwh and price_per_kwh both given; keep price_per_kwh (in "
+                "`currency`). A tariff intervention writes price_usd_per_kwh: with it, give the "
+                "price as price_usd_per_kwh too"
+            )
+        if data.setdefault("currency", "USD") != "USD":
+            raise ValueError(
+                f"price_usd_per_kwh is in USD but currency = {data['currency']!r}; give "
+                "price_per_kwh (in `currency`) instead"
+            )
+        data["price_per_kwh"] = price
+        return data
+
+    @model_serializer(mode="wrap")
+    def _dump_usd_price(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A USD price is written as ``price_usd_per_kwh`` (without ``currency``), as before
+        ``currency`` existed, so files written for USD read the same in any version."""
+        out = handler(self)
+        if out.get("currency") == "USD" and "price_per_kwh" in out:
+            del out["currency"]
+            out["price_usd_per_kwh"] = out.pop("price_per_kwh")
+        return out
+
     @field_validator(
-        "price_usd_per_kwh", "carbon_g_per_kwh", "comfort_band_c", "ev_start_soc", mode="before"
+        "price_per_kwh", "carbon_g_per_kwh", "comfort_band_c", "ev_start_soc", mode="before"
     )
     @classmethod
     def _list_to_tuple(cls, value: object) -> object:
         return tuple(value) if isinstance(value, list) else value
 
-    @field_validator("price_usd_per_kwh")
+    @field_validator("price_per_kwh")
     @classmethod
     def _price(cls, value: float | tuple[float, ...]) -> float | tuple[float, ...]:
         return _hourly(value, "price")
@@ -95,6 +152,13 @@ class EnergyConfig(Section):
     @classmethod
     def _carbon(cls, value: float | tuple[float, ...]) -> float | tuple[float, ...]:
         return _hourly(value, "carbon intensity")
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if len(value) != 3 or not value.isascii() or not value.isalpha() or not value.isupper():
+            raise ValueError(f'expected an ISO 4217 code such as "EUR", got {value!r}')
+        return value
 
     @field_validator("weather")
     @classmethod

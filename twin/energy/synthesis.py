@@ -128,6 +128,7 @@ log = logging.getLogger(__name__)
 class GridSynthesisError(RuntimeError):
     """Grid synthesis produced an invalid grid from a valid map: a bug in twin (exit 3)."""
 
+
 LEVEL_HV, LEVEL_MV, LEVEL_LV = 0, 1, 2
 LEVEL_NAMES = ("HV", "MV", "LV")
 # kinds of branch (branch_kind)

@@ -108,7 +108,7 @@ class InterventionsComponent:
                 end = lambda t: self._signal_policy(None, t)  # noqa: E731
             else:
                 begin = end = None
-            lon, lat = (item.place if isinstance(item, Event) else (np.nan, np.nan))
+            lon, lat = item.place if isinstance(item, Event) else (np.nan, np.nan)
             if isinstance(item, RemoveSignal):  # applied to the network as it was loaded
                 node = junction_node(model.network, item.junction)
                 lon, lat = model.network.node_lon[node], model.network.node_lat[node]
@@ -194,9 +194,7 @@ class InterventionsComponent:
         sim.router.open_links(opened)
         self._replan(sim)
 
-    def _set_speed(
-        self, links: np.ndarray, key: int, speed_mps: float | None, t_s: float
-    ) -> None:
+    def _set_speed(self, links: np.ndarray, key: int, speed_mps: float | None, t_s: float) -> None:
         """Start (``speed_mps``) or end (None) limit ``key`` on ``links``; where limits
         overlap, the one started last holds, and the earlier one again when it ends."""
         traffic = self.model.traffic
@@ -281,9 +279,7 @@ class InterventionsComponent:
         results.add_kpi("interventions.count", len(self.items), "count")
         if any(isinstance(i, CloseRoad) for i in self.items):
             results.add_kpi("interventions.vehicles_detoured", self._detoured, "count")
-            results.add_kpi(
-                "interventions.vehicles_without_detour", len(self._without), "count"
-            )
+            results.add_kpi("interventions.vehicles_without_detour", len(self._without), "count")
         if self._signals is not None:
             results.add_kpi("interventions.signal_decisions", self._signals.decisions, "count")
         results.tables["interventions"] = self.table()

@@ -212,9 +212,7 @@ def parse_interventions(raw: Any) -> list[_Base]:
         kind = table.get("kind")
         cls = KINDS.get(kind)
         if cls is None:
-            raise ValueError(
-                f"{where}: kind {show_value(kind)} is not one of {', '.join(KINDS)}"
-            )
+            raise ValueError(f"{where}: kind {show_value(kind)} is not one of {', '.join(KINDS)}")
         try:
             item = cls.model_validate(table)
         except ValidationError as exc:
@@ -241,7 +239,7 @@ def _check(item: _Base, where: str) -> _Base:
             f"{label}: until must be after at (times past midnight continue the clock: 24:30)"
         )
     if isinstance(item, _Roads) and not (item.way or item.street):
-        raise ValueError(f"{label}: give the roads: way = [OSM way ids] or street = \"name\"")
+        raise ValueError(f'{label}: give the roads: way = [OSM way ids] or street = "name"')
     if isinstance(item, _Roads) and item.bbox:
         w, s, e, n = item.bbox
         if not (w < e and s < n):

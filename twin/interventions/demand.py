@@ -35,7 +35,10 @@ def _copies(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def scale_count(
-    depart_s: np.ndarray, items: list[Demand], start_s: float, end_s: float,
+    depart_s: np.ndarray,
+    items: list[Demand],
+    start_s: float,
+    end_s: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Copies of each row (0, 1, 2, ...) for the windows' factors at ``depart_s``."""
@@ -137,6 +140,7 @@ def event_legs(
         return legs
     o, d, dep, after = (np.concatenate([p[k] for p in parts]) for k in range(4))
     return with_extra_legs(legs, o, d, dep, after)
+
 
 def event_trips(
     trips: Trips, events: list[tuple[Event, int]], homes: np.ndarray, rng: np.random.Generator

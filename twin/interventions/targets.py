@@ -30,7 +30,7 @@ def road_links(net: RoadNet, item: _Roads, where: str) -> np.ndarray:
             raise ScenarioError(
                 f"{where}: OSM way {', '.join(map(str, missing))} is not a road of this map "
                 "(not drivable, outside the extract, or merged into a link of another way; "
-                "try street = \"name\")"
+                'try street = "name")'
             )
     else:
         links = _street_links(net, item.street, where)

@@ -1,7 +1,8 @@
 """Scenario section ``[population]``: households, their cars and EVs, and their day.
 
-Every default is a US figure with its source beside it; a scenario for another country
-overrides the shares (see the README's "Population" section).
+Every default is a US figure with its source beside it. The scenario's ``region`` (default
+"auto": the map's country) replaces the regional ones it has figures for (``persons_shares``,
+``car_shares``, ``car_mode_share``) where the scenario does not set them: twin/region.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ US_PERSONS_SHARES = (0.282, 0.349, 0.151, 0.126, 0.058, 0.034)
 # Vehicles available per household, 0..3+: ACS 2019 1-year, table B08201 (US):
 # none 8.6 %, one 32.5 %, two 37.1 %, three or more 21.8 %.
 US_CAR_SHARES = (0.086, 0.325, 0.371, 0.218)
+# Share of commute trips by private vehicle: NHTS 2017, 87 %.
+US_CAR_MODE_SHARE = 0.87
 
 
 def _shares(values: tuple[float, ...], what: str) -> tuple[float, ...]:
@@ -54,7 +57,7 @@ class PopulationConfig(Section):
     #: share of a car-owning household's tours made by car (the rest walk, cycle or take
     #: transit: counted, not driven), in [0, 1]; default 0.87 (NHTS 2017: 87 % of commute
     #: trips by private vehicle)
-    car_mode_share: float = Field(0.87, ge=0, le=1)
+    car_mode_share: float = Field(US_CAR_MODE_SHARE, ge=0, le=1)
     #: mean shopping/errand/leisure tours per adult per weekday; default 1.2 (calibrated so
     #: that vehicle trips per household-day are near NHTS 2017's 5.1: 4.8 on baltimore)
     other_tours_per_adult: float = Field(1.2, ge=0)

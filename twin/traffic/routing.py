@@ -8,9 +8,16 @@ link's time. A route from node ``o`` to node ``d`` is a chain of links whose fir
 ``o`` and whose last link enters ``d``; its cost is the time from leaving ``o`` to arriving at
 ``d`` (the sum of link times and turn penalties), the minimum over ``d``'s in-links.
 
-Shortest paths come from :func:`scipy.sparse.csgraph.dijkstra`, one call per batch of distinct
-origins, and are backtracked for all trips of the batch together (vectorised over trips).
-Routes are cached per (origin, destination) pair until the link times or closures change.
+Shortest paths come from :func:`twin.traffic.routing_kernel.route_trips`: a Dijkstra search
+per distinct origin (Numba, a 4-ary heap, stopping once the origin's destinations are decided,
+origins spread over Numba's threads) that backtracks the routes of all the origin's trips
+itself. They are the routes :func:`scipy.sparse.csgraph.dijkstra` gives (the reference,
+:meth:`Router._route_scipy`), link for link: where two equally fast routes meet at one link
+with the same cost so far, the choice depends on the heap, and the kernel hands those few trips
+to the reference (see :mod:`twin.traffic.routing_kernel`). Routes are cached per (origin,
+destination) pair until the link times or closures change; looking them up and assembling a
+:class:`RouteSet` is vectorised (a sorted key array, CSR storage), so a day of trips costs no
+Python work per trip.
 
 A trip whose origin equals its destination has no link to drive: it is not routed
 (``ok=False``, empty route, infinite time), like an unreachable trip; the caller reports it
@@ -23,11 +30,13 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_THROUGH, TURN_U, RoadNet
+from twin.traffic.routing_kernel import route_trips
 
 # Turn penalties, s, added to a movement's cost (judgement, not from a standard). They stand
 # for the time lost slowing for a turn and giving way, and keep routes plausible: no U-turn to
@@ -45,7 +54,8 @@ TURN_PENALTY_S: tuple[float, ...] = tuple(
     }[t]
     for t in range(4)
 )  # indexed by TURN_*
-ORIGIN_BATCH = 256  # distinct origins per dijkstra call: memory ~12 B x batch x (links + nodes)
+ORIGIN_BATCH = 256  # reference: distinct origins per dijkstra call, ~12 B x batch x vertices
+CHUNKS_PER_THREAD = 4  # kernel: pieces of a batch of origins per Numba thread (load balance)
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,12 @@ class Router:
     count routed trips (origin == destination counts as neither). The cache grows with the
     distinct pairs asked for (a route is ~4 bytes per link) and is dropped by
     :meth:`set_link_times`, :meth:`close_links`, :meth:`open_links` and :meth:`clear_cache`.
-    Ties between equally fast routes break the same way on every run.
+    Ties between equally fast routes break the same way on every run, and for any number of
+    Numba threads.
     """
+
+    # how routes are computed: "kernel" (Numba), or "scipy" (the reference, for the tests)
+    _backend = "kernel"
 
     def __init__(
         self,
@@ -96,11 +110,17 @@ class Router:
         per_vertex = np.concatenate([np.diff(net.link_mov_offsets), np.diff(net.node_out_offsets)])
         self._src = np.repeat(np.arange(n_links + net.n_nodes), per_vertex)
         self._to = np.concatenate([net.mov_to_link, net.node_out_links]).astype(np.int32)
+        # the node each link vertex enters (-1: a virtual source vertex), for the kernel
+        self._link_node = np.full(n_links + net.n_nodes, -1, dtype=np.int32)
+        self._link_node[net.node_in_links] = np.repeat(
+            np.arange(net.n_nodes, dtype=np.int32), np.diff(net.node_in_offsets)
+        )
         self._closed = np.zeros(n_links, dtype=bool)
         self._link_time_s = np.empty(n_links)
         self._graph: csr_matrix | None = None
-        self._cache: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
-        self._link_cache: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+        self._csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._cache = _RouteCache()  # key origin node * n_nodes + destination node
+        self._link_cache = _RouteCache()  # key origin link * n_nodes + destination node
         self.cache_hits = 0
         self.cache_misses = 0
         self.set_link_times(
@@ -154,23 +174,42 @@ class Router:
 
     def _invalidate(self) -> None:
         self._graph = None
+        self._csr = None
         self._cache.clear()
         self._link_cache.clear()
 
+    def _edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every edge's weight (s) and whether it is open (neither end a closed link)."""
+        net = self.net
+        turn_s = self._turn_penalty_s[net.mov_turn]
+        weight = self._link_time_s[self._to] + np.concatenate(
+            [turn_s, np.zeros(len(net.node_out_links))]
+        )
+        keep = ~self._closed[self._to]
+        keep[: net.n_movements] &= ~self._closed[net.mov_from_link]
+        return weight, keep
+
     def _link_graph(self) -> csr_matrix:
+        """The open link graph for :func:`scipy.sparse.csgraph.dijkstra` (the reference)."""
         if self._graph is None:
-            net, n = self.net, self.net.n_links + self.net.n_nodes
-            turn_s = self._turn_penalty_s[net.mov_turn]
-            weight = self._link_time_s[self._to] + np.concatenate(
-                [turn_s, np.zeros(len(net.node_out_links))]
-            )
-            keep = ~self._closed[self._to]
-            keep[: net.n_movements] &= ~self._closed[net.mov_from_link]
+            n = self.net.n_links + self.net.n_nodes
+            weight, keep = self._edges()
             # weights are > 0, so no edge is an explicit zero that csgraph would drop
             self._graph = csr_matrix(
                 (weight[keep], (self._src[keep], self._to[keep])), shape=(n, n)
             )
         return self._graph
+
+    def _kernel_graph(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The open link graph as CSR arrays for the kernel: indptr (int64), head (int32),
+        weight (float64 s), edges in the reference's order (``_src`` is sorted)."""
+        if self._csr is None:
+            n = self.net.n_links + self.net.n_nodes
+            weight, keep = self._edges()
+            indptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(self._src[keep], minlength=n), out=indptr[1:])
+            self._csr = (indptr, self._to[keep], weight[keep])
+        return self._csr
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -200,15 +239,16 @@ class Router:
         d = np.asarray(dests, dtype=np.int64).ravel()
         if o.shape != d.shape:
             raise ValueError(f"{len(o)} origins but {len(d)} destinations")
-        if o.size and (min(o.min(), d.min()) < 0 or max(o.max(), d.max()) >= self.net.n_nodes):
-            raise ValueError(f"node index out of range 0..{self.net.n_nodes - 1}")
-        pairs = list(zip(o.tolist(), d.tolist(), strict=True))
-        missing = {p: None for p in pairs if p[0] != p[1] and p not in self._cache}
-        self.cache_misses += len(missing)
-        self.cache_hits += int(np.count_nonzero(o != d)) - len(missing)
-        if missing:
-            self._solve(np.array(list(missing), dtype=np.int64).reshape(-1, 2))
-        return _route_set([_NO_ROUTE if a == b else self._cache[(a, b)] for a, b in pairs])
+        n_nodes = self.net.n_nodes
+        if o.size and (min(o.min(), d.min()) < 0 or max(o.max(), d.max()) >= n_nodes):
+            raise ValueError(f"node index out of range 0..{n_nodes - 1}")
+        routed = o != d
+        entries = np.full(len(o), -1, dtype=np.int64)
+        found, n_missing = self._lookup(self._cache, o[routed] * n_nodes + d[routed])
+        entries[routed] = found
+        self.cache_hits += len(found) - n_missing
+        self.cache_misses += n_missing
+        return self._cache.gather(entries)
 
     def routes_from_links(self, links: Sequence[int], dests: Sequence[int]) -> RouteSet:
         """Fastest continuations for vehicles on ``links`` (link indices) to ``dests`` (node
@@ -218,26 +258,75 @@ class Router:
         d = np.asarray(dests, dtype=np.int64).ravel()
         if lk.shape != d.shape:
             raise ValueError(f"{len(lk)} links but {len(d)} destinations")
-        pairs = list(zip(lk.tolist(), d.tolist(), strict=True))
-        missing = {p: None for p in pairs if p not in self._link_cache}
-        if missing:
-            self._solve(np.array(list(missing), dtype=np.int64).reshape(-1, 2), from_links=True)
-        return _route_set([self._link_cache[p] for p in pairs])
+        self._link_indices(lk)
+        if d.size and (d.min() < 0 or d.max() >= self.net.n_nodes):
+            raise ValueError(f"node index out of range 0..{self.net.n_nodes - 1}")
+        found, _ = self._lookup(self._link_cache, lk * self.net.n_nodes + d)
+        return self._link_cache.gather(found)
 
-    def _solve(self, pairs: np.ndarray, *, from_links: bool = False) -> None:
-        """Route (origin, dest) pairs, batch by batch of distinct origins, into the cache;
-        origins are nodes, or links with ``from_links``."""
+    def _lookup(self, cache: _RouteCache, keys: np.ndarray) -> tuple[np.ndarray, int]:
+        """The entries of ``keys`` in ``cache`` (one of the router's two), routing the
+        distinct keys not cached yet, and how many those were."""
+        from_links = cache is self._link_cache
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        missing = uniq[cache.find(uniq) < 0]
+        if len(missing):
+            n_nodes = self.net.n_nodes
+            pairs = np.column_stack([missing // n_nodes, missing % n_nodes])
+            if self._backend == "scipy":
+                self._route_scipy(cache, pairs, from_links)
+            else:
+                self._route_kernel(cache, pairs, from_links)
+        return cache.find(uniq)[inverse.ravel()], len(missing)
+
+    def _route_kernel(self, cache: _RouteCache, pairs: np.ndarray, from_links: bool) -> None:
+        """Route (origin, dest) pairs (distinct; origins are nodes, or links with
+        ``from_links``) with the kernel into ``cache``; the reference takes the tied ones."""
+        net = self.net
+        pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
+        uniq, first = np.unique(pairs[:, 0], return_index=True)
+        offsets, links, time_s, tied = route_trips(
+            uniq if from_links else net.n_links + uniq,
+            np.append(first, len(pairs)).astype(np.int64),
+            np.ascontiguousarray(pairs[:, 1]),
+            *self._kernel_graph(),
+            self._link_node,
+            net.node_in_offsets.astype(np.int64, copy=False),
+            net.node_in_links.astype(np.int32, copy=False),
+            CHUNKS_PER_THREAD * numba.get_num_threads(),
+        )
+        keys = pairs[:, 0] * net.n_nodes + pairs[:, 1]
+        if not tied.any():
+            cache.add(keys, offsets, links, time_s)
+            return
+        # the heap's choice between equal candidates: those trips go to the reference
+        keep = ~tied
+        starts, ends = offsets[:-1][keep], offsets[1:][keep]
+        kept_offsets = np.zeros(len(starts) + 1, dtype=np.int64)
+        np.cumsum(ends - starts, out=kept_offsets[1:])
+        cache.add(keys[keep], kept_offsets, links[_ranges(starts, ends)], time_s[keep])
+        self._route_scipy(cache, pairs[tied], from_links)
+
+    def _route_scipy(self, cache: _RouteCache, pairs: np.ndarray, from_links: bool) -> None:
+        """:meth:`_route_kernel` by :func:`scipy.sparse.csgraph.dijkstra` (the reference),
+        batch by batch of distinct origins."""
         order = np.argsort(pairs[:, 0], kind="stable")
         pairs = pairs[order]
         uniq, first = np.unique(pairs[:, 0], return_index=True)
         bounds = np.append(first, len(pairs))
         for b in range(0, len(uniq), ORIGIN_BATCH):
             batch = pairs[bounds[b] : bounds[min(b + ORIGIN_BATCH, len(uniq))]]
-            self._solve_batch(uniq[b : b + ORIGIN_BATCH], batch, from_links)
+            offsets, links, time_s = self._solve_batch(
+                uniq[b : b + ORIGIN_BATCH], batch, from_links
+            )
+            cache.add(batch[:, 0] * self.net.n_nodes + batch[:, 1], offsets, links, time_s)
 
-    def _solve_batch(self, origins: np.ndarray, pairs: np.ndarray, from_links: bool) -> None:
+    def _solve_batch(
+        self, origins: np.ndarray, pairs: np.ndarray, from_links: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One dijkstra call from the virtual sources of ``origins`` (sorted, distinct), or
-        from the origin links themselves."""
+        from the origin links themselves: the routes of ``pairs`` (CSR offsets and links) and
+        their times (s, inf when not reachable)."""
         net, n_links = self.net, self.net.n_links
         sources = origins if from_links else n_links + origins
         dist, pred = dijkstra(
@@ -276,26 +365,89 @@ class Router:
         path = np.empty((len(reach), len(steps)), dtype=np.int32)
         for k, (live, cur) in enumerate(steps):  # step k found the k-th link from the end
             path[live, n_steps[live] - 1 - k] = cur
-        cache = self._link_cache if from_links else self._cache
-        for a, b in pairs.tolist():
-            cache[(a, b)] = _NO_ROUTE
-        for j, t in enumerate(reach.tolist()):
-            cache[(int(pairs[t, 0]), int(pairs[t, 1]))] = (
-                path[j, : n_steps[j]].copy(),
-                float(best_time[t]),
-            )
+        lengths = np.zeros(len(pairs), dtype=np.int64)
+        lengths[reach] = n_steps
+        offsets = np.zeros(len(pairs) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        # rows in trip order, each its first n_steps links: the routes, CSR
+        links = path[np.arange(len(steps)) < n_steps[:, None]]
+        return offsets, links, best_time
 
 
-_NO_ROUTE: tuple[np.ndarray, float] = (np.zeros(0, dtype=np.int32), np.inf)
+class _RouteCache:
+    """Routes by integer key, stored CSR in arrays that grow by doubling; keys sorted for
+    vectorised look-ups. A route is stored once however often it is asked for."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self._keys = np.zeros(0, dtype=np.int64)  # sorted
+        self._key_entry = np.zeros(0, dtype=np.int64)  # the entry of each key
+        self._start = np.zeros(0, dtype=np.int64)  # entry -> first link in _links
+        self._length = np.zeros(0, dtype=np.int64)  # entry -> number of links
+        self._time_s = np.zeros(0, dtype=np.float64)  # entry -> route time (inf: no route)
+        self._links = np.zeros(0, dtype=np.int32)
+        self._n_entries = 0
+        self._n_links = 0
+
+    def __len__(self) -> int:
+        return self._n_entries
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """The entry of each key (int64), -1 where not cached."""
+        if not len(self._keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        pos = np.searchsorted(self._keys, keys)
+        hit = pos < len(self._keys)
+        hit[hit] = self._keys[pos[hit]] == keys[hit]
+        return np.where(hit, self._key_entry[np.minimum(pos, len(self._keys) - 1)], -1)
+
+    def add(
+        self, keys: np.ndarray, offsets: np.ndarray, links: np.ndarray, time_s: np.ndarray
+    ) -> None:
+        """Store the routes of ``keys`` (distinct, none cached yet): CSR ``offsets`` into
+        ``links``, and their times (s)."""
+        n, m = len(keys), len(links)
+        e0, l0 = self._n_entries, self._n_links
+        self._start = _grown(self._start, e0 + n)
+        self._length = _grown(self._length, e0 + n)
+        self._time_s = _grown(self._time_s, e0 + n)
+        self._links = _grown(self._links, l0 + m)
+        self._start[e0 : e0 + n] = l0 + offsets[:-1]
+        self._length[e0 : e0 + n] = np.diff(offsets)
+        self._time_s[e0 : e0 + n] = time_s
+        self._links[l0 : l0 + m] = links
+        self._n_entries, self._n_links = e0 + n, l0 + m
+        order = np.argsort(keys)
+        pos = np.searchsorted(self._keys, keys[order])
+        self._keys = np.insert(self._keys, pos, keys[order])
+        self._key_entry = np.insert(self._key_entry, pos, e0 + order)
+
+    def gather(self, entries: np.ndarray) -> RouteSet:
+        """The routes of ``entries`` (-1: no route, as origin == destination), in order."""
+        has = entries >= 0
+        safe = np.where(has, entries, 0)
+        if not self._n_entries:  # nothing stored: no routes
+            start = length = np.zeros(len(entries), dtype=np.int64)
+            time_s = np.full(len(entries), np.inf)
+        else:
+            start = self._start[safe]
+            length = np.where(has, self._length[safe], 0)
+            time_s = np.where(has, self._time_s[safe], np.inf)
+        offsets = np.zeros(len(entries) + 1, dtype=np.int64)
+        np.cumsum(length, out=offsets[1:])
+        links = self._links[_ranges(start, start + length)]
+        return RouteSet(offsets, links, time_s, np.isfinite(time_s))
 
 
-def _route_set(found: list[tuple[np.ndarray, float]]) -> RouteSet:
-    """A RouteSet from cached (links, time) entries, one per trip."""
-    offsets = np.zeros(len(found) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(r) for r, _ in found])
-    links = np.concatenate([r for r, _ in found]) if found else _NO_ROUTE[0]
-    time_s = np.array([t for _, t in found], dtype=np.float64)
-    return RouteSet(offsets, links.astype(np.int32), time_s, np.isfinite(time_s))
+def _grown(a: np.ndarray, size: int) -> np.ndarray:
+    """``a`` itself if it holds ``size`` items, else a copy at least twice as long."""
+    if size <= len(a):
+        return a
+    out = np.empty(max(size, 2 * len(a), 64), dtype=a.dtype)
+    out[: len(a)] = a
+    return out
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
