@@ -167,10 +167,7 @@ def kernel_args(router: Router, origins: np.ndarray, dests: np.ndarray) -> tuple
         net.n_links + uniq,
         np.append(first, len(o)).astype(np.int64),
         d.astype(np.int64),
-        *router._kernel_graph(),
-        router._link_node,
-        net.node_in_offsets,
-        net.node_in_links,
+        router.kernel_graph(),
     )
 
 

@@ -36,7 +36,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_THROUGH, TURN_U, RoadNet
-from twin.traffic.routing_kernel import route_trips
+from twin.traffic.routing_kernel import LinkGraph, route_trips
 
 # Turn penalties, s, added to a movement's cost (judgement, not from a standard). They stand
 # for the time lost slowing for a turn and giving way, and keep routes plausible: no U-turn to
@@ -118,7 +118,7 @@ class Router:
         self._closed = np.zeros(n_links, dtype=bool)
         self._link_time_s = np.empty(n_links)
         self._graph: csr_matrix | None = None
-        self._csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._csr: LinkGraph | None = None
         self._cache = _RouteCache()  # key origin node * n_nodes + destination node
         self._link_cache = _RouteCache()  # key origin link * n_nodes + destination node
         self.cache_hits = 0
@@ -200,15 +200,23 @@ class Router:
             )
         return self._graph
 
-    def _kernel_graph(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The open link graph as CSR arrays for the kernel: indptr (int64), head (int32),
-        weight (float64 s), edges in the reference's order (``_src`` is sorted)."""
+    def kernel_graph(self) -> LinkGraph:
+        """The open link graph as the kernel takes it: CSR arrays with the edges in the
+        reference's order (``_src`` is sorted), and the nodes' in-links."""
         if self._csr is None:
-            n = self.net.n_links + self.net.n_nodes
+            net = self.net
+            n = net.n_links + net.n_nodes
             weight, keep = self._edges()
             indptr = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(np.bincount(self._src[keep], minlength=n), out=indptr[1:])
-            self._csr = (indptr, self._to[keep], weight[keep])
+            self._csr = LinkGraph(
+                indptr,
+                self._to[keep].astype(np.int32, copy=False),
+                weight[keep].astype(np.float64, copy=False),
+                self._link_node,
+                net.node_in_offsets.astype(np.int64, copy=False),
+                net.node_in_links.astype(np.int32, copy=False),
+            )
         return self._csr
 
     # -- queries -----------------------------------------------------------------------------
@@ -289,10 +297,7 @@ class Router:
             uniq if from_links else net.n_links + uniq,
             np.append(first, len(pairs)).astype(np.int64),
             np.ascontiguousarray(pairs[:, 1]),
-            *self._kernel_graph(),
-            self._link_node,
-            net.node_in_offsets.astype(np.int64, copy=False),
-            net.node_in_links.astype(np.int32, copy=False),
+            self.kernel_graph(),
             CHUNKS_PER_THREAD * numba.get_num_threads(),
         )
         keys = pairs[:, 0] * net.n_nodes + pairs[:, 1]

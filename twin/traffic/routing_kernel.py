@@ -30,11 +30,59 @@ does it, so the result is the same bit for bit for any number of threads.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
 # most bytes of predecessor rows (int32, one per vertex and origin) kept for one batch
 PRED_BATCH_BYTES = 1 << 25
+
+
+class LinkGraph(NamedTuple):
+    """The link graph in CSR form by source vertex, and each node's in-links."""
+
+    indptr: np.ndarray  # int64 (n_vertices + 1)
+    head: np.ndarray  # int32, an edge's target vertex
+    weight: np.ndarray  # float64 s, > 0
+    link_node: np.ndarray  # int32 per vertex, the node a link vertex enters (-1: virtual)
+    node_in_offsets: np.ndarray  # int64 (n_nodes + 1)
+    node_in_links: np.ndarray  # int32
+
+
+class Workspace(NamedTuple):
+    """One thread's search state, a slot per vertex (``want`` per node)."""
+
+    want: np.ndarray  # int64, stamp of the search that wants the node (-stamp: decided)
+    dist: np.ndarray  # float64 s, inf where not reached
+    tie: np.ndarray  # bool, reached at its distance by two candidates
+    touched: np.ndarray  # int32, the vertices the search changed
+    heap_key: np.ndarray  # float64
+    heap_vertex: np.ndarray  # int32
+    heap_pos: np.ndarray  # int32, a vertex's heap slot, or NOT_REACHED, or SETTLED
+
+
+class TripRoutes(NamedTuple):
+    """Per-trip results of the searches, before the routes are backtracked."""
+
+    time_s: np.ndarray  # float64, inf where not reached
+    best_link: np.ndarray  # int64, the destination's in-link (-1 none)
+    n_steps: np.ndarray  # int64, links in the route
+    tied: np.ndarray  # bool, the route passes a tied vertex
+
+
+@njit(cache=True)
+def workspace(n_vertices: int, n_nodes: int) -> Workspace:
+    """A reset workspace for one thread."""
+    return Workspace(
+        np.zeros(n_nodes, dtype=np.int64),
+        np.full(n_vertices, np.inf),
+        np.zeros(n_vertices, dtype=np.bool_),
+        np.empty(n_vertices, dtype=np.int32),
+        np.empty(n_vertices),
+        np.empty(n_vertices, dtype=np.int32),
+        np.full(n_vertices, NOT_REACHED, dtype=np.int32),
+    )
 
 
 # heap_pos values of a vertex not in the heap
@@ -101,34 +149,20 @@ def _pop_root(key, vertex, pos, size):
 
 
 @njit(cache=True)
-def search(
-    src,
-    stamp,
-    n_want,
-    indptr,
-    head,
-    weight,
-    link_node,
-    want,
-    dist,
-    pred,
-    tie,
-    touched,
-    heap_key,
-    heap_vertex,
-    heap_pos,
-):
-    """Dijkstra from vertex ``src`` until the ``n_want`` nodes with ``want[node] == stamp``
-    are decided (each is then marked ``-stamp``); ``link_node[v]`` is the node link vertex
-    ``v`` enters (-1 for the virtual vertices).
+def search(src: int, stamp: int, n_want: int, g: LinkGraph, ws: Workspace, pred) -> int:
+    """Dijkstra from vertex ``src`` until the ``n_want`` nodes with ``ws.want[node] == stamp``
+    are decided (each is then marked ``-stamp``).
 
-    Writes ``dist`` (s; inf where not reached; final where settled), ``pred`` (valid where
-    ``dist`` is finite, but at ``src``), ``tie`` (see the module's docstring) and ``heap_pos``
-    (a vertex's slot in the heap, or NOT_REACHED, or SETTLED). ``dist``, ``tie`` and
-    ``heap_pos`` must come in reset (inf, False, NOT_REACHED); the vertices this search changed
-    are ``touched[:n]``, n returned, for the caller to reset. The heap arrays hold a slot per
-    vertex. Weights are > 0, so a settled vertex is never improved and never ties again.
+    Writes ``ws.dist`` (s; inf where not reached; final where settled), ``pred`` (valid where
+    ``dist`` is finite, but at ``src``), ``ws.tie`` (see the module's docstring) and
+    ``ws.heap_pos``. ``dist``, ``tie`` and ``heap_pos`` must come in reset (inf, False,
+    NOT_REACHED); the vertices this search changed are ``ws.touched[:n]``, n returned, for the
+    caller to reset. Weights are > 0, so a settled vertex is never improved and never ties
+    again.
     """
+    dist, tie, touched = ws.dist, ws.tie, ws.touched
+    heap_key, heap_vertex, heap_pos = ws.heap_key, ws.heap_vertex, ws.heap_pos
+    indptr, head, weight, link_node, want = g.indptr, g.head, g.weight, g.link_node, ws.want
     dist[src] = 0.0
     touched[0] = src
     n_touched = 1
@@ -170,67 +204,32 @@ def search(
 
 @njit(cache=True)
 def _route_origin(
-    i,
-    src,
-    trip_start,
-    dest,
-    indptr,
-    head,
-    weight,
-    link_node,
-    node_in_offsets,
-    node_in_links,
-    want,
-    dist,
-    pred,
-    tie,
-    touched,
-    heap_key,
-    heap_vertex,
-    heap_pos,
-    time_s,
-    best_link,
-    n_steps,
-    tied,
-):
+    i: int, src: int, trip_start, dest, g: LinkGraph, ws: Workspace, pred, out: TripRoutes
+) -> None:
     """Search from origin ``i`` (vertex ``src``), then for each of its trips the best in-link
     of the destination, the time, the route's link count and whether it passes a tie; leaves
     the workspace reset."""
     stamp = i + 1
     n_want = 0
+    want = ws.want
     for t in range(trip_start[i], trip_start[i + 1]):
         d = dest[t]
         if want[d] != stamp:
             want[d] = stamp
             n_want += 1
-    n_touched = search(
-        src,
-        stamp,
-        n_want,
-        indptr,
-        head,
-        weight,
-        link_node,
-        want,
-        dist,
-        pred,
-        tie,
-        touched,
-        heap_key,
-        heap_vertex,
-        heap_pos,
-    )
+    n_touched = search(src, stamp, n_want, g, ws, pred)
+    dist, tie = ws.dist, ws.tie
     for t in range(trip_start[i], trip_start[i + 1]):
         d = dest[t]
         best = np.inf
         bl = -1
-        for q in range(node_in_offsets[d], node_in_offsets[d + 1]):
-            lk = node_in_links[q]
+        for q in range(g.node_in_offsets[d], g.node_in_offsets[d + 1]):
+            lk = g.node_in_links[q]
             if dist[lk] < best:  # an in-link not settled costs more than a settled one
                 best = dist[lk]
                 bl = lk
-        time_s[t] = best
-        best_link[t] = bl
+        out.time_s[t] = best
+        out.best_link[t] = bl
         n = 0
         passes_tie = False
         if bl >= 0:
@@ -239,28 +238,17 @@ def _route_origin(
                 n += 1
                 passes_tie |= tie[cur]
                 cur = pred[cur]
-        n_steps[t] = n
-        tied[t] = passes_tie
+        out.n_steps[t] = n
+        out.tied[t] = passes_tie
     for q in range(n_touched):
-        v = touched[q]
+        v = ws.touched[q]
         dist[v] = np.inf
         tie[v] = False
-        heap_pos[v] = NOT_REACHED
+        ws.heap_pos[v] = NOT_REACHED
 
 
 @njit(parallel=True, cache=True)
-def route_trips(
-    sources,
-    trip_start,
-    dest,
-    indptr,
-    head,
-    weight,
-    link_node,
-    node_in_offsets,
-    node_in_links,
-    n_chunks,
-):
+def route_trips(sources, trip_start, dest, g: LinkGraph, n_chunks: int):
     """Routes of trips grouped by origin: origin ``i`` starts at vertex ``sources[i]`` and its
     trips are ``trip_start[i]:trip_start[i + 1]``, ending at nodes ``dest``. A route is the
     chain of link vertices after the source up to an in-link of the destination.
@@ -272,12 +260,14 @@ def route_trips(
     """
     n_orig = len(sources)
     n_trips = len(dest)
-    n_vertices = len(indptr) - 1
-    n_nodes = len(node_in_offsets) - 1
-    time_s = np.empty(n_trips)
-    best_link = np.empty(n_trips, dtype=np.int64)
-    n_steps = np.zeros(n_trips, dtype=np.int64)
-    tied = np.zeros(n_trips, dtype=np.bool_)
+    n_vertices = len(g.indptr) - 1
+    n_nodes = len(g.node_in_offsets) - 1
+    out = TripRoutes(
+        np.empty(n_trips),
+        np.empty(n_trips, dtype=np.int64),
+        np.zeros(n_trips, dtype=np.int64),
+        np.zeros(n_trips, dtype=np.bool_),
+    )
     offsets = np.zeros(n_trips + 1, dtype=np.int64)
     links = np.empty(max(64, 16 * n_trips), dtype=np.int32)
     batch = max(1, min(n_orig, PRED_BATCH_BYTES // (4 * max(1, n_vertices))))
@@ -286,41 +276,12 @@ def route_trips(
         b1 = min(n_orig, b0 + batch)
         nc = max(1, min(n_chunks, b1 - b0))
         for c in prange(nc):
-            want = np.zeros(n_nodes, dtype=np.int64)
-            dist = np.full(n_vertices, np.inf)
-            tie = np.zeros(n_vertices, dtype=np.bool_)
-            touched = np.empty(n_vertices, dtype=np.int32)
-            heap_key = np.empty(n_vertices)
-            heap_vertex = np.empty(n_vertices, dtype=np.int32)
-            heap_pos = np.full(n_vertices, NOT_REACHED, dtype=np.int32)
+            ws = workspace(n_vertices, n_nodes)
             for i in range(b0 + c, b1, nc):  # interleaved: the chunks get alike mixes
-                _route_origin(
-                    i,
-                    sources[i],
-                    trip_start,
-                    dest,
-                    indptr,
-                    head,
-                    weight,
-                    link_node,
-                    node_in_offsets,
-                    node_in_links,
-                    want,
-                    dist,
-                    pred_rows[i - b0],
-                    tie,
-                    touched,
-                    heap_key,
-                    heap_vertex,
-                    heap_pos,
-                    time_s,
-                    best_link,
-                    n_steps,
-                    tied,
-                )
+                _route_origin(i, sources[i], trip_start, dest, g, ws, pred_rows[i - b0], out)
         t0, t1 = trip_start[b0], trip_start[b1]
         for t in range(t0, t1):
-            offsets[t + 1] = offsets[t] + n_steps[t]
+            offsets[t + 1] = offsets[t] + out.n_steps[t]
         if offsets[t1] > len(links):
             grown = np.empty(max(offsets[t1], 2 * len(links)), dtype=np.int32)
             for q in range(offsets[t0]):
@@ -332,11 +293,11 @@ def route_trips(
             pred = pred_rows[r]
             for t in range(trip_start[i], trip_start[i + 1]):
                 pos = offsets[t + 1]
-                cur = best_link[t]
+                cur = out.best_link[t]
                 if cur < 0:
                     continue
                 while cur != src:
                     pos -= 1
                     links[pos] = cur
                     cur = pred[cur]
-    return offsets, links[: offsets[n_trips]].copy(), time_s, tied
+    return offsets, links[: offsets[n_trips]].copy(), out.time_s, out.tied
