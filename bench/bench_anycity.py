@@ -61,10 +61,13 @@ def _scenario(tmp: Path, name: str, duration: str) -> Path:
         map_path = tmp / f"{name}.osm"
         clip_extract(MAPS / source, map_path, fraction)
     path = tmp / f"{name}.toml"
+    # baltimore.toml's explicit UTC offset (EDT) is Baltimore's: other maps take their own
+    offset = "" if source.startswith(base.split(".")[0]) else '\n[energy]\nutc_offset_h = "auto"\n'
     path.write_text(
         f'base = "{(ROOT / "scenarios" / base).as_posix()}"\nname = "{name}-day"\n\n'
         f'[map]\nfile = "{map_path.as_posix()}"\n\n'
         f'[time]\nstart = "00:00"\nduration = "{duration}"\nreport_interval = "15min"\n'
+        + offset
     )
     return path
 

@@ -5,7 +5,7 @@
 2. The households' draw for a whole day at one-minute resolution from the model's own
    household side (:class:`twin.energy.consumers.Consumers`: base load, heating/cooling on a
    summer day, EVs at ``--ev-share`` charging on their plans' arrivals; no traffic engine):
-   1,440 snapshots of every load.
+   1,440 snapshots of every load; the base load's state in bytes per household (issue 14).
 3. Power flow: the whole day in one ``solve`` call (median of ``--repeat`` after a warm-up);
    and per solve, twin against pandapower's ``runpp`` (Newton-Raphson, defaults) on the same
    grid exported with ``to_pandapower``, at the day's peak minute, answers compared (max |dV|).
@@ -46,8 +46,9 @@ TICK_S = 60.0
 BATCH = 60
 
 
-def day_of_loads(data, legs, city, cfg: EnergyConfig, lon_lat) -> tuple[np.ndarray, float]:
-    """(1440, n_load) MW of the households' draw, and the seconds it took."""
+def day_of_loads(data, legs, city, cfg: EnergyConfig, lon_lat) -> tuple[np.ndarray, float, int]:
+    """(1440, n_load) MW of the households' draw, the seconds it took and the bytes of the
+    base-load state (events and the current block, :class:`twin.energy.loads.BaseLoadBlocks`)."""
     t0 = time.perf_counter()
     c = Consumers(data, legs, cfg, 42, start_s=0.0, end_s=DAY_S, lon_lat=lon_lat)
     p = np.zeros((int(DAY_S / TICK_S), city.grid.n_load))
@@ -56,7 +57,7 @@ def day_of_loads(data, legs, city, cfg: EnergyConfig, lon_lat) -> tuple[np.ndarr
         base, hvac, ev, pv = c.draw_kw(t)
         net_kw = base + hvac + ev - pv
         p[k] = np.bincount(city.household_load, net_kw, minlength=city.grid.n_load) / 1000.0
-    return p, time.perf_counter() - t0
+    return p, time.perf_counter() - t0, c.base.nbytes
 
 
 def main() -> None:
@@ -80,7 +81,7 @@ def main() -> None:
     lon_lat = (float(net.node_lon.mean()), float(net.node_lat.mean()))
     tan_phi = float(np.tan(np.arccos(cfg.grid.power_factor)))
 
-    p, draw_s = day_of_loads(data, legs, city, cfg, lon_lat)
+    p, draw_s, base_bytes = day_of_loads(data, legs, city, cfg, lon_lat)
     q = tan_phi * np.maximum(p, 0.0)
     solve(grid, p_mw=p[:2], q_mvar=q[:2])  # warm-up: compile, caches
     day_times, res = [], None
@@ -123,6 +124,7 @@ def main() -> None:
         "population_s": population_s,
         "grid_synthesis_s": grid_s,
         "household_draw_day_s": draw_s,
+        "base_load_bytes_per_household": base_bytes / len(data),
         "day_one_call_s": statistics.median(day_times),
         "day_hourly_batches_s": statistics.median(batched_times),
         "energy_day_s": draw_s + statistics.median(batched_times),
@@ -137,7 +139,7 @@ def main() -> None:
         "losses_mwh_day": float(res.losses_mw.sum() / 60.0),
     }
     for k, v in row.items():
-        print(f"{k:28s} {v:,.6g}" if isinstance(v, float) else f"{k:28s} {v:,}")
+        print(f"{k:30s} {v:,.6g}" if isinstance(v, float) else f"{k:30s} {v:,}")
     out = {
         "benchmark": "energy",
         "map": MAP.name,

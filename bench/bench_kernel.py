@@ -9,7 +9,9 @@ vehicles arrive while timing. Routes are L-shaped fastest paths computed directl
 (:class:`GridRouter`): twin's Dijkstra router (one search per distinct origin node) is not
 what is measured here and would dominate the set-up of a million trips on 25,000 nodes.
 Vehicles are numbered at random, as in a real trip table; ``--order origin`` numbers them by
-origin node instead, which shows how much of the cost at large N is memory locality.
+origin node instead, which shows how much of the cost at large N is memory locality. The
+simulation renumbers the running fleet in lane order every ``--renumber-every`` steps (its
+default; 0: never), and the time it takes counts in the timed blocks.
 
 The simulation then runs until every vehicle has been inserted (SUMO-style insertion at the
 start of the first link, one vehicle per lane at a time) and ``--settle`` more steps; then
@@ -46,7 +48,7 @@ from twin.network.synthetic import grid_roadnet
 from twin.results import machine, software_versions
 from twin.traffic.demand import Trips
 from twin.traffic.routing import RouteSet
-from twin.traffic.sim import TrafficSim
+from twin.traffic.sim import RENUMBER_EVERY_STEPS, TrafficSim
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,7 +156,14 @@ def bench_size(n_vehicles: int, args: argparse.Namespace) -> dict:
     trips = long_trips(
         side, n_vehicles, np.random.default_rng(args.seed), by_origin=args.order == "origin"
     )
-    sim = TrafficSim(net, trips, seed=args.seed, start_s=0.0, router=GridRouter(net, side))
+    sim = TrafficSim(
+        net,
+        trips,
+        seed=args.seed,
+        start_s=0.0,
+        router=GridRouter(net, side),
+        renumber_every_steps=args.renumber_every,
+    )
     t2 = time.perf_counter()
     lane_km = float((net.link_length_m * net.link_lanes).sum() / 1000.0)
     print(
@@ -190,6 +199,7 @@ def bench_size(n_vehicles: int, args: argparse.Namespace) -> dict:
     row = {
         "vehicles": n_vehicles,
         "vehicle_order": args.order,
+        "renumber_every_steps": args.renumber_every,
         "grid_side": side,
         "links": net.n_links,
         "lane_km": lane_km,
@@ -251,6 +261,12 @@ def main() -> None:
         choices=["random", "origin"],
         default="random",
         help="vehicle numbering: random (as real demand) or by origin (memory locality)",
+    )
+    parser.add_argument(
+        "--renumber-every",
+        type=int,
+        default=RENUMBER_EVERY_STEPS,
+        help="steps between renumberings of the running fleet in lane order (0: never)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "kernel.json")

@@ -144,14 +144,14 @@ def rollout(
             buf["val"].append(net.v(x).numpy())
         buf["obs"].append(obs)
         buf["act"].append(a.numpy())
-        fl = env.sim.fleet
-        lost0, link0 = fl.time_loss_s.copy(), fl.link.copy()
+        by_trip = env.sim.by_trip  # by trip: the fleet may be renumbered in the step
+        lost0, link0 = by_trip.time_loss_s.all(), by_trip.link.all()
         obs, _, _, done, _ = env.step(a.numpy())
         if reward == "queue":
             r = -env.last_obs.approach_queue_veh.sum(axis=1)
         else:
             on = link0 >= 0
-            per_link = np.bincount(link0[on], env.sim.fleet.time_loss_s[on] - lost0[on],
+            per_link = np.bincount(link0[on], by_trip.time_loss_s.all()[on] - lost0[on],
                                    minlength=env.sim.net.n_links)  # fmt: skip
             appr = env.signal_control.layout.approach_link
             r = -np.where(appr >= 0, per_link[np.maximum(appr, 0)], 0.0).sum(axis=1)

@@ -226,7 +226,11 @@ def test_tou_makes_a_new_peak_when_off_peak_begins(tou, uncontrolled):
     assert ev[ev.index < OFF_PEAK_S].max() == 0.0  # nothing charges before 22:00
     first = ev.loc[OFF_PEAK_S]  # the tick [22:00, 22:01)
     assert first > 1000.0
-    assert s["households_kw"].idxmax() == OFF_PEAK_S  # the evening's peak
+    # the evening's peak: at 22:00, or within 1 % of it at the 22:15 decision, when the EVs that
+    # got home since (some from beyond the map's edge) start too
+    hh = s["households_kw"]
+    assert OFF_PEAK_S <= hh.idxmax() <= OFF_PEAK_S + 900 and hh.loc[OFF_PEAK_S] >= 0.99 * hh.max()
+    assert hh[hh.index < OFF_PEAK_S].max() < 0.8 * hh.loc[OFF_PEAK_S]
     assert first > 0.95 * ev.max()  # EVs that got home since wait for 22:15 and add a little
     _, plain = uncontrolled
     assert first > 1.5 * plain.tables["energy"]["ev_kw"].max()  # above charging on arrival

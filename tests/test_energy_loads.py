@@ -306,3 +306,58 @@ def test_base_load_of_a_window_is_the_day_s_columns():
         part = base_load_kw(300, persons, stream(3, "base"), step_s=step_s, columns=cols)
         assert part.shape == (300, 5)
         assert np.array_equal(part, day[:, cols])
+
+
+def _walk(blocks, cols) -> np.ndarray:
+    return np.stack([blocks.column(int(j)).copy() for j in cols], axis=1)
+
+
+@pytest.mark.parametrize(
+    ("step_s", "block_min", "chunk"), [(60, 60, 4096), (60, 45, 7), (900, 60, 64), (60, 1, 100)]
+)
+def test_blockwise_base_load_is_bit_identical_to_the_whole_window(loads, step_s, block_min, chunk):
+    """One block in memory at a time, the same float32 numbers as ``base_load_kw``: the same
+    draws, the same per-minute sums of switch-ons and -offs in the same order, and the events'
+    running sum carried across blocks (a cumsum continued from its last value adds the same
+    numbers in the same order), so equality is exact, not approximate."""
+    persons = np.arange(300) % 5 + 1
+    steps = 86400 // step_s
+    per_hour = 3600 // step_s
+
+    def blocks():
+        day = loads.draw_base_load(300, persons, stream(8, "base"), month=1)
+        return loads.BaseLoadBlocks(day, step_s=step_s, block_min=block_min, chunk=chunk)
+
+    whole = loads.base_load_kw(300, persons, stream(8, "base"), month=1, step_s=step_s)
+    assert np.array_equal(_walk(blocks(), range(steps)), whole)  # a whole day
+    # from mid-day (13:17) past midnight to 07:00: the day wraps as in the whole window
+    window = np.arange(13 * per_hour + 17 * per_hour // 60, steps + 7 * per_hour) % steps
+    assert np.array_equal(_walk(blocks(), window), whole[:, window])
+    # a short window across a block edge (10:50-11:10 at one-minute steps)
+    edge = np.arange(11 * per_hour - per_hour // 6, 11 * per_hour + per_hour // 6 + 1)
+    assert np.array_equal(_walk(blocks(), edge), whole[:, edge])
+    # repeats, a jump forward and a step back (which starts again from midnight)
+    hops = np.array([5, 5, 3 * per_hour, 2, steps - 1, 0])
+    assert np.array_equal(_walk(blocks(), hops), whole[:, hops])
+
+
+def test_blockwise_base_load_memory_is_a_constant_per_household(loads):
+    """Bytes held per household: 8 (c_h) + 16 per event (~7.5 a day for the US mix) + 4 per
+    step of the block + 8 (running sum): ~375 at one-minute steps and one-hour blocks, against
+    5,760 for a whole day materialised; the same per household for 200 or 4,000 homes."""
+    rng = stream(1, "test.persons")
+    shares = np.asarray(US_PERSONS_SHARES) / sum(US_PERSONS_SHARES)
+    per_household = []
+    for n in (200, 4000):
+        persons = rng.choice(len(shares), size=n, p=shares) + 1
+        day = loads.draw_base_load(n, persons, stream(2, "base"))
+        events = len(day.p_kw) / n
+        assert 6.5 < events < 8.0
+        blocks = loads.BaseLoadBlocks(day)
+        assert blocks.nbytes == n * (8 + 4 * 60 + 8) + 16 * len(day.p_kw)
+        blocks.column(1439)  # walking through the day allocates nothing that stays
+        assert blocks.nbytes == n * (8 + 4 * 60 + 8) + 16 * len(day.p_kw)
+        per_household.append(blocks.nbytes / n)
+    assert min(per_household) > 330 and max(per_household) < 420
+    with pytest.raises(IndexError):
+        blocks.column(1440)

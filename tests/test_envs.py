@@ -145,15 +145,15 @@ def test_charging_env_rewards_are_the_costs_it_documents(charging_env):
     obs, info = env.reset(seed=3)
     assert info["t_s"] == 17 * 3600  # EVs start the run away or unplugged
     obs, r, *_, info = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
-    assert info["ev_cost_usd"] == 0.0  # no power, no cost
+    assert info["ev_cost"] == 0.0  # no power, no cost
     assert (obs[:, -1] == 1).any()  # some got home and plugged in
     rewards, costs = [], []
     while True:
         obs, r, _, trunc, info = env.step(env.action_space.high)  # everyone at full power
         rewards.append(r)
-        costs.append(info["ev_cost_usd"])
+        costs.append(info["ev_cost"])
         assert r == pytest.approx(
-            -(info["ev_cost_usd"] + info["kvah_above_rating"] + info["unmet_kwh"])
+            -(info["ev_cost"] + info["kvah_above_rating"] + info["unmet_kwh"])
         )
         if trunc:
             break

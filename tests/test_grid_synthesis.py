@@ -1,6 +1,6 @@
 """The city grid synthesised from OSM and households: power features, catalogue, topology,
-sizing, house connections teed onto their street, determinism, a plausible base case, and
-agreement with pandapower."""
+sizing, house connections (one per building) teed onto their street, determinism, a plausible
+base case, and agreement with pandapower."""
 
 from __future__ import annotations
 
@@ -205,19 +205,46 @@ def test_catalogue_matches_pandapower_std_types() -> None:
 # topology
 
 
-def test_every_household_hangs_on_its_own_bus_below_two_transformers(
+def test_every_household_hangs_on_its_buildings_bus_below_two_transformers(
     city: Callable[[str], City],
 ) -> None:
     c = city("baltimore-pbf")
-    g, cg = c.grid.grid, c.grid
-    n_hh = len(c.households)
+    g, cg, hh = c.grid.grid, c.grid, c.households
+    n_hh = len(hh)
     assert cg.n_households == n_hh
-    assert len(np.unique(cg.household_bus)) == n_hh
+    # one connection point per building (per building and transformer), one per street home
+    in_bldg = hh.home_building >= 0
+    pairs = np.unique(
+        np.column_stack([hh.home_building, cg.household_transformer])[in_bldg], axis=0
+    )
+    assert cg.n_connections == len(pairs) + int((~in_bldg).sum())
+    assert 0.8 * n_hh < cg.n_connections < n_hh  # some buildings hold several households
+    np.testing.assert_array_equal(cg.connection_building[cg.household_connection], hh.home_building)
+    np.testing.assert_array_equal(
+        cg.connection_households, np.bincount(cg.household_connection, minlength=cg.n_connections)
+    )
+    assert len(np.unique(cg.connection_bus)) == cg.n_connections
+    np.testing.assert_array_equal(cg.household_bus, cg.connection_bus[cg.household_connection])
+    # every household keeps a load of its own, on its building's bus
+    np.testing.assert_array_equal(cg.household_load, np.arange(n_hh))
     np.testing.assert_array_equal(g.load_bus[cg.household_load], cg.household_bus)
-    assert np.all(np.bincount(g.load_bus, minlength=g.n_bus)[cg.household_bus] == 1)
+    np.testing.assert_array_equal(
+        np.bincount(g.load_bus, minlength=g.n_bus)[cg.connection_bus], cg.connection_households
+    )
     assert np.all(g.bus_vn_kv[cg.household_bus] == LV_KV)
-    for kind in (KIND_MV_LV, KIND_PRIMARY):
+    for kind in (KIND_MV_LV, KIND_PRIMARY, KIND_SERVICE):
         assert np.all(path_counts(g, cg.branch_kind, kind)[cg.household_bus] == 1)
+    # one service cable per connection point, carrying its households
+    np.testing.assert_array_equal(
+        np.flatnonzero(cg.branch_kind == KIND_SERVICE), np.sort(cg.connection_service)
+    )
+    np.testing.assert_array_equal(g.branch_to[cg.connection_service], cg.connection_bus)
+    np.testing.assert_array_equal(
+        cg.branch_households[cg.connection_service], cg.connection_households
+    )
+    np.testing.assert_array_equal(
+        cg.household_service, cg.connection_service[cg.household_connection]
+    )
     # the MV/LV transformer on the path is the household's transformer
     rad = g.radial
     svc = cg.household_service
@@ -383,11 +410,12 @@ def test_house_connections_tee_onto_the_street_next_to_the_home(
     near = shapely.get_coordinates(shapely.shortest_line(lines[hh.home_link], pts))[::2]
     gap = np.hypot(g.bus_x_m[tee] - near[:, 0], g.bus_y_m[tee] - near[:, 1])
     assert np.quantile(gap[~ded], 0.99) <= cfg.tee_group_m * 1.01
-    # the service run, in total, is about the households times their setback
+    # the service run, in total, is about the connection points times their setback
     s = grid_summary(cg)
     assert s["median_service_m"] == cfg.min_service_m  # most homes are placed on the street
-    assert s["service_km"] == pytest.approx(svc_m.sum() / 1000.0)
-    assert s["service_km"] < 0.02 * len(hh)  # under 20 m a home on average
+    conn_m = g.branch_length_km[cg.connection_service] * 1000.0
+    assert s["service_km"] == pytest.approx(conn_m.sum() / 1000.0)
+    assert s["service_km"] < 0.02 * cg.n_connections  # under 20 m a building on average
     assert s["max_service_m"] == cfg.max_service_m and s["services_at_max"] > 0
 
 
@@ -415,8 +443,7 @@ def test_cables_rated_for_their_households_and_trunks_thicker(city: Callable[[st
 def test_every_branch_is_sized_for_the_households_behind_it(city: Callable[[str], City]) -> None:
     c = city("baltimore-pbf")
     g, cg, cfg = c.grid.grid, c.grid, c.grid.cfg
-    homes = np.zeros(g.n_bus)
-    homes[cg.household_bus] = 1.0
+    homes = np.bincount(cg.household_bus, minlength=g.n_bus).astype(np.float64)
     behind = below(g, homes)[child_bus(g)]
     np.testing.assert_array_equal(cg.branch_households, behind)
     # LV voltage drop at the design load (the linear estimate the sizing uses), busbar to every
@@ -546,6 +573,40 @@ def test_houses_tee_onto_their_street_on_a_hand_built_grid() -> None:
     # the power flow runs on it
     r = solve(g)
     assert r.converged.all() and r.vm_pu.min() > 0.95
+
+
+def test_a_buildings_households_share_one_house_connection() -> None:
+    """Three flats of building 0 and two of building 1 along street 0-1 of the square, and a
+    home placed on the street: three house connections, and every household a load of its
+    own on its connection's bus."""
+    net = grid_roadnet(2, 2, spacing_m=200.0)
+    link01 = int(np.flatnonzero((net.link_from == 0) & (net.link_to == 1))[0])
+    xy = np.array([[60.0, 30.0]] * 3 + [[140.0, -25.0]] * 2 + [[100.0, 0.0]])
+    hh = dataclasses.replace(
+        households_at(net, xy, np.full(6, link01)),
+        home_building=np.array([0, 0, 0, 1, 1, -1], dtype=np.int32),
+    )
+    cfg = GridConfig()
+    cg = synthesize_grid(net, hh, kiosk_at(net, 0), cfg, SEED)
+    g = cg.grid
+    assert cg.n_connections == 3 and (cg.branch_kind == KIND_SERVICE).sum() == 3
+    np.testing.assert_array_equal(cg.household_connection, [0, 0, 0, 1, 1, 2])
+    np.testing.assert_array_equal(cg.connection_building, [0, 1, -1])
+    np.testing.assert_array_equal(cg.connection_households, [3, 2, 1])
+    svc = cg.connection_service
+    np.testing.assert_allclose(g.branch_length_km[svc] * 1000, [30, 25, 10])
+    np.testing.assert_array_equal(cg.branch_households[svc], [3, 2, 1])
+    need_ka = need_kva(np.array([3, 2, 1]), cfg) / (math.sqrt(3) * LV_KV) / 1000.0
+    assert np.all(g.branch_max_i_ka[svc] >= need_ka)
+    np.testing.assert_array_equal(g.load_bus, cg.connection_bus[[0, 0, 0, 1, 1, 2]])
+    # the households' loads add up on their building's bus: moving load between the flats of
+    # a building changes nothing in the grid
+    p = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]) / 1000.0
+    moved = np.array([6.0, 0.0, 0.0, 0.0, 9.0, 6.0]) / 1000.0
+    a, b = solve(g, p_mw=p[None, :]), solve(g, p_mw=moved[None, :])
+    assert a.converged.all()
+    np.testing.assert_allclose(a.vm_pu, b.vm_pu, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a.branch_loading_percent, b.branch_loading_percent, atol=1e-9)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomli_w
+from test_region import BALTIMORE, DORTMUND, net_at
 
 from twin.errors import ScenarioError
 from twin.model import CityModel
+from twin.region import PRESETS, apply_region
 from twin.scenario import load_scenario
 from twin.timefmt import format_clock
 
@@ -54,6 +56,15 @@ def scenario(*interventions: dict, energy: bool = False, **over):
         ({"kind": "transformer_outage"}, "transformers = [ids] or feeder"),
         ({"kind": "event", "place": [0, 0], "trips": 10}, "give at"),
         ({"kind": "tariff", "price_usd_per_kwh": 0.3}, "give at and until"),
+        ({"kind": "tariff", "price_per_kwh": 0.3}, "give at and until"),
+        (
+            {"kind": "tariff", "price_per_kwh": 0.3, "price_usd_per_kwh": 0.3},
+            "price_usd_per_kwh and price_per_kwh both given",
+        ),
+        (
+            {"kind": "tariff", "price_usd_per_kwh": 0.3, "currency": "EUR"},
+            "price_usd_per_kwh is in USD but currency = 'EUR'",
+        ),
     ],
 )
 def test_invalid_interventions_are_clear_errors(table, expected):
@@ -66,15 +77,56 @@ def test_interventions_round_trip_through_a_file(tmp_path):
     sc = scenario(
         CLOSURE,
         {"kind": "ev_adoption", "share": 0.5},
-        {"kind": "tariff", "price_usd_per_kwh": 0.4, "at": "17:00", "until": "19:00"},
+        {"kind": "tariff", "price_per_kwh": 0.4, "at": "17:00", "until": "19:00"},
     )
     path = tmp_path / "whatif.toml"
     path.write_text(tomli_w.dumps(sc.to_toml_dict()))
     again = load_scenario(path)
     assert again.intervention == sc.intervention
     assert again.population.ev_share == 0.5
-    assert again.energy.price_usd_per_kwh[17:19] == (0.4, 0.4)
-    assert again.energy.price_usd_per_kwh[16] == again.energy.price_usd_per_kwh[19] == 0.16
+    # the file holds every key, the price too (the default's): the tariff is laid over it
+    assert again.energy.price_per_kwh[17:19] == (0.4, 0.4)
+    assert again.energy.price_per_kwh[16] == again.energy.price_per_kwh[19] == 0.16
+    # baltimore.toml leaves the price to the region: the tariff waits for the region's
+    assert not sc.is_set("energy.price_per_kwh")
+    out, _ = apply_region(sc, net_at(*BALTIMORE))
+    assert out.energy.currency == "USD" and out.energy == again.energy
+    assert apply_region(out, net_at(*BALTIMORE))[0].energy == out.energy  # laid over once
+
+
+def test_a_tariff_over_the_scenarios_own_price_under_either_name():
+    tariff = {"kind": "tariff", "price_per_kwh": 0.4, "at": "17:00", "until": "19:00"}
+    for key in ("price_per_kwh", "price_usd_per_kwh"):
+        sc = load_scenario(SHORT).with_overrides({f"energy.{key}": 0.2})
+        sc = sc.with_overrides({"intervention": [tariff]})
+        assert sc.energy.price_per_kwh[17:19] == (0.4, 0.4) and sc.energy.price_per_kwh[0] == 0.2
+        with pytest.raises(ScenarioError, match=r"set by intervention 1 \(tariff\)"):
+            sc.with_overrides({f"energy.{key}": 0.3})
+
+
+def test_a_tariff_on_a_eur_scenario_is_in_euros():
+    de = PRESETS["de"]
+    dortmund = load_scenario(ROOT / "scenarios" / "dortmund.toml")
+    tariff = {"kind": "tariff", "price_per_kwh": 0.6, "at": "07:00", "until": "09:00"}
+    sc = dortmund.with_overrides({"intervention": [tariff]})
+    out, region = apply_region(sc, net_at(*DORTMUND))
+    assert region.preset == "de" and out.energy.currency == "EUR"
+    hourly = out.energy.price_per_kwh
+    assert hourly[7:9] == (0.6, 0.6)
+    assert hourly[6] == hourly[9] == de.price_per_kwh  # the rest of the day: the region's price
+    assert out.intervention[0].describe("EUR") == "tariff 0.6 EUR/kWh"
+    # the old key is a USD price: a EUR run refuses it rather than read dollars as euros
+    old = {**tariff, "price_usd_per_kwh": 0.6}
+    del old["price_per_kwh"]
+    usd = dortmund.with_overrides({"intervention": [old]})
+    assert usd.intervention[0].currency == "USD"
+    with pytest.raises(ScenarioError, match=r"in USD .* the run is priced in EUR"):
+        apply_region(usd, net_at(*DORTMUND))
+    # a scenario's own price (in the local currency) takes the tariff at load
+    own = dortmund.with_overrides({"energy.price_per_kwh": 0.3})
+    own = own.with_overrides({"intervention": [tariff]})
+    out, _ = apply_region(own, net_at(*DORTMUND))
+    assert out.energy.currency == "EUR" and out.energy.price_per_kwh[6:9] == (0.3, 0.6, 0.6)
 
 
 @pytest.mark.parametrize(
@@ -127,15 +179,15 @@ def test_an_ambiguous_street_name_asks_for_a_bbox():
 
 
 def _run_watching(sc, links):
-    """Run ``sc`` step by step; per reporting time, the running vehicles on ``links``, and
-    the final model."""
+    """Run ``sc`` step by step; per reporting time, the trips running on ``links``, and the
+    final model."""
     model = CityModel(sc)
     seen = {}
     while not model.finished:
         model.step()
         fl = model.traffic.sim.fleet
         run = fl.run_list[: fl.run_count[0]]
-        seen[model.now_s] = set(run[np.isin(fl.link[run], links)].tolist())
+        seen[model.now_s] = set(fl.trip[run[np.isin(fl.link[run], links)]].tolist())
     return model, seen
 
 
@@ -160,15 +212,16 @@ def test_a_closed_road_carries_no_new_traffic_and_its_users_detour():
     assert any(seen[t] for t in seen if t >= t1 + 60)
     # the vehicles that would have used it took other routes and still arrived
     sim, bsim = model.traffic.sim, base.traffic.sim
-    fl = sim.fleet
+    fl, bfl = sim.fleet, bsim.fleet
     users = set().union(*(base_seen[t] for t in base_seen if t0 + 60 <= t < t1)) - on_at_close
-    moved = [v for v in users if sim.fleet.depart_s[v] < t1 - 60]
+    moved = [trip for trip in users if sim.by_trip.depart_s[trip] < t1 - 60]
     assert len(moved) > 10
-    for v in moved:
+    for trip in moved:
+        v, bv = sim.vehicle_of_trip[trip], bsim.vehicle_of_trip[trip]
         route = fl.route_links[fl.route_start[v] : fl.route_end[v]]
-        old = bsim.fleet.route_links[bsim.fleet.route_start[v] : bsim.fleet.route_end[v]]
+        old = bfl.route_links[bfl.route_start[bv] : bfl.route_end[bv]]
         assert np.isin(old, links).any()
-        if sim.fleet.depart_s[v] >= t0 + 60:  # left after the closure: never planned over it
+        if fl.depart_s[v] >= t0 + 60:  # left after the closure: never planned over it
             assert not np.isin(route, links).any()
     kpis = dict((k, v) for k, v, _ in model.results().kpis)
     assert kpis["interventions.vehicles_detoured"] >= len(moved)
@@ -447,6 +500,23 @@ def test_a_tariff_prices_its_hours():
     assert k1["energy.cost_usd"] == pytest.approx(3 * k0["energy.cost_usd"], rel=1e-9)
 
 
+def test_a_tariff_prices_its_hours_in_a_eur_run():
+    price = 3 * PRESETS["de"].price_per_kwh
+    tariff = {"kind": "tariff", "price_per_kwh": price, "at": "06:30", "until": "07:00"}
+    keys = {"time.duration": "10min", "time.report_interval": "5min"}
+    dortmund = load_scenario(ROOT / "scenarios" / "dortmund.toml").with_overrides(keys)
+    base = CityModel(dortmund).run(progress=False)
+    model = CityModel(dortmund.with_overrides({"intervention": [tariff]}))
+    dear = model.run(progress=False)
+    k0 = {n: (v, u) for n, v, u in base.kpis}
+    k1 = {n: (v, u) for n, v, u in dear.kpis}
+    assert "energy.cost_usd" not in k1 and k1["energy.cost_eur"][1] == "EUR"
+    assert k1["energy.import_kwh"][0] == pytest.approx(k0["energy.import_kwh"][0])
+    assert k1["energy.cost_eur"][0] == pytest.approx(3 * k0["energy.cost_eur"][0], rel=1e-9)
+    label = dear.tables["interventions"]["label"][0]
+    assert label == f"tariff {price:g} EUR/kWh"
+
+
 def test_overlapping_speed_limits_restore_the_one_still_in_force():
     first = {"kind": "speed_limit", "street": "Eastern Avenue", "speed_kmh": 15,
              "at": "06:32", "until": "06:36"}  # fmt: skip
@@ -507,3 +577,14 @@ def test_a_weather_what_if_replaces_an_explicit_temperature_range():
     assert base.energy.temperature_range_c == (5, 9)
     hot = base.with_overrides({"intervention": [{"kind": "weather", "weather": "heatwave"}]})
     assert hot.energy.temperature_range_c == (27.0, 38.0)  # twin/energy/weather.py's preset
+    assert apply_region(hot, net_at(*BALTIMORE))[0].energy.temperature_range_c == (27.0, 38.0)
+    # on a German map, the heat wave is over Germany's summer day (twin/region.py)
+    dortmund = load_scenario(ROOT / "scenarios" / "dortmund.toml").with_overrides(
+        {"energy.temp_min_c": 5, "energy.temp_max_c": 9}
+    )
+    hot = dortmund.with_overrides({"intervention": [{"kind": "weather", "weather": "heatwave"}]})
+    summer = PRESETS["de"].summer_c
+    assert apply_region(hot, net_at(*DORTMUND))[0].energy.temperature_range_c == (
+        summer[0] + 6.0,
+        summer[1] + 7.0,
+    )

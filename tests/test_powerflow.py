@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import functools
 import math
+import pickle
 
 import numba
 import numpy as np
@@ -423,6 +424,39 @@ def test_bad_values_are_refused() -> None:
         dataclasses.replace(g, load_p_mw=np.zeros(3))
     with pytest.raises(GridError, match="p_mw has shape"):
         solve(g, np.zeros((4, 5)))
+
+
+def test_a_grid_is_immutable_and_a_changed_copy_solves_anew() -> None:
+    """The solver caches each grid's per-unit arrays: a grid cannot be edited in place, and a
+    changed copy (Grid.replace) gets its own answer, never the original's."""
+    g = baran_wu_33()
+    before = solve(g)
+    assert compile_grid(g) is compile_grid(g)  # cached per grid object
+    for name in ("branch_r_ohm", "branch_from", "load_p_mw", "bus_vn_kv", "branch_name"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(g, name)[0] = getattr(g, name)[1]
+    with pytest.raises(ValueError, match="read-only"):
+        g.radial.parent_bus[1] = 5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        g.branch_r_ohm = np.zeros(g.n_branch)  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        g.slack_vm_pu = 1.05  # type: ignore[misc]
+    # a copy holds its own, read-only arrays; the original is unchanged
+    r = g.branch_r_ohm.copy()
+    r[:5] *= 3.0
+    heavier = g.replace(branch_r_ohm=r)
+    assert not heavier.branch_r_ohm.flags.writeable
+    assert not np.shares_memory(heavier.branch_r_ohm, r)
+    after = solve(heavier)
+    assert after.vm_pu.min() < before.vm_pu.min() - 1e-3
+    assert compile_grid(heavier) is not compile_grid(g)
+    np.testing.assert_array_equal(solve(g).vm_pu, before.vm_pu)
+    assert solve(g.replace(slack_vm_pu=1.05)).vm_pu[0, 0] == pytest.approx(1.05)
+    # copies and pickles stay immutable (a deep copy is the grid itself)
+    assert copy.deepcopy(g) is g and copy.copy(g) is g
+    back = pickle.loads(pickle.dumps(g))
+    assert not back.branch_r_ohm.flags.writeable
+    np.testing.assert_array_equal(solve(back).vm_pu, before.vm_pu)
 
 
 def test_non_convergence_is_reported() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -103,10 +104,115 @@ def test_a_us_map_gets_exactly_the_old_defaults(tmp_path):
     assert out.to_toml_dict() == sc.to_toml_dict()
 
 
-def test_a_us_map_with_all_regional_keys_set_is_left_as_it_is():
-    sc = load_scenario(ROOT / "scenarios" / "baltimore.toml")
+def test_a_us_map_with_all_regional_keys_set_is_left_as_it_is(tmp_path):
+    regional = (
+        "[population]\ncar_shares = [0.1, 0.9]\npersons_shares = [1.0]\ncar_mode_share = 0.5\n"
+        '[energy]\nprice_per_kwh = 0.1\ncurrency = "USD"\ncarbon_g_per_kwh = 1\n'
+    )
+    path = tmp_path / "b.toml"
+    path.write_text(
+        f'[map]\nfile = "{(ROOT / "maps" / "baltimore.osm.bz2").as_posix()}"\n{regional}'
+    )
+    sc = load_scenario(path)
     out, region = apply_region(sc, net_at(*BALTIMORE))
     assert out is sc and region.preset == "us" and region.applied == ()
+
+
+#: the keys baltimore.toml leaves to the region preset, and the values it set before
+BALTIMORE_REGIONAL = {
+    "population.persons_shares": (0.282, 0.349, 0.151, 0.126, 0.058, 0.034),
+    "population.car_shares": (0.086, 0.325, 0.371, 0.218),
+    "population.car_mode_share": 0.87,
+    "energy.currency": "USD",
+    "energy.price_per_kwh": 0.16,
+    "energy.carbon_g_per_kwh": 388.0,
+}
+
+
+def _get(sc, key: str):
+    section, leaf = key.split(".")
+    return getattr(getattr(sc, section), leaf)
+
+
+def test_baltimore_leaves_its_regional_keys_to_the_us_preset_which_gives_the_same():
+    sc = load_scenario(ROOT / "scenarios" / "baltimore.toml")
+    assert not any(sc.is_set(k) for k in [*BALTIMORE_REGIONAL, "energy.weather"])
+    out, region = apply_region(sc, net_at(*BALTIMORE))
+    assert region.preset == "us" and set(region.applied) == set(BALTIMORE_REGIONAL)
+    assert {k: _get(out, k) for k in BALTIMORE_REGIONAL} == BALTIMORE_REGIONAL
+    assert out.energy.weather == "summer" and out.energy.temperature_range_c == (21.0, 31.0)
+    assert out.energy.utc_offset_h == -4  # kept explicit: the us preset sets no offset
+
+
+def test_the_dortmund_scenario_resolves_to_the_german_preset():
+    sc = load_scenario(ROOT / "scenarios" / "dortmund.toml")
+    assert not any(sc.is_set(k) for k in BALTIMORE_REGIONAL)
+    assert not sc.is_set("energy.utc_offset_h")  # "auto" undoes baltimore.toml's -4
+    out, region = apply_region(sc, net_at(*DORTMUND))
+    de = PRESETS["de"]
+    assert region.preset == "de" and set(BALTIMORE_REGIONAL) <= set(region.applied)
+    assert out.population.persons_shares == de.population["persons_shares"]
+    assert out.population.car_shares == de.population["car_shares"]
+    assert out.population.car_mode_share == de.population["car_mode_share"] == 0.65
+    assert (out.energy.currency, out.energy.price_per_kwh) == ("EUR", de.price_per_kwh)
+    assert out.energy.carbon_g_per_kwh == de.carbon_g_per_kwh == 380.0
+    assert out.energy.utc_offset_h == 2.0  # 15 July in Europe/Berlin: CEST
+    assert out.energy.temperature_range_c == de.summer_c == (15.0, 26.0)
+    # the rest is baltimore.toml's
+    balt = load_scenario(ROOT / "scenarios" / "baltimore.toml")
+    assert (out.time, out.traffic, out.demand, out.control) == (
+        balt.time,
+        balt.traffic,
+        balt.demand,
+        balt.control,
+    )
+    assert out.population.employment_rate == balt.population.employment_rate
+    assert out.energy.ev_battery_kwh == balt.energy.ev_battery_kwh
+    # and in winter the offset follows the zone: CET
+    winter, _ = apply_region(sc.with_overrides({"energy.month": 1}), net_at(*DORTMUND))
+    assert winter.energy.utc_offset_h == 1.0
+    assert winter.energy.temperature_range_c == de.winter_c
+
+
+def test_utc_offset_auto_undoes_a_base_files_offset(tmp_path):
+    write(tmp_path / "base.toml", "[energy]\nutc_offset_h = -4\n")
+    child = tmp_path / "child.toml"
+    child.write_text('base = "base.toml"\n[energy]\nutc_offset_h = "auto"\n')
+    sc = load_scenario(child)
+    assert sc.energy.utc_offset_h is None and not sc.is_set("energy.utc_offset_h")
+    out, region = apply_region(sc, net_at(*DORTMUND))
+    assert out.energy.utc_offset_h == 2.0 and "energy.utc_offset_h" in region.applied
+    assert out.with_overrides({}) == out
+    with pytest.raises(ScenarioError, match="utc_offset_h"):
+        write(tmp_path / "bad.toml", '[energy]\nutc_offset_h = "local"\n')
+        load_scenario(tmp_path / "bad.toml")
+
+
+def test_the_named_weather_days_follow_the_regions_climate(tmp_path):
+    de = PRESETS["de"]
+    expected = {
+        "summer": de.summer_c,
+        "heatwave": (de.summer_c[0] + 6.0, de.summer_c[1] + 7.0),  # as the US heat wave
+        "cold": (de.winter_c[0] - 6.0, de.winter_c[1] - 6.0),  # as the US cold snap
+        "mild": ((15.0 - 1.0) / 2, (26.0 + 4.0) / 2),
+    }
+    for weather, day in expected.items():
+        sc = load_scenario(write(tmp_path / "w.toml", f'[energy]\nweather = "{weather}"\n'))
+        out, _ = apply_region(sc, net_at(*DORTMUND))
+        assert out.energy.temperature_range_c == day, weather
+        # the same through the weather intervention (it sets the key)
+        what_if = load_scenario(write(tmp_path / "i.toml", "")).with_overrides(
+            {"intervention": [{"kind": "weather", "weather": weather}]}
+        )
+        assert apply_region(what_if, net_at(*DORTMUND))[0].energy.temperature_range_c == day
+    # a US map keeps the presets' own (Baltimore's) days
+    us = load_scenario(write(tmp_path / "u.toml", '[energy]\nweather = "heatwave"\n'))
+    assert apply_region(us, net_at(*BALTIMORE))[0].energy.temperature_range_c == (27.0, 38.0)
+    # explicit temperatures win over the named day
+    own = load_scenario(
+        write(tmp_path / "o.toml", '[energy]\nweather = "heatwave"\ntemp_max_c = 35\n')
+    )
+    assert apply_region(own, net_at(*DORTMUND))[0].energy.temperature_range_c == (27.0, 35.0)
 
 
 # --- applying a preset --------------------------------------------------------------------------
@@ -149,7 +255,7 @@ def test_keys_set_in_the_file_in_a_base_file_or_by_set_win(tmp_path):
     assert out.population.car_shares == (0.5, 0.5)  # from the base file
     assert out.energy.carbon_g_per_kwh == 100  # from the file
     assert out.energy.utc_offset_h == 0 and out.energy.weather == "cold"
-    assert out.energy.temperature_range_c == (-9.0, 0.0)  # the explicit preset's range
+    assert out.energy.temperature_range_c == (-7.0, -2.0)  # the named day in Germany's climate
     assert out.population.persons_shares == PRESETS["de"].population["persons_shares"]
     assert "population.car_shares" not in region.applied
     # --set: an override is explicit; everything else stays a default the region fills
@@ -221,3 +327,14 @@ def test_a_located_place_is_remembered_on_disk(tmp_path, monkeypatch):
     monkeypatch.setattr(region, "_finder", no_finder)
     assert locate(7.4640, 51.5136) == ("Europe/Berlin", "DE")
     locate.cache_clear()
+
+
+def test_grid_info_applies_the_region_as_a_run_does(capsys):
+    scenario = ROOT / "scenarios" / "dortmund.toml"
+    assert main(["grid", "info", str(scenario), "--households", "300", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["households_connected"] == 300
+    assert data["region"]["preset"] == "de"
+    assert "population.car_shares" in data["region"]["applied"]
+    assert main(["grid", "info", str(DORTMUND_MAP), "--households", "300"]) == 0
+    assert "region de (Germany; map centre in DE, Europe/Berlin)" in capsys.readouterr().out

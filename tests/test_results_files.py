@@ -33,3 +33,12 @@ def test_csv_and_parquet_read_back_the_same_table(tmp_path: Path) -> None:
         np.testing.assert_array_equal(back_csv[col].to_numpy(), df[col].to_numpy())
     assert back_csv["speed, m/s"].isna().sum() == df["speed, m/s"].isna().sum() > 0
     assert (back_csv["status"] == df["status"].astype(str)).all()
+
+
+def test_a_column_of_lists_is_written_as_text_in_the_csv(tmp_path: Path) -> None:
+    """An interventions table holds lists (empty ones too) and an all-empty column."""
+    df = pd.DataFrame({"kind": ["weather", "closure"], "links": [[], [3, 4]], "note": [None, None]})
+    write_table(df, tmp_path / "t")
+    back = pd.read_csv(tmp_path / "t.csv")
+    assert list(back["links"]) == ["[]", "[3, 4]"] and back["note"].isna().all()
+    assert list(pd.read_parquet(tmp_path / "t.parquet")["links"].map(list)) == [[], [3, 4]]

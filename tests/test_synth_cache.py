@@ -86,7 +86,7 @@ def test_cached_population_and_grid_equal_a_fresh_synthesis(cache, roadnet) -> N
     pop.households.cars[:] = 0
     pop.custom_rng.random(5)
     city.trafo_kva *= 2.0
-    city.grid.branch_sn_mva[:] = 1.0
+    city.grid = city.grid.replace(branch_sn_mva=np.ones(city.grid.n_branch))  # Grid: immutable
     again = synth_cache.cached_population(net, BALTIMORE, cfg, SEED)
     assert_same(fresh.households, again.households)
     assert again.custom_rng.random() == fresh.custom_rng.random()

@@ -170,10 +170,12 @@ def cmd_map_plot(args: argparse.Namespace) -> int:
 
 
 def _build_grid(args: argparse.Namespace):
-    """(city grid, road network, power features) for a map file or a scenario file."""
-    from twin.energy.synthesis import GridConfig
+    """(city grid, road network, power features, region) for a map file or a scenario file,
+    with the regional defaults of the map's country applied as a run applies them (the
+    household sizes and cars shape the population the grid is sized for)."""
     from twin.network.cache import load_roadnet
-    from twin.population.config import PopulationConfig
+    from twin.region import apply_region
+    from twin.scenario import Scenario, load_scenario
     from twin.synth_cache import cached_grid, cached_population, cached_power_features
 
     if not args.file.exists() and args.file.suffix in ("", ".toml"):  # a scenario's name
@@ -181,23 +183,23 @@ def _build_grid(args: argparse.Namespace):
 
         args.file = find_scenario(args.file)
     if args.file.suffix == ".toml":
-        from twin.scenario import load_scenario
-
         sc = load_scenario(args.file)
-        map_file, seed = sc.map.file, sc.seed
-        net = load_roadnet(map_file, sc.map.build_options())
-        pop_cfg, grid_cfg = sc.population, sc.energy.grid
+        net = load_roadnet(sc.map.file, sc.map.build_options())
         if args.households is not None:
-            pop_cfg = pop_cfg.model_copy(update={"households": args.households})
+            sc = sc.with_overrides({"population.households": args.households})
     else:
-        map_file, seed = args.file, args.seed
         net = _load_map(args)
-        pop_cfg = PopulationConfig(households=args.households or "auto")
-        grid_cfg = GridConfig()
+        population = {"households": args.households or "auto"}
+        sc = Scenario.from_dict(
+            {"seed": args.seed, "map": {"file": str(args.file)}, "population": population}
+        )
+    sc, region = apply_region(sc, net)
+    map_file, seed, pop_cfg, grid_cfg = sc.map.file, sc.seed, sc.population, sc.energy.grid
     use_cache = False if args.no_cache else None  # else unless TWIN_NO_CACHE=1
     data = cached_population(net, map_file, pop_cfg, seed, use_cache=use_cache)
     city = cached_grid(net, data.households, map_file, grid_cfg, seed, use_cache=use_cache)
-    return city, net, cached_power_features(map_file, net.meta["crs"], use_cache=use_cache)
+    power = cached_power_features(map_file, net.meta["crs"], use_cache=use_cache)
+    return city, net, power, region
 
 
 def _grid_options(parser: argparse.ArgumentParser) -> None:
@@ -213,10 +215,10 @@ def cmd_grid_info(args: argparse.Namespace) -> int:
 
     if args.households is not None and args.households < 1:
         raise TwinError("--households must be >= 1")
-    city, _, _ = _build_grid(args)
+    city, _, _, region = _build_grid(args)
     summary = grid_summary(city)
     if args.json:
-        print(json.dumps(summary, indent=2, default=float))
+        print(json.dumps({**summary, "region": region.as_dict()}, indent=2, default=float))
         return 0
     s = summary
     print(f"{args.file}")
@@ -247,13 +249,14 @@ def cmd_grid_info(args: argparse.Namespace) -> int:
         f"{s['households_per_transformer_mean']:.0f} per transformer on average "
         f"(max {s['households_per_transformer_max']}); design load {s['design_load_mw']:.1f} MW"
     )
+    print(f"  region {region.summary()}")
     return 0
 
 
 def cmd_grid_plot(args: argparse.Namespace) -> int:
     from twin.energy.plot import plot_grid
 
-    city, net, power = _build_grid(args)
+    city, net, power, _ = _build_grid(args)
     out = plot_grid(city, net, args.output, power=power)
     print(f"wrote {out}")
     return 0

@@ -19,11 +19,15 @@ wins (:meth:`twin.scenario.Scenario.with_defaults`). The keys a preset sets:
 
 - ``[population]`` ``persons_shares``, ``car_shares``, ``car_mode_share``;
 - ``[energy]`` ``currency`` and ``price_per_kwh`` (together: a price is never put in a currency
-  the scenario did not choose), ``carbon_g_per_kwh``;
-- ``[energy]`` ``temp_min_c`` / ``temp_max_c``: a typical day of the month's season from a
-  representative city's climate normals, only if none of ``weather``, ``temp_min_c``,
-  ``temp_max_c`` is set (June to August: the July normals; December to February: the January
-  normals; the months between: their midpoint; seasons swapped south of the equator);
+  the scenario did not choose), ``carbon_g_per_kwh``. ``tariff`` interventions on a scenario
+  without a price of its own are laid over the region's (in its currency); one priced in
+  another currency (the old ``price_usd_per_kwh``) is an error;
+- ``[energy]`` ``temp_min_c`` / ``temp_max_c``, only if neither is set: without a ``weather``
+  key, a typical day of the month's season from a representative city's climate normals (June
+  to August: the July normals; December to February: the January normals; the months
+  between: their midpoint; seasons swapped south of the equator); with one (or a ``weather``
+  intervention), that named day in the preset's climate (:func:`weather_day_c`: the named
+  days of twin/energy/weather.py are Baltimore's);
 - ``[energy]`` ``utc_offset_h``: from the map's time zone on the scenario's month and day
   (daylight saving included); without a zone (at sea) it stays unset and the energy side keeps
   its longitude / 15 guess.
@@ -50,6 +54,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from twin.energy.config import US_CARBON_G_PER_KWH, US_PRICE_USD_PER_KWH
+from twin.energy.weather import WEATHER_PRESETS
+from twin.errors import ScenarioError
+from twin.interventions.config import Tariff, tariff_currency_errors, with_tariffs
 from twin.population.config import US_CAR_MODE_SHARE, US_CAR_SHARES, US_PERSONS_SHARES
 
 if TYPE_CHECKING:
@@ -421,6 +428,34 @@ def season_day_c(preset: Preset, month: int, lat: float) -> tuple[float, float] 
     return (summer[0] + winter[0]) / 2.0, (summer[1] + winter[1]) / 2.0
 
 
+#: the named ``weather`` days relative to the defaults' own: "heatwave" is the summer day this
+#: much warmer (min, max; K) and "cold" the winter day this much colder, as the defaults'
+#: heat wave is over Baltimore's July normal and their cold snap under its January normal
+#: (twin/energy/weather.py)
+HEATWAVE_K = (
+    WEATHER_PRESETS["heatwave"].min_c - WEATHER_PRESETS["summer"].min_c,
+    WEATHER_PRESETS["heatwave"].max_c - WEATHER_PRESETS["summer"].max_c,
+)
+COLD_SNAP_K = 6.0
+
+
+def weather_day_c(preset: Preset, weather: str) -> tuple[float, float] | None:
+    """(min, max) deg C of a named ``weather`` day in the preset's climate: "summer" its July
+    day, "heatwave" that day HEATWAVE_K warmer, "cold" its January day COLD_SNAP_K colder,
+    "mild" the day between (spring or autumn); None when the preset leaves the day to the
+    ``weather`` presets (the "us" one: they are Baltimore's)."""
+    summer, winter = preset.summer_c, preset.winter_c
+    if summer is None or winter is None:
+        return None
+    if weather == "summer":
+        return summer
+    if weather == "heatwave":
+        return summer[0] + HEATWAVE_K[0], summer[1] + HEATWAVE_K[1]
+    if weather == "cold":
+        return winter[0] - COLD_SNAP_K, winter[1] - COLD_SNAP_K
+    return (summer[0] + winter[0]) / 2.0, (summer[1] + winter[1]) / 2.0  # "mild"
+
+
 def preset_defaults(scenario: Scenario, region: Region) -> dict[str, Any]:
     """The dotted keys and values the region offers this scenario (explicit keys are
     dropped later, by Scenario.with_defaults)."""
@@ -435,10 +470,18 @@ def preset_defaults(scenario: Scenario, region: Region) -> dict[str, Any]:
         out["energy.price_per_kwh"] = preset.price_per_kwh
     elif "currency" not in given:  # a price without a currency is in the local one
         out["energy.currency"] = preset.currency
+    tariffs = [item for item in scenario.intervention if isinstance(item, Tariff)]
+    if tariffs and "price_per_kwh" not in given:  # they wait for this price (Tariff)
+        base = out.get("energy.price_per_kwh", energy.price_per_kwh)
+        out["energy.price_per_kwh"] = with_tariffs(base, tariffs)
     out["energy.carbon_g_per_kwh"] = preset.carbon_g_per_kwh
-    day = season_day_c(preset, energy.month, region.lat)
-    if day is not None and not given & {"weather", "temp_min_c", "temp_max_c"}:
-        out["energy.temp_min_c"], out["energy.temp_max_c"] = day
+    if not given & {"temp_min_c", "temp_max_c"}:
+        if "weather" in given:  # a named day, as the preset's climate has it
+            day = weather_day_c(preset, energy.weather)
+        else:
+            day = season_day_c(preset, energy.month, region.lat)
+        if day is not None:
+            out["energy.temp_min_c"], out["energy.temp_max_c"] = day
     if preset.zone_offset and region.time_zone is not None:
         out["energy.utc_offset_h"] = utc_offset_h(region.time_zone, energy.month, energy.day)
     return out
@@ -456,4 +499,8 @@ def apply_region(scenario: Scenario, net: RoadNet) -> tuple[Scenario, Region]:
     offered = preset_defaults(scenario, region)
     applied = tuple(k for k in offered if not scenario.is_set(k))
     region = dataclasses.replace(region, applied=applied)
-    return scenario.with_defaults(offered), region
+    scenario = scenario.with_defaults(offered)
+    errors = tariff_currency_errors(scenario.intervention, scenario.energy.currency)
+    if errors:
+        raise ScenarioError(f"{errors[0]} (region {region.describe()})")
+    return scenario, region

@@ -118,9 +118,18 @@ def write_table(df: pd.DataFrame, stem: Path) -> None:
 
     table = pa.Table.from_pandas(df, preserve_index=False)
     pq.write_table(table, stem.with_suffix(".parquet"))
+    for i, col in enumerate(table.schema):  # lists and the like: as text, as pandas writes
+        if pa.types.is_nested(col.type) or pa.types.is_null(col.type):
+            text = pa.array(df.iloc[:, i].map(_csv_text), type=pa.string())
+            table = table.set_column(i, col.name, text)
     with open(stem.with_suffix(".csv"), "wb") as f:
         f.write((",".join(_csv_field(c) for c in table.column_names) + "\n").encode())
         pcsv.write_csv(table, f, pcsv.WriteOptions(include_header=False, quoting_style="needed"))
+
+
+def _csv_text(value: object) -> str | None:
+    """A nested value (a list, a dict) as text in a CSV cell; None stays empty."""
+    return None if value is None else str(value)
 
 
 def _csv_field(name: str) -> str:

@@ -36,6 +36,7 @@ from pydantic import (
     PrivateAttr,
     SerializeAsAny,
     ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -172,7 +173,9 @@ class Scenario(Section):
 
     @model_validator(mode="before")
     @classmethod
-    def _intervention_settings(cls, data: Any) -> Any:
+    def _intervention_settings(cls, data: Any, info: ValidationInfo) -> Any:
+        if (info.context or {}).get("settings_applied"):  # a validated scenario's own keys
+            return data
         return apply_settings(data) if isinstance(data, dict) else data
 
     @field_validator("region")
@@ -277,7 +280,11 @@ class Scenario(Section):
                 table = table.setdefault(info.alias or part, {})
                 model = _section_model(info) or model
             table[model.model_fields[leaf].alias or leaf] = value
-        return _validate(data, source=self.source, origins={}, label="regional defaults")
+        # the interventions' settings are in the explicit keys already, and the defaults were
+        # chosen with them (a weather what-if must not clear the region's day it asked for)
+        return _validate(
+            data, source=self.source, origins={}, label="regional defaults", settings_applied=True
+        )
 
     def _explicit_dict(self) -> dict[str, Any]:
         """The keys given explicitly, as to_toml_dict writes them (the rest are defaults)."""
@@ -439,10 +446,15 @@ def _resolve_paths(data: dict[str, Any], model: type[BaseModel], base_dir: Path)
 
 
 def _validate(
-    data: dict[str, Any], *, source: Path | None, origins: dict[str, str], label: str
+    data: dict[str, Any],
+    *,
+    source: Path | None,
+    origins: dict[str, str],
+    label: str,
+    settings_applied: bool = False,
 ) -> Scenario:
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data, context={"settings_applied": settings_applied})
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

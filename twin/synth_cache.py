@@ -13,7 +13,8 @@ settings and the seed, so a model that asks again gets them from here instead of
   * ``popmap-KEY.npz``: the map's buildings, land use and POIs, the zones and their skims, the
     attraction points and the gateways (one per map and network: every seed shares them, so a
     new seed or a fresh worker process never reads the OSM file's features again);
-  * ``population-KEY.npz``: homes, households and default tours (per settings and seed);
+  * ``population-KEY.npz``: homes, households and default tours, their stops outside the map
+    included (per settings and seed);
   * ``power-KEY.npz``: the map's power features (read only when a grid is built);
   * ``grid-KEY.npz``: the city grid, its :class:`~twin.energy.grid.Grid` included.
 
@@ -73,10 +74,10 @@ NO_CACHE_ENV = "TWIN_NO_CACHE"
 # modules (relative to twin/) whose source decides each kind's content; this file is added
 _CODE: dict[str, tuple[str, ...]] = {
     "population": (
-        "population/config.py", "population/destinations.py", "population/features.py",
-        "population/homes.py", "population/households.py", "population/plans.py",
-        "population/synthesis.py", "network/osm.py", "network/tags.py", "rng.py",
-        "traffic/profiles.py",
+        "population/config.py", "population/destinations.py", "population/external.py",
+        "population/features.py", "population/homes.py", "population/households.py",
+        "population/plans.py", "population/synthesis.py", "network/osm.py", "network/tags.py",
+        "rng.py", "traffic/profiles.py",
     ),
     "power": ("energy/osm_power.py", "network/osm.py"),
     "grid": (

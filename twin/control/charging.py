@@ -65,7 +65,7 @@ CHARGING_SPEC = ObsSpec(
         Feature(
             "tariff_now_usd_per_kwh",
             "USD/kWh",
-            "electricity price in force now ([energy] price_usd_per_kwh, hourly)",
+            "electricity price in force now ([energy] price_per_kwh, hourly)",
         ),
         *(
             Feature(
@@ -164,7 +164,7 @@ class ChargingControl:
         self.consumers = energy.consumers
         self.evs = energy.consumers.evs
         city = energy.city
-        price = cfg.price_usd_per_kwh
+        price = cfg.price_per_kwh
         self.tariff_day = np.broadcast_to(np.asarray(price, dtype=np.float64), (24,)).copy()
         self.power_factor = float(cfg.grid.power_factor)
         self._tan_phi = float(np.tan(np.arccos(self.power_factor)))

@@ -73,7 +73,7 @@ class TimeOfUse:
     A charging timer as US utilities' EV time-of-use rates ask for: the EV waits for the
     off-peak tariff, then charges at full power until its target (no look at its deadline or
     the grid). Off-peak hours are the hours of the cheapest price of the 24-hour
-    ``[energy] price_usd_per_kwh``; with a flat price there are none, and ``default_off_peak_h``
+    ``[energy] price_per_kwh``; with a flat price there are none, and ``default_off_peak_h``
     is used. Many EVs starting together at the off-peak start make a new peak, as observed
     where EV owners charge on a TOU rate (the midnight charging peak of EV Project participants
     on San Diego's EV TOU rate: Smart & Schey, SAE Int. J. Alt. Power. 1(1), 2012).

@@ -235,14 +235,15 @@ class SignalParallelEnv(ParallelEnv):
             raise ValueError(f"no action for {missing[:3]}{' ...' if len(missing) > 3 else ''}")
         single = self._single
         if self.reward_kind == "delay":
-            fl = single.sim.fleet
-            lost_before, link_before = fl.time_loss_s.copy(), fl.link.copy()
+            by_trip = single.sim.by_trip  # by trip: the fleet may be renumbered in the step
+            lost_before, link_before = by_trip.time_loss_s.all(), by_trip.link.all()
         vector = np.array([actions[a] for a in self.possible_agents])
         feats, _, _, truncated, info = single.step(vector)
         if self.reward_kind == "queue":
             per = -single.last_obs.approach_queue_veh.sum(axis=1)
         else:
-            per = -self._lost_on_approaches(single.sim.fleet.time_loss_s - lost_before, link_before)
+            lost_after = single.sim.by_trip.time_loss_s.all()
+            per = -self._lost_on_approaches(lost_after - lost_before, link_before)
         agents = self.agents
         out = (
             self._per_agent(feats),
@@ -381,7 +382,7 @@ class ChargingEnv(gym.Env):
         t1 = min(t0 + self.interval_s, self._t_end)
         model.clock.run_until(t1)
         ev_kwh = evs.energy_kwh - energy_before
-        price = self.scenario.energy.price_usd_per_kwh
+        price = self.scenario.energy.price_per_kwh
         hour = int((0.5 * (t0 + t1)) // 3600) % 24
         price_now = price[hour] if isinstance(price, tuple) else float(price)
         cost = float(ev_kwh.sum()) * price_now
@@ -390,6 +391,6 @@ class ChargingEnv(gym.Env):
         over_kvah = float(np.maximum(loading_kva - rating, 0.0).sum()) * (t1 - t0) / 3600.0
         unmet = float(evs.unmet_departure_kwh.sum()) - unmet_before
         reward = -(cost + self.peak_usd_per_kvah * over_kvah + self.unmet_usd_per_kwh * unmet)
-        info = {"t_s": t1, "ev_cost_usd": cost, "kvah_above_rating": over_kvah,
+        info = {"t_s": t1, "ev_cost": cost, "kvah_above_rating": over_kvah,
                 "unmet_kwh": unmet}  # fmt: skip
         return self._observe(), reward, False, t1 >= self._t_end - 1e-9, info

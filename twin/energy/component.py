@@ -137,7 +137,7 @@ class EnergyComponent:
         fleet = None
         if traffic is not None:
             traffic.sync(t_s)
-            fleet = traffic.sim.fleet
+            fleet = traffic.sim.by_trip  # by trip: running vehicles are renumbered
         c = self.consumers
         c.ev_updates(t_s, fleet)
         base, hvac, ev, pv = c.draw_kw(t_s)
@@ -185,7 +185,9 @@ class EnergyComponent:
         """Multiply the rating of MV/LV ``transformers`` by ``factor`` (before the run)."""
         idx = np.asarray(transformers, dtype=np.int64)
         self.city.trafo_kva[idx] *= factor
-        self.grid.branch_sn_mva[self.city.trafo_branch[idx]] *= factor
+        sn_mva = self.grid.branch_sn_mva.copy()  # a Grid is immutable: a new one
+        sn_mva[self.city.trafo_branch[idx]] *= factor
+        self.grid = self.city.grid = self.grid.replace(branch_sn_mva=sn_mva).validate()
 
     def sync(self, t_s: float) -> None:
         """Solve the power flow of the ticks kept so far (called at recording instants)."""

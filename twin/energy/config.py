@@ -48,7 +48,9 @@ class EnergyConfig(Section):
     #: the energy tick: loads, EV charging and the power flow, a whole number of minutes
     #: dividing a day; default "1min"
     tick: PositiveDurationS = 60.0
-    #: outdoor temperature day: one of "mild", "summer", "heatwave", "cold"; default "summer"
+    #: outdoor temperature day: one of "mild", "summer", "heatwave", "cold"; default "summer".
+    #: The named days are Baltimore's (twin/energy/weather.py); a region with its own climate
+    #: turns them into its own (twin/region.py, weather_day_c)
     weather: str = "summer"
     #: override the preset's daily minimum / maximum outdoor temperature, deg C
     temp_min_c: float | None = None
@@ -58,7 +60,8 @@ class EnergyConfig(Section):
     #: day of the month (sun position); default 15
     day: int = Field(15, ge=1, le=31)
     #: hours from UTC of the clock times (sun position); default: from the map's time zone on
-    #: the month and day (twin/region.py), else (the "us" region, at sea) round(longitude / 15)
+    #: the month and day (twin/region.py), else (the "us" region, at sea) round(longitude / 15).
+    #: ``"auto"`` asks for that default explicitly, replacing a value a base file set
     utc_offset_h: float | None = Field(None, ge=-12, le=14)
     #: EV battery capacity, kWh; default 60 (a mid-size battery EV)
     ev_battery_kwh: float = Field(60.0, gt=0)
@@ -106,6 +109,15 @@ class EnergyConfig(Section):
 
     @model_validator(mode="before")
     @classmethod
+    def _auto_offset(cls, data: Any) -> Any:
+        """``utc_offset_h = "auto"`` leaves the key unset (the default), so a file can undo
+        the offset its base file set for another map (dortmund.toml on baltimore.toml)."""
+        if isinstance(data, dict) and data.get("utc_offset_h") == "auto":
+            data = {k: v for k, v in data.items() if k != "utc_offset_h"}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _usd_price(cls, data: Any) -> Any:
         """``price_usd_per_kwh = x`` is ``price_per_kwh = x`` with ``currency = "USD"``."""
         if not isinstance(data, dict) or "price_usd_per_kwh" not in data:
@@ -114,9 +126,7 @@ class EnergyConfig(Section):
         price = data.pop("price_usd_per_kwh")
         if "price_per_kwh" in data:
             raise ValueError(
-                "price_usd_per_kwh and price_per_kwh both given; keep price_per_kwh (in "
-                "`currency`). A tariff intervention writes price_usd_per_kwh: with it, give the "
-                "price as price_usd_per_kwh too"
+                "price_usd_per_kwh and price_per_kwh both given; keep price_per_kwh (in `currency`)"
             )
         if data.setdefault("currency", "USD") != "USD":
             raise ValueError(

@@ -1,7 +1,9 @@
 """What the households draw each energy tick: base load, heating/cooling, EV charging, PV.
 
-- base load: :func:`twin.energy.loads.base_load_kw` for the simulated day (BDEW H25 shape with
-  appliance events), kept only for the run's window;
+- base load: the simulated day's daily energies and appliance events per household
+  (:func:`twin.energy.loads.draw_base_load`, BDEW H25 shape), turned into kW one hour at a
+  time as the ticks reach it (:class:`twin.energy.loads.BaseLoadBlocks`: about 375 bytes per
+  household at one-minute ticks, whatever the window; the numbers of ``base_load_kw``);
 - heating and cooling: one 1R1C dwelling per household (:mod:`twin.energy.thermal`), its floor
   area from the household's building where it lives in one (footprint x levels / dwellings),
   otherwise ``DEFAULT_FLOOR_M2``; driven by the day's outdoor temperature and clear-sky solar
@@ -29,7 +31,7 @@ import numpy as np
 
 from twin.energy.config import EnergyConfig
 from twin.energy.ev import EVFleet
-from twin.energy.loads import base_load_kw
+from twin.energy.loads import BaseLoadBlocks, draw_base_load
 from twin.energy.solar import clear_sky_ghi_w_m2, pv_p_kw, sun_vector
 from twin.energy.thermal import Dwellings, draw_dwellings, heat_gains_w_per_m2
 from twin.energy.weather import outdoor_temp_c
@@ -42,6 +44,7 @@ from twin.traffic.state import ARRIVED, RUNNING, UNROUTABLE
 
 DAY_S = 86400.0
 SETTLE_STEP_S = 300.0  # step of the settling day before the start (the kernel is exact)
+BASE_BLOCK_MIN = 60  # minutes of base load generated at a time (BaseLoadBlocks)
 DEFAULT_FLOOR_M2 = 150.0  # heated floor area of a home placed along a street (thermal.py)
 MIN_FLOOR_M2, MAX_FLOOR_M2 = 40.0, 400.0  # clip of building-derived floor areas
 
@@ -93,14 +96,14 @@ class Consumers:
         )
         self.doy = day_of_year(cfg.month, cfg.day)
         self.temp_range_c = cfg.temperature_range_c
-        # base load for the window (the day profile repeats past midnight)
-        k0 = int(np.floor(start_s / self.tick_s))
-        k1 = int(np.ceil(end_s / self.tick_s))
-        self.base_kw = base_load_kw(
-            n, hh.persons, stream(seed, "energy.base-load"), month=cfg.month,
-            step_s=int(self.tick_s), columns=np.arange(k0, k1) % int(86400 // self.tick_s),
+        # base load: the day's events, generated block by block as the ticks reach them
+        # (the day profile repeats past midnight)
+        self._k0 = int(np.floor(start_s / self.tick_s))
+        self._n_ticks = max(int(np.ceil(end_s / self.tick_s)) - self._k0, 1)
+        self.base = BaseLoadBlocks(
+            draw_base_load(n, hh.persons, stream(seed, "energy.base-load"), month=cfg.month),
+            step_s=int(self.tick_s), block_min=BASE_BLOCK_MIN,
         )  # fmt: skip
-        self._k0 = k0
         # dwellings, settled over the day before the start
         self.dwellings: Dwellings = draw_dwellings(
             n, stream(seed, "energy.dwellings"), floor_area_m2=floor_area_m2(data)
@@ -265,8 +268,8 @@ class Consumers:
     def draw_kw(self, t_s: float) -> tuple[np.ndarray, ...]:
         """Mean kW over the tick [t_s - tick, t_s) per household: (base, hvac, ev, pv)."""
         t0 = t_s - self.tick_s
-        k = round(t0 / self.tick_s) - self._k0
-        base = self.base_kw[:, min(max(k, 0), self.base_kw.shape[1] - 1)].astype(np.float64)
+        k = min(max(round(t0 / self.tick_s) - self._k0, 0), self._n_ticks - 1)
+        base = self.base.column((self._k0 + k) % self.base.n_steps).astype(np.float64)
         mid = t0 + self.tick_s / 2
         hvac = self.dwellings.step(self.t_out_c(mid), self.gains_w(mid), self.tick_s)
         ev_kw = np.zeros(len(base))

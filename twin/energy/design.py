@@ -14,7 +14,8 @@ thicker than branches. Then, wherever the voltage drop along a path at the desig
 linear ``(P R + Q X) / V**2`` estimate) exceeds ``max_lv_drop_percent`` (busbar to every
 road-node and tee bus: each segment of a street cable carries the households teed on beyond
 it) or ``max_mv_drop_percent`` (substation to transformer), the cables on that path are
-thickened, thin sections first. House connections are sized for one home.
+thickened, thin sections first. A house connection is sized for the households of its
+building (one, for a home along a street).
 
 **Tap changers**: an HV/MV transformer's on-load tap changer is represented by the fixed tap
 (whole steps of its range) that holds its MV busbar at ``mv_setpoint_pu`` under the design

@@ -22,15 +22,18 @@ pandapower's (``runpp`` defaults), so a grid solves the same in both:
 Loads are constant power (consumption positive), static generators likewise (generation
 positive). One bus, the slack, is held at ``slack_vm_pu`` and ``slack_va_degree``: the feeding
 grid. :meth:`Grid.validate` checks all this and computes the radial order once
-(:attr:`Grid.radial`). Treat the arrays as read-only once a grid has been solved: the radial
-order and the per-unit arrays are cached on first use; build a new grid (e.g. with
-:func:`dataclasses.replace`) to change the network. Loads and generation are passed to the
+(:attr:`Grid.radial`). A grid is immutable: its arrays are read-only (writing to one raises
+``ValueError``) and its fields cannot be reassigned, because the radial order and the solver's
+per-unit arrays (:func:`twin.energy.powerflow.compile_grid`) are cached per grid object. To
+change a network, build a new grid: :meth:`Grid.replace` (``grid.replace(branch_sn_mva=new)``)
+copies the given arrays and starts with empty caches. Loads and generation are passed to the
 solver per snapshot, so load profiles need no new grid.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any
 
@@ -56,12 +59,18 @@ class RadialOrder:
     parent_is_from: np.ndarray  # bool per bus, parent_bus is its parent branch's from bus
     depth: np.ndarray  # int32 per bus, branches between it and the slack
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            getattr(self, f.name).setflags(write=False)
 
-@dataclass(eq=False)
+
+@dataclass(frozen=True, eq=False)
 class Grid:
     """A radial distribution grid; every array is indexed by bus, branch, load or sgen.
 
     Optional arrays may be left ``None``; they are filled with the default in their comment.
+    The grid owns copies of the arrays it is given, read-only (see the module docstring):
+    :meth:`replace` makes a changed grid.
     """
 
     # buses
@@ -165,12 +174,29 @@ class Grid:
                 raise GridError(
                     f"grid {self.name!r}: {name} has shape {arr.shape}, expected ({n},)"
                 )
-            setattr(self, name, arr)
-        self.slack_bus = int(self.slack_bus)
-        self.slack_vm_pu = float(self.slack_vm_pu)
-        self.slack_va_degree = float(self.slack_va_degree)
-        self.sn_mva = float(self.sn_mva)
-        self.f_hz = float(self.f_hz)
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        for name in ("slack_vm_pu", "slack_va_degree", "sn_mva", "f_hz"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "slack_bus", int(self.slack_bus))
+
+    def replace(self, **changes: Any) -> Grid:
+        """A new grid with the given fields changed (arrays copied, caches empty)."""
+        return dataclasses.replace(self, **changes)
+
+    # immutable: a copy is the grid itself (its caches stay valid); unpickled arrays are
+    # made read-only again
+    def __copy__(self) -> Grid:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Grid:
+        return self
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for value in state.values():
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+        self.__dict__.update(state)
 
     # sizes
     @property

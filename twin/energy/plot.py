@@ -48,7 +48,7 @@ def grid_summary(city: CityGrid) -> dict[str, Any]:
     km = np.nan_to_num(g.branch_length_km)
     lv_f = city.feeder_level == LEVEL_LV
     mv_f = city.feeder_level == LEVEL_MV
-    service_m = km[city.household_service] * 1000.0
+    service_m = km[city.connection_service] * 1000.0  # one per building / street home
     tr_units: Counter[str] = Counter()
     for kva, n in zip(city.trafo_kva.tolist(), city.trafo_parallel.tolist(), strict=True):
         tr_units[_key(kva)] += n
@@ -77,7 +77,11 @@ def grid_summary(city: CityGrid) -> dict[str, Any]:
         "lv_spur_km": float(km[(kind == KIND_LV_CABLE) & city.branch_spur].sum()),
         "service_km": float(km[kind == KIND_SERVICE].sum()),
         "tee_buses": int(((city.bus_level == LEVEL_LV) & (city.bus_node < 0)).sum())
-        - city.n_households,
+        - city.n_connections,
+        "service_connections": city.n_connections,
+        "lv_m_per_household": float(km[kind == KIND_LV_CABLE].sum() * 1000.0)
+        / max(city.n_households, 1),
+        "service_m_per_connection": float(service_m.mean()) if len(service_m) else 0.0,
         "households": city.n_households,
         "households_connected": int((city.household_bus >= 0).sum()),
         "households_per_transformer_mean": float(hh_tr.mean()) if len(hh_tr) else 0.0,

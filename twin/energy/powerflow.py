@@ -69,7 +69,8 @@ _compiled: weakref.WeakKeyDictionary[Grid, CompiledGrid] = weakref.WeakKeyDictio
 
 
 def compile_grid(grid: Grid) -> CompiledGrid:
-    """The grid's per-unit arrays (validates the grid; cached per grid object)."""
+    """The grid's per-unit arrays (validates the grid; cached per grid object: a
+    :class:`~twin.energy.grid.Grid` is immutable, so the cache cannot go stale)."""
     out = _compiled.get(grid)
     if out is None:
         out = _compile(grid)

@@ -38,13 +38,18 @@ European style (110 / 20 / 0.4 kV, see :mod:`twin.energy.catalogue`), as ONE rad
     others are grouped greedily (each group spans at most ``tee_group_m``) onto one tee bus at
     the middle of its group: a tee stands within ``tee_group_m`` of the point nearest its
     home, and segments are at least ``tee_group_m / 2`` long.
-  * the service cable runs from the tee bus to the household's own bus, where its load hangs;
-    its length is the home's distance from its street polyline, clipped to
-    [``min_service_m``, ``max_service_m``] (a home farther than ``max_service_m`` is a large
-    building's centroid or a lot set back from the mapped streets; its connection is taken to
-    be ``max_service_m`` long). Households of a large block with a transformer of its own
-    connect straight to its LV busbar at the road node, over the straight-line distance from
-    the node (clipped the same way).
+  * a **connection point** is a building, not a dwelling: the households of one mapped
+    building (served by one transformer) share one house connection, the service cable from
+    the tee bus to the building's bus, where each household's own load hangs (so loads, EVs and
+    results stay per household, and the households of a building see one voltage); a home
+    placed along a street is a connection of its own. The service cable's length is the
+    building's distance from its street polyline, clipped to [``min_service_m``,
+    ``max_service_m``] (a building farther than ``max_service_m`` is a large building's
+    centroid or a lot set back from the mapped streets; its connection is taken to be
+    ``max_service_m`` long), and it is sized for the design load of the building's
+    households. Households of a large block with a transformer of its own connect straight to
+    its LV busbar at the road node, over the straight-line distance from the node (clipped the
+    same way).
 - A **feeder** is the part of an MV or LV network behind one branch leaving a substation's MV
   busbar or a transformer's LV busbar (house connections at an LV busbar form one feeder).
 
@@ -160,10 +165,16 @@ class CityGrid:
     branch_households: np.ndarray  # int32 households behind it (what it is sized for)
     branch_feeder: np.ndarray  # int32 feeder; -1 (HV/MV transformers)
     # per household (rows of the HouseholdArrays)
-    household_bus: np.ndarray  # int32 its own bus (where its load hangs)
+    household_bus: np.ndarray  # int32 its building's bus (where its own load hangs)
     household_load: np.ndarray  # int32 its load index
     household_transformer: np.ndarray  # int32 its MV/LV transformer
-    household_service: np.ndarray  # int32 branch of its house connection
+    household_service: np.ndarray  # int32 branch of its house connection (shared in a building)
+    household_connection: np.ndarray  # int32 its connection point
+    # connection points: a building's households (on one transformer), or one street home
+    connection_bus: np.ndarray  # int32 the building's bus
+    connection_service: np.ndarray  # int32 its service cable (KIND_SERVICE branch)
+    connection_building: np.ndarray  # int32 mapped building (HouseholdArrays.home_building); -1
+    connection_households: np.ndarray  # int32 households behind it
     # MV/LV transformers
     trafo_branch: np.ndarray  # int32
     trafo_node: np.ndarray  # int32 road node of the site
@@ -200,6 +211,10 @@ class CityGrid:
     @property
     def n_households(self) -> int:
         return len(self.household_bus)
+
+    @property
+    def n_connections(self) -> int:
+        return len(self.connection_bus)
 
     @property
     def n_transformers(self) -> int:
@@ -400,6 +415,9 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
         len(lv_nodes), vn=LV_KV, x=nx[lv_nodes], y=ny[lv_nodes], node=lv_nodes, level=LEVEL_LV,
         road=lv_vor.dist_m[lv_nodes], name="",
     )  # fmt: skip
+    conn_of_hh, first = _connections(households.home_building, sites.household_site)
+    n_conn = len(first)
+    conn_hh = np.bincount(conn_of_hh, minlength=n_conn)
     n_tee = len(lv.tee_x_m)
     tee = b.buses(
         n_tee, vn=LV_KV, x=lv.tee_x_m, y=lv.tee_y_m, node=-1, level=LEVEL_LV,
@@ -407,8 +425,8 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
     )  # fmt: skip
     point_bus = np.concatenate([lv_bus, tee])
     house = b.buses(
-        n_hh, vn=LV_KV, x=households.home_x_m, y=households.home_y_m, node=-1, level=LEVEL_LV,
-        road=np.nan, name="",
+        n_conn, vn=LV_KV, x=households.home_x_m[first], y=households.home_y_m[first], node=-1,
+        level=LEVEL_LV, road=np.nan, name="",
     )  # fmt: skip
 
     # MV cables: one per edge of the MV forest (sized first: their charging enters the taps)
@@ -451,19 +469,30 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
         KIND_LV_CABLE, lv.seg_link, lv.seg_households, lv.seg_frac_from, lv.seg_frac_to,
         lv.seg_spur,
     )  # fmt: skip
-    # house connections: from the tee (a large block's: from its transformer's busbar)
-    service = np.arange(b.n_br, b.n_br + n_hh)
+    # house connections, one per connection point: from the tee (a large block's: from its
+    # transformer's busbar) to the building's bus
+    service = np.arange(b.n_br, b.n_br + n_conn)
     hh_tr = sites.household_site
-    from_bus = np.where(pool_hh, point_bus[np.maximum(lv.household_point, 0)], busbar[hh_tr])
+    pool_c = pool_hh[first]
+    from_bus = np.where(
+        pool_c, point_bus[np.maximum(lv.household_point[first], 0)], busbar[hh_tr[first]]
+    )
     to_node = np.hypot(households.home_x_m - nx[home_node], households.home_y_m - ny[home_node])
-    length = np.clip(np.where(pool_hh, street_m, to_node), cfg.min_service_m, cfg.max_service_m)
-    one_home_ka = need_kva(np.ones(n_hh), cfg) / (math.sqrt(3) * LV_KV) / 1000.0
+    length = np.clip(
+        np.where(pool_hh, street_m, to_node)[first], cfg.min_service_m, cfg.max_service_m
+    )
+    need_ka = need_kva(conn_hh, cfg) / (math.sqrt(3) * LV_KV) / 1000.0
     b.cables(
-        from_bus, house, length, LV_CABLES, cable_rank(LV_CABLES, one_home_ka), KIND_SERVICE,
-        -1, 1, np.nan, np.nan, False,
+        from_bus, house, length, LV_CABLES, cable_rank(LV_CABLES, need_ka), KIND_SERVICE,
+        -1, conn_hh, np.nan, np.nan, False,
     )  # fmt: skip
-    if (pool_hh & (lv.household_point < 0)).any() or (from_bus < 0).any():  # a bug
-        raise AssertionError("a household has no LV bus")
+    if (
+        (pool_hh & (lv.household_point < 0)).any()
+        or (from_bus < 0).any()
+        or (lv.household_point != lv.household_point[first[conn_of_hh]]).any()
+    ):  # a bug: a building's households share their home, hence their tee
+        raise AssertionError("a household has no LV bus, or a building's households two")
+    hh_bus = house[conn_of_hh]
 
     p_kw = float(design_load_kw(n_hh, cfg)) / n_hh
     q_kvar = p_kw * math.tan(math.acos(cfg.power_factor))
@@ -493,7 +522,7 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
         branch_shift_degree=br["shift"],
         branch_tap_from_pu=br["tap_from"],
         branch_name=br["type"],
-        load_bus=house,
+        load_bus=hh_bus,
         load_p_mw=np.full(n_hh, p_kw / 1000.0),
         load_q_mvar=np.full(n_hh, q_kvar / 1000.0),
     ).validate()
@@ -512,7 +541,7 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
     np.maximum.at(f_len, bus_feeder[ok], road[ok])
     is_line = ~grid.branch_is_trafo & (branch_feeder >= 0)
     f_km = np.bincount(branch_feeder[is_line], grid.branch_length_km[is_line], minlength=n_f)
-    f_hh = np.bincount(bus_feeder[house], minlength=n_f)
+    f_hh = np.bincount(bus_feeder[hh_bus], minlength=n_f)
     return CityGrid(
         grid=grid,
         cfg=cfg,
@@ -530,10 +559,15 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
         branch_spur=br["spur"].astype(bool),
         branch_households=br["hh"].astype(np.int32),
         branch_feeder=branch_feeder,
-        household_bus=house.astype(INDEX),
+        household_bus=hh_bus.astype(INDEX),
         household_load=np.arange(n_hh, dtype=INDEX),
         household_transformer=hh_tr.astype(INDEX),
-        household_service=service.astype(INDEX),
+        household_service=service[conn_of_hh].astype(INDEX),
+        household_connection=conn_of_hh.astype(INDEX),
+        connection_bus=house.astype(INDEX),
+        connection_service=service.astype(INDEX),
+        connection_building=households.home_building[first].astype(INDEX),
+        connection_households=conn_hh.astype(INDEX),
         trafo_branch=trafo_branch.astype(INDEX),
         trafo_node=sites.node.astype(INDEX),
         trafo_hv_bus=mv_bus[sites.node].astype(INDEX),
@@ -563,6 +597,23 @@ def _build(net, graph, households, subs, mv_vor, sites, cfg: GridConfig, seed: i
         feeder_length_m=f_len,
         feeder_cable_km=f_km,
     )
+
+
+def _connections(building: np.ndarray, site: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(connection point of each household, the first household of each connection): the
+    households of one mapped building on one transformer share one; a household along a street
+    (``building`` -1) has its own. Connections are numbered in the order of their first
+    household."""
+    n = len(building)
+    own = np.where(building >= 0, building.astype(np.int64), -1 - np.arange(n, dtype=np.int64))
+    _, first, inv = np.unique(
+        np.column_stack([own, site.astype(np.int64)]), axis=0, return_index=True,
+        return_inverse=True,
+    )  # fmt: skip
+    order = np.argsort(first, kind="stable")
+    number = np.empty(len(first), dtype=np.int64)
+    number[order] = np.arange(len(first))
+    return number[inv.reshape(-1)], first[order].astype(np.int64)
 
 
 @dataclass(eq=False)

@@ -16,9 +16,14 @@ Signals (from the trip and link tables):
   (DISTRICT_M squares, at least MIN_DISTRICT_TRIPS trips).
 
 Charging (from the energy KPIs and the EV table): ``peak_trafo_loading_pct``,
-``trafo_hours_above_rating``, ``energy_cost_usd``, ``co2_kg``, ``ev_unmet_kwh`` (target energy
-missing at departures), ``ev_demand_kwh`` (EV energy drawn plus unmet: what the EVs asked
-for), ``min_voltage_pu`` and, for fairness, ``household_unmet_worst_kwh``.
+``trafo_hours_above_rating``, ``energy_cost`` (in the run's currency, ``[energy] currency``:
+the run's ``energy.cost_<currency>``), ``co2_kg``, ``ev_unmet_kwh`` (target energy missing at
+departures), ``ev_demand_kwh`` (EV energy drawn plus unmet: what the EVs asked for),
+``min_voltage_pu`` and, for fairness, ``household_unmet_worst_kwh``.
+
+``energy_cost_usd`` (the name before currencies) and any ``energy_cost_<currency>`` still name
+``energy_cost`` in requirements, when the runs are priced in that currency
+(:func:`resolve_kpi`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from twin.evaluation.requirements import RequirementError
 from twin.network.road import RoadNet
 from twin.results import Results
 
@@ -46,13 +52,15 @@ LOWER_IS_BETTER: dict[str, bool] = {
     "district_delay_worst_s": True,
     "peak_trafo_loading_pct": True,
     "trafo_hours_above_rating": True,
-    "energy_cost_usd": True,
+    "energy_cost": True,
     "co2_kg": True,
     "ev_unmet_kwh": True,
     "ev_demand_kwh": True,
     "min_voltage_pu": False,
     "household_unmet_worst_kwh": True,
 }
+#: the unit of ``energy_cost`` in UNITS: the run's currency (:func:`kpi_unit`)
+CURRENCY_UNIT = "currency"
 UNITS = {
     "mean_delay_s": "s",
     "p95_delay_s": "s",
@@ -65,7 +73,7 @@ UNITS = {
     "district_delay_worst_s": "s",
     "peak_trafo_loading_pct": "%",
     "trafo_hours_above_rating": "h",
-    "energy_cost_usd": "USD",
+    "energy_cost": CURRENCY_UNIT,
     "co2_kg": "kg",
     "ev_unmet_kwh": "kWh",
     "ev_demand_kwh": "kWh",
@@ -74,6 +82,38 @@ UNITS = {
 }
 SIGNAL_KPIS = tuple(list(LOWER_IS_BETTER)[:9])
 CHARGING_KPIS = tuple(list(LOWER_IS_BETTER)[9:])
+#: the old name of ``energy_cost`` and its currency-named forms (``energy_cost_eur``)
+_COST_PREFIX = "energy_cost_"
+
+
+def kpi_unit(kpi: str, currency: str | None) -> str:
+    """The unit of ``kpi``; ``energy_cost`` is in ``currency`` (the runs' currency)."""
+    unit = UNITS[kpi]
+    return (currency or "unknown currency") if unit == CURRENCY_UNIT else unit
+
+
+def resolve_kpi(name: str, currency: str | None) -> str:
+    """The KPI a name means: ``energy_cost_usd`` (the old name) or ``energy_cost_eur`` is
+    ``energy_cost`` when the runs are priced in that currency (``currency``: theirs, None when
+    unknown); RequirementError when they are not, so that a USD threshold is never checked
+    against a EUR cost. Other names are returned as given."""
+    if not name.startswith(_COST_PREFIX) or name in LOWER_IS_BETTER:
+        return name
+    asked = name[len(_COST_PREFIX) :].upper()
+    if currency is not None and asked != currency:
+        raise RequirementError(
+            f"KPI {name!r} is in {asked} but these runs are priced in {currency}; name it "
+            "energy_cost (the cost in the runs' currency)"
+        )
+    return "energy_cost"
+
+
+def run_currency(results: Results) -> str | None:
+    """The currency of the run's energy cost (``[energy] currency``); None without one."""
+    for name, _, unit in results.kpis:
+        if name.startswith("energy.cost_"):
+            return unit
+    return None
 
 
 def trip_delays_s(trips: pd.DataFrame, end_s: float) -> np.ndarray:
@@ -150,7 +190,7 @@ def charging_kpis(results: Results) -> dict[str, float]:
     return {
         "peak_trafo_loading_pct": k("energy.trafo_loading_max_percent"),
         "trafo_hours_above_rating": k("energy.trafo_hours_above_rating"),
-        "energy_cost_usd": k("energy.cost_usd"),
+        "energy_cost": k(f"energy.cost_{str(run_currency(results)).lower()}"),
         "co2_kg": k("energy.co2_kg"),
         "ev_unmet_kwh": unmet,
         "ev_demand_kwh": float(k("energy.ev_kwh")) + unmet,

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from twin.evaluation.kpis import LOWER_IS_BETTER, UNITS
+from twin.evaluation.kpis import LOWER_IS_BETTER
 from twin.evaluation.runner import Evaluation
 from twin.results import software_versions
 
@@ -28,7 +28,7 @@ def to_json(ev: Evaluation) -> dict:
         "scenarios": sorted(ev.runs["scenario"].unique().tolist()),
         "seeds": sorted(int(s) for s in ev.runs["seed"].unique()),
         "wall_s": ev.wall_s,
-        "kpis": {k: {"unit": UNITS[k], "lower_is_better": LOWER_IS_BETTER[k]} for k in ev.kpis},
+        "kpis": {k: {"unit": ev.unit(k), "lower_is_better": LOWER_IS_BETTER[k]} for k in ev.kpis},
         "means": {
             name: {k: _num(ev.value(name, k)) for k in ev.kpis}
             for name in [*ev.policies, *ev.baselines]
@@ -92,7 +92,7 @@ def to_markdown(ev: Evaluation) -> str:
     for k in ev.kpis:
         better = "lower" if LOWER_IS_BETTER[k] else "higher"
         vals = [_fmt(ev.value(n, k)) for n in [*ev.policies, *ev.baselines]]
-        lines.append(f"| {k} ({UNITS[k]}, {better} is better) | " + " | ".join(vals) + " |")
+        lines.append(f"| {k} ({ev.unit(k)}, {better} is better) | " + " | ".join(vals) + " |")
     lines += ["", "Paired difference (policy - baseline), 95 % bootstrap CI over seeds, and "
               "probability of improvement:", ""]  # fmt: skip
     lines += ["| policy | baseline | KPI | diff | 95 % CI | change | P(improve) |",

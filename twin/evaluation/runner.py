@@ -18,7 +18,15 @@ import numpy as np
 import pandas as pd
 
 from twin.errors import TwinError
-from twin.evaluation.kpis import CHARGING_KPIS, LOWER_IS_BETTER, SIGNAL_KPIS, run_kpis
+from twin.evaluation.kpis import (
+    CHARGING_KPIS,
+    LOWER_IS_BETTER,
+    SIGNAL_KPIS,
+    kpi_unit,
+    resolve_kpi,
+    run_currency,
+    run_kpis,
+)
 from twin.evaluation.requirements import Requirement, RequirementError
 from twin.evaluation.stats import PairedDiff, paired_difference, probability_of_improvement
 from twin.parallel import map_unordered
@@ -97,6 +105,8 @@ def run_one(spec: RunSpec) -> dict:
     results = model.run(progress=False)
     row = {"scenario": sc.name, "seed": spec.seed, "policy": spec.name}
     row.update(run_kpis(results, model.network, model.end_s))
+    if (currency := run_currency(results)) is not None:
+        row["currency"] = currency  # the unit of energy_cost
     row["wall_s"] = time.perf_counter() - t0
     row["worker"] = os.getpid()
     return row
@@ -118,8 +128,21 @@ class Evaluation:
         names = SIGNAL_KPIS if self.kind == "signals" else CHARGING_KPIS
         return [k for k in names if k in self.runs.columns]
 
+    @property
+    def currency(self) -> str | None:
+        """The runs' currency (the unit of ``energy_cost``); "EUR, USD" when scenarios in
+        different currencies were run, None without an energy side."""
+        if "currency" not in self.runs.columns:
+            return None
+        return ", ".join(sorted(set(self.runs["currency"].dropna().astype(str)))) or None
+
+    def unit(self, kpi: str) -> str:
+        """The unit of a KPI in these runs (``energy_cost``: their currency)."""
+        return kpi_unit(kpi, self.currency)
+
     def value(self, run: str, kpi: str) -> float:
         """Mean of ``kpi`` over all runs of a policy or baseline."""
+        kpi = resolve_kpi(kpi, self.currency)
         if kpi not in self.runs.columns:
             raise RequirementError(f"unknown KPI {kpi!r}; known: {', '.join(self.kpis)}")
         return float(self.runs.loc[self.runs["policy"] == run, kpi].mean())
@@ -135,6 +158,7 @@ class Evaluation:
         return paired_difference(*self._paired(policy, baseline, kpi))
 
     def p_improvement(self, policy: str, kpi: str, baseline: str) -> float:
+        kpi = resolve_kpi(kpi, self.currency)
         if kpi not in self.runs.columns:
             raise RequirementError(f"unknown KPI {kpi!r}; known: {', '.join(self.kpis)}")
         r = self.runs

@@ -29,6 +29,7 @@ from twin.interventions.config import (
     RemoveSignal,
     SignalControlChange,
     SpeedLimit,
+    Tariff,
     TransformerOutage,
     TransformerRating,
 )
@@ -48,6 +49,11 @@ DETOUR_PERIOD_S = 30.0  # while a closure lasts, vehicles still routed through i
 ONCE_S = 1e12  # the period of a one-off process
 #: a grid outage at time t acts after the energy tick of t, which records the minute before t
 OUTAGE_ORDER = 210
+
+
+def _describe(item: Intervention, currency: str) -> str:
+    """The report's label of an intervention (a tariff's price in the run's currency)."""
+    return item.describe(currency) if isinstance(item, Tariff) else item.describe()
 
 
 class InterventionsComponent:
@@ -118,7 +124,7 @@ class InterventionsComponent:
                     "kind": item.kind,
                     "start_s": t0,
                     "end_s": np.nan if item.until is None else float(item.until),
-                    "label": item.label or item.describe(),
+                    "label": item.label or _describe(item, model.scenario.energy.currency),
                     "links": links.astype(int).tolist(),
                     "transformers": trafos.astype(int).tolist(),
                     "lon": float(lon),

@@ -15,8 +15,12 @@ Kinds (their keys in :data:`KINDS`):
 - ``transformer_outage``: ``transformers`` (ids as in transformers.csv) or ``feeder`` (an MV
   feeder id) out of service in [at, until): their households are unserved and counted;
 - ``transformer_rating``, ``ev_adoption``, ``weather``: from the start only (``factor`` x
-  the rating of ``transformers``; EV ``share`` of car-owning households; ``weather`` preset);
-- ``tariff``: ``price_usd_per_kwh`` in the hours of [at, until) (both required);
+  the rating of ``transformers``; EV ``share`` of car-owning households; ``weather`` preset,
+  which on a map whose region has its own climate is that named day in it: twin/region.py);
+- ``tariff``: ``price_per_kwh`` in the hours of [at, until) (both required), in the run's
+  currency (``[energy] currency``, else the region's); the old key ``price_usd_per_kwh`` is
+  accepted and means a USD price (a run in another currency refuses it). It is laid over the
+  scenario's own price, or over the region's when the scenario sets none (twin/region.py);
 - ``signal_control``: the signal ``policy`` (a name, or an absolute ``.onnx`` path) from
   ``at`` to ``until``, then the scenario's own again;
 - ``remove_signal``: the signal of OSM node ``junction`` taken out, from the start; the
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.timefmt import parse_clock_s, show_value
 
@@ -155,10 +159,34 @@ class Weather(_Base):
 
 class Tariff(_Base):
     kind: str = "tariff"
-    price_usd_per_kwh: float = Field(ge=0, le=100)
+    #: the price in the hours of [at, until), in ``currency`` per kWh
+    price_per_kwh: float = Field(ge=0, le=100)
+    #: ISO 4217 code of the price; default: the run's currency. The old key
+    #: ``price_usd_per_kwh`` sets "USD"; a run priced in another currency refuses the tariff
+    currency: str | None = Field(None, pattern="^[A-Z]{3}$")
 
-    def describe(self) -> str:
-        return f"tariff {self.price_usd_per_kwh:g} USD/kWh"
+    @model_validator(mode="before")
+    @classmethod
+    def _usd_price(cls, data: Any) -> Any:
+        """``price_usd_per_kwh = x`` (the old key) is ``price_per_kwh = x, currency = "USD"``."""
+        if not isinstance(data, dict) or "price_usd_per_kwh" not in data:
+            return data
+        data = dict(data)
+        if "price_per_kwh" in data:
+            raise ValueError("price_usd_per_kwh and price_per_kwh both given; keep price_per_kwh")
+        data["price_per_kwh"] = data.pop("price_usd_per_kwh")
+        if data.setdefault("currency", "USD") != "USD":
+            raise ValueError(f"price_usd_per_kwh is in USD but currency = {data['currency']!r}")
+        return data
+
+    def describe(self, currency: str | None = None) -> str:
+        """``tariff 0.48 EUR/kWh``: in its own currency, else ``currency`` (the run's)."""
+        unit = self.currency or currency
+        return (
+            f"tariff {self.price_per_kwh:g} {unit}/kWh"
+            if unit
+            else f"tariff {self.price_per_kwh:g}/kWh"
+        )
 
 
 class RemoveSignal(_Base):
@@ -225,7 +253,7 @@ def parse_interventions(raw: Any) -> list[_Base]:
                 msg = "missing required key"
             else:
                 msg = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
-            raise ValueError(f"{where} ({kind}): {key}: {msg}") from None
+            raise ValueError(f"{where} ({kind}): {key + ': ' if key else ''}{msg}") from None
         out.append(_check(item, where))
     return out
 
@@ -273,26 +301,60 @@ def dump(items: list[_Base]) -> list[dict[str, Any]]:
     return out
 
 
-#: the scenario key each setting-like kind writes
+#: the scenario keys each setting-like kind writes (a tariff: the price under either name)
 SETTING_KEYS = {
-    "ev_adoption": "population.ev_share",
-    "weather": "energy.weather",  # and clears energy.temp_min_c / temp_max_c
-    "tariff": "energy.price_usd_per_kwh",
+    "ev_adoption": ("population.ev_share",),
+    "weather": ("energy.weather",),  # and clears energy.temp_min_c / temp_max_c
+    "tariff": ("energy.price_per_kwh", "energy.price_usd_per_kwh"),
 }
 
 
 def setting_keys(raw: Any) -> dict[str, str]:
     """Scenario key -> "intervention N (kind)" for the keys the interventions set."""
     return {
-        SETTING_KEYS[item.kind]: f"intervention {i} ({item.kind})"
+        key: f"intervention {i} ({item.kind})"
         for i, item in enumerate(parse_interventions(raw), start=1)
-        if item.kind in SETTING_KEYS
+        for key in SETTING_KEYS.get(item.kind, ())
     }
+
+
+def with_tariffs(
+    price: float | list[float] | tuple[float, ...], items: list[_Base] | tuple[_Base, ...]
+) -> float | list[float] | tuple[float, ...]:
+    """A price (one number or 24 hourly values) with each tariff of ``items`` in its hours,
+    as 24 hourly values; ``price`` unchanged when there is no tariff or the list is not 24
+    long (the schema reports it). Laying the same tariffs over twice changes nothing."""
+    tariffs = [item for item in items if isinstance(item, Tariff)]
+    if not tariffs:
+        return price
+    if isinstance(price, list | tuple):
+        if len(price) != 24:
+            return price
+        hourly = list(price)
+    else:
+        hourly = [price] * 24
+    for item in tariffs:
+        assert item.at is not None and item.until is not None  # _check requires both
+        first, last = int(item.at // 3600), int(-(-item.until // 3600))
+        for h in range(first, min(last, first + 24)):
+            hourly[h % 24] = item.price_per_kwh
+    return hourly
+
+
+def tariff_currency_errors(items: tuple[_Base, ...], currency: str) -> list[str]:
+    """A message for each tariff priced in a currency other than the run's."""
+    return [
+        f"intervention {i} (tariff): its price is in {item.currency} (price_usd_per_kwh) but "
+        f"the run is priced in {currency}; give price_per_kwh, in {currency}"
+        for i, item in enumerate(items, start=1)
+        if isinstance(item, Tariff) and item.currency not in (None, currency)
+    ]
 
 
 def apply_settings(data: dict[str, Any]) -> dict[str, Any]:
     """The raw scenario dict with the setting-like interventions (EV adoption, weather,
-    tariff) written into the keys they set, so every component reads one value."""
+    tariff) written into the keys they set, so every component reads one value. A tariff on a
+    scenario that sets no price waits for the region's (:func:`twin.region.preset_defaults`)."""
     items = parse_interventions(data.get("intervention"))
     if not items:
         return data
@@ -312,17 +374,9 @@ def apply_settings(data: dict[str, Any]) -> dict[str, Any]:
             energy["weather"] = item.weather
             energy.pop("temp_min_c", None)
             energy.pop("temp_max_c", None)
-        elif isinstance(item, Tariff):
+        elif isinstance(item, Tariff):  # over the scenario's price, under the name it used
             energy = section("energy")
-            price = energy.get("price_usd_per_kwh", 0.16)
-            if isinstance(price, list | tuple):
-                if len(price) != 24:
-                    continue  # the schema reports the bad list
-                hourly = list(price)
-            else:
-                hourly = [price] * 24
-            first, last = int(item.at // 3600), int(-(-item.until // 3600))
-            for h in range(first, min(last, first + 24)):
-                hourly[h % 24] = item.price_usd_per_kwh
-            energy["price_usd_per_kwh"] = hourly
+            key = "price_usd_per_kwh" if "price_usd_per_kwh" in energy else "price_per_kwh"
+            if key in energy:  # else over the region's price, once it is known (region.py)
+                energy[key] = with_tariffs(energy[key], [item])
     return data

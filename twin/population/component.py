@@ -111,7 +111,7 @@ class PopulationComponent:
     def _arrivals_tick(self, t_s: float) -> None:
         traffic = self.model.traffic
         traffic.sync(t_s)
-        fleet = traffic.sim.fleet
+        fleet = traffic.sim.by_trip  # by trip: running vehicles are renumbered
         new = ~self._notified & (fleet.state[self._home_fleet] == ARRIVED)
         if not new.any():
             return
@@ -145,6 +145,16 @@ class PopulationComponent:
             "population.vehicle_trips_per_household", driven.sum() / max(n, 1), "trips/day"
         )
         results.add_kpi("population.through_trips", int((legs.household < 0).sum()), "count")
+        crossing = driven & legs.crosses
+        results.add_kpi("population.external_trips", int(crossing.sum()), "count")
+        results.add_kpi(
+            "population.external_trip_share", crossing.sum() / max(int(driven.sum()), 1), "share"
+        )
+        results.add_kpi(
+            "population.outside_km",
+            float((legs.outside_pre_m[driven] + legs.outside_post_m[driven]).sum()) / 1000.0,
+            "km",
+        )
         results.add_kpi("population.trips_in_window", len(self.trips), "count")
         results.add_kpi("population.same_node_trips_skipped", self.same_node, "count")
         results.add_kpi("population.home_arrivals", len(self._arrivals), "count")
@@ -184,6 +194,8 @@ def legs_frame(legs: Legs) -> pd.DataFrame:
             "depart_s": legs.depart_s,
             "after_leg": legs.after,
             "driven": legs.driven,
+            "outside_pre_m": legs.outside_pre_m,
+            "outside_post_m": legs.outside_post_m,
         }
     )
 
@@ -192,14 +204,24 @@ def window_trips(legs: Legs, start_s: float, end_s: float) -> tuple[Trips, np.nd
     """The driven legs departing in [start_s, end_s) as Trips (trip_id = leg index).
 
     Returns (trips, leg index of each trip in Trips order, legs skipped for having the same
-    origin and destination node). A chain whose previous leg is not in the window starts
-    free (its car is assumed where the plan puts it)."""
+    origin and destination node: a leg wholly outside the map, between two stops beyond its
+    edge, is one of them and is not counted). A leg following a skipped one follows that
+    leg's own predecessor, the dwell times added (the car waits out the skipped leg there);
+    a chain whose previous leg is not in the window starts free (its car is assumed where the
+    plan puts it)."""
     in_window = legs.driven & (legs.depart_s >= start_s) & (legs.depart_s < end_s)
     same = in_window & (legs.origin_node == legs.dest_node)
     keep = np.flatnonzero(in_window & ~same)
     kept = np.zeros(len(legs), dtype=bool)
     kept[keep] = True
-    after = legs.after[keep]
+    after = legs.after[keep].copy()
+    dwell = legs.min_dwell_s[keep].copy()
+    while True:  # through skipped same-node legs of the window
+        via = np.flatnonzero((after >= 0) & same[np.maximum(after, 0)])
+        if len(via) == 0:
+            break
+        dwell[via] += legs.min_dwell_s[after[via]]
+        after[via] = legs.after[after[via]]
     ok = after >= 0
     ok[ok] = kept[after[ok]]
     trips = Trips(
@@ -208,6 +230,7 @@ def window_trips(legs: Legs, start_s: float, end_s: float) -> tuple[Trips, np.nd
         dest_node=legs.dest_node[keep],
         depart_s=legs.depart_s[keep],
         after_trip_id=np.where(ok, after, -1),
-        min_dwell_s=np.where(ok, legs.min_dwell_s[keep], 0.0),
+        min_dwell_s=np.where(ok, dwell, 0.0),
     )
-    return trips, trips.trip_id.copy(), int(same.sum())
+    outside = same & (legs.outside_post_m > 0)
+    return trips, trips.trip_id.copy(), int((same & ~outside).sum())

@@ -64,6 +64,13 @@ class PopulationConfig(Section):
     #: share of all vehicle trips that cross the map from boundary to boundary, in [0, 0.9];
     #: default 0.1
     through_share: float = Field(0.1, ge=0, le=0.9)
+    #: place residents' work, shop and school stops beyond the map's edge where the survey
+    #: trip lengths reach past it: the car leaves through a boundary gateway and comes back
+    #: later (twin/population/external.py: NHTS 2017 trip lengths); default true
+    external_trips: bool = True
+    #: multiplies those trip lengths, in (0, 10] (e.g. < 1 for a region whose trips are
+    #: shorter than the US's); default 1
+    trip_length_scale: float = Field(1.0, gt=0, le=10)
     #: centre of the morning peak: mean departure time from home to work; default "07:30"
     am_peak: ClockS = Field(7.5 * 3600.0)
     #: centre of the evening peak: mean departure time from work; default "17:00"

@@ -23,6 +23,12 @@ Default weekday plan of a household (all draws from named streams, see ``plan_to
   takes a free car, or the first commuter's car outside the commute. Tours not driven are
   counted (``car = -1``) and never simulated.
 
+Stops beyond the map's edge (``[population] external_trips``, :func:`place_outside`,
+twin/population/external.py): the stop's node is the exit gateway and ``stop_outside_m`` the
+distance driven beyond it; its legs record the distance driven outside the map
+(``outside_pre_m`` before entering, ``outside_post_m`` after leaving), and the car comes back
+through ``stop_entry_node``.
+
 Legs of the same car are chained (``after``): a car leaves for its next leg only once it has
 arrived from the previous one, and after at least ``min(planned stay, MIN_DWELL_CAP_S)`` at the
 stop; tours that the plan lets overlap on one car are shifted later until they do not.
@@ -37,6 +43,7 @@ from numba import njit
 
 from twin.population.config import PopulationConfig
 from twin.population.destinations import HOME, PURPOSES, SCHOOL, SHOP, THROUGH, WORK, Gravity
+from twin.population.external import ExternalModel, outside_time_s
 from twin.population.households import HouseholdArrays
 from twin.rng import stream
 from twin.traffic.profiles import hourly_shares
@@ -64,6 +71,8 @@ class Stop:
     purpose: str
     node: int
     depart_s: float
+    outside_m: float = 0.0  # > 0: outside the map, this far beyond gateway ``node``
+    entry_node: int = -1  # outside stop: the gateway the car comes back through
 
 
 @dataclass
@@ -88,9 +97,26 @@ class Tours:
     stop_purpose: np.ndarray  # int8, WORK / SHOP / SCHOOL
     stop_node: np.ndarray  # int32
     stop_depart_s: np.ndarray  # float64
+    #: float64 m driven beyond the exit gateway ``stop_node`` to reach an outside stop (from
+    #: the map, or from the previous outside stop), 0 for a stop inside the map
+    stop_outside_m: np.ndarray | None = None
+    #: int32 entry gateway an outside stop's car comes back through, -1 inside the map
+    stop_entry_node: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.stop_node)
+        if self.stop_outside_m is None:
+            self.stop_outside_m = np.zeros(n)
+        if self.stop_entry_node is None:
+            self.stop_entry_node = np.full(n, -1, dtype=np.int32)
 
     def __len__(self) -> int:
         return len(self.household)
+
+    @property
+    def stop_outside(self) -> np.ndarray:
+        """Whether each stop lies outside the map (see twin.population.external)."""
+        return self.stop_entry_node >= 0
 
     @property
     def n_stops(self) -> np.ndarray:
@@ -120,6 +146,8 @@ class Tours:
             self.stop_purpose[stop_idx],
             self.stop_node[stop_idx],
             self.stop_depart_s[stop_idx],
+            self.stop_outside_m[stop_idx],
+            self.stop_entry_node[stop_idx],
         )
 
     def to_list(self) -> list[Tour]:
@@ -129,7 +157,8 @@ class Tours:
             a, b = self.stop_offsets[i], self.stop_offsets[i + 1]
             stops = [
                 Stop(PURPOSES[self.stop_purpose[k]], int(self.stop_node[k]),
-                     float(self.stop_depart_s[k]))
+                     float(self.stop_depart_s[k]), float(self.stop_outside_m[k]),
+                     int(self.stop_entry_node[k]))
                 for k in range(a, b)
             ]  # fmt: skip
             out.append(Tour(int(self.person[i]), int(self.car[i]), float(self.depart_s[i]), stops))
@@ -139,7 +168,7 @@ class Tours:
     def from_lists(cls, plans: list[tuple[int, list[Tour]]]) -> Tours:
         """From (household index, its tours) pairs."""
         hh, person, car, dep, n_stops = [], [], [], [], []
-        purpose, node, sdep = [], [], []
+        purpose, node, sdep, out_m, entry = [], [], [], [], []
         for h, tours in plans:
             for t in tours:
                 if not t.stops:
@@ -158,6 +187,8 @@ class Tours:
                     purpose.append(PURPOSES.index(s.purpose))
                     node.append(s.node)
                     sdep.append(s.depart_s)
+                    out_m.append(s.outside_m if s.entry_node >= 0 else 0.0)
+                    entry.append(s.entry_node)
         return cls(
             np.asarray(hh, dtype=np.int64),
             np.asarray(person, dtype=np.int16),
@@ -167,6 +198,8 @@ class Tours:
             np.asarray(purpose, dtype=np.int8),
             np.asarray(node, dtype=np.int32),
             np.asarray(sdep, dtype=np.float64),
+            np.asarray(out_m, dtype=np.float64),
+            np.asarray(entry, dtype=np.int32),
         )
 
     @classmethod
@@ -185,6 +218,8 @@ class Tours:
             cat([p.stop_purpose for p in parts]),
             cat([p.stop_node for p in parts]),
             cat([p.stop_depart_s for p in parts]),
+            cat([p.stop_outside_m for p in parts]),
+            cat([p.stop_entry_node for p in parts]),
         )
 
 
@@ -213,8 +248,17 @@ def _one_stop(household, person, car, depart_s, purpose, node, stop_depart_s) ->
     )
 
 
-def plan_tours(hh: HouseholdArrays, cfg: PopulationConfig, gravity: Gravity, seed: int) -> Tours:
-    """The default weekday tours of every household (see the module docstring)."""
+def plan_tours(
+    hh: HouseholdArrays,
+    cfg: PopulationConfig,
+    gravity: Gravity,
+    seed: int,
+    *,
+    external: ExternalModel | None = None,
+) -> Tours:
+    """The default weekday tours of every household (see the module docstring); with
+    ``external``, stops beyond the map's edge go through its gateways
+    (:func:`place_outside`)."""
     home = hh.home_node
     cars = hh.cars.astype(np.int64)
 
@@ -298,7 +342,90 @@ def plan_tours(hh: HouseholdArrays, cfg: PopulationConfig, gravity: Gravity, see
     others = _one_stop(o_hh, o_person, o_car, o_leave, SHOP, dest, o_back)
 
     tours = Tours.concat([commutes, runs, others])
+    if external is not None:
+        place_outside(tours, home, gravity, external, stream(seed, "plans.external"))
     return fix_car_overlaps(tours, hh, gravity)
+
+
+def place_outside(
+    tours: Tours,
+    home: np.ndarray,
+    gravity: Gravity,
+    external: ExternalModel,
+    rng: np.random.Generator,
+) -> None:
+    """Move the stops that lie beyond the map's edge to its gateways, in place.
+
+    Stop by stop in tour order (twin.population.external decides which: the purpose's trip
+    length against the distance to the boundary); a stop after an outside stop is outside
+    too. The times follow: an outside stop is reached later (the inside drive to the gateway
+    plus ``outside_m`` at the outside speed); a shop or school stop keeps its planned stay, a
+    work stop its planned end (at least ``OTHER_MIN_STAY_S`` after the arrival); later stops
+    of the tour move with it.
+    """
+    n_stops = tours.n_stops
+    if len(n_stops) == 0:
+        return
+    t_of = np.repeat(np.arange(len(tours)), n_stops)
+    pos = _rank_within(t_of)
+    old_dep = tours.stop_depart_s.copy()
+    new_dep = tours.stop_depart_s  # updated in place
+    for k in range(int(n_stops.max())):
+        s = np.flatnonzero(pos == k)
+        if k == 0:
+            origin = home[tours.household[t_of[s]]]
+            old_prev = new_prev = tours.depart_s[t_of[s]]
+            after_out = np.zeros(len(s), dtype=bool)
+        else:
+            origin = tours.stop_node[s - 1].copy()
+            old_prev, new_prev = old_dep[s - 1], new_dep[s - 1]
+            after_out = tours.stop_entry_node[s - 1] >= 0
+        old_node = tours.stop_node[s].copy()
+        purpose = tours.stop_purpose[s]
+        # chained after an outside stop: outside too, near it
+        a = s[after_out]
+        tours.stop_node[a] = tours.stop_node[a - 1]
+        tours.stop_entry_node[a] = tours.stop_entry_node[a - 1]
+        for p in np.unique(purpose[after_out]):
+            sel = a[tours.stop_purpose[a] == p]
+            tours.stop_outside_m[sel] = external.hop_m(int(p), len(sel), rng)
+        # from inside the map: by the trip length against the distance to the edge
+        for p in np.unique(purpose[~after_out]):
+            j = np.flatnonzero(~after_out & (purpose == p))
+            out, exit_node, entry_node, out_m = external.place(int(p), origin[j], rng, gravity)
+            sel = s[j[out]]
+            tours.stop_node[sel] = exit_node[out]
+            tours.stop_entry_node[sel] = entry_node[out]
+            tours.stop_outside_m[sel] = out_m[out]
+        # times: the stay (work: the end) as planned, from the new arrival
+        t_old = 60.0 * gravity.time_min(origin, old_node)
+        moved = tours.stop_entry_node[s] >= 0
+        t_new = np.where(
+            moved,
+            np.where(after_out, 0.0, 60.0 * gravity.time_min(origin, tours.stop_node[s]))
+            + outside_time_s(tours.stop_outside_m[s]),
+            t_old,
+        )
+        stay = np.maximum(old_dep[s] - old_prev - t_old, 0.0)
+        arrive = new_prev + t_new
+        new_dep[s] = np.where(
+            purpose == WORK, np.maximum(old_dep[s], arrive + OTHER_MIN_STAY_S), arrive + stay
+        )
+
+
+def return_outside_m(tours: Tours) -> np.ndarray:
+    """Per stop: the distance (m) back to the map's edge from it, 0 inside the map. A run of
+    outside stops comes back from the first one's distance (the later ones are near it)."""
+    out = tours.stop_outside
+    back = np.where(out, tours.stop_outside_m, 0.0)
+    if len(out) == 0:
+        return back
+    pos = _rank_within(np.repeat(np.arange(len(tours)), tours.n_stops))
+    for k in range(1, int(tours.n_stops.max())):
+        s = np.flatnonzero((pos == k) & out)
+        cont = s[out[s - 1]]
+        back[cont] = back[cont - 1]
+    return back
 
 
 def _profile_times(rng: np.random.Generator, n: int, lo_s: float, hi_s: float) -> np.ndarray:
@@ -313,8 +440,13 @@ def _profile_times(rng: np.random.Generator, n: int, lo_s: float, hi_s: float) -
 def tour_end_s(tours: Tours, home: np.ndarray, gravity: Gravity) -> np.ndarray:
     """Planned arrival home of each tour (free-flow time from the last stop)."""
     last = tours.stop_offsets[1:] - 1
-    return tours.stop_depart_s[last] + 60.0 * gravity.time_min(
-        tours.stop_node[last], home[tours.household]
+    out = tours.stop_outside[last]
+    start = np.where(out, tours.stop_entry_node[last], tours.stop_node[last])
+    back = np.where(out, return_outside_m(tours)[last], 0.0) if out.any() else 0.0
+    return (
+        tours.stop_depart_s[last]
+        + outside_time_s(back)
+        + 60.0 * gravity.time_min(start, home[tours.household])
     )
 
 
@@ -363,9 +495,26 @@ class Legs:
     depart_s: np.ndarray  # float64, planned
     after: np.ndarray  # int64 leg index this leg follows (same car), -1 = none
     min_dwell_s: np.ndarray  # float64, least time at the origin after ``after`` arrives
+    #: float64 m driven outside the map before entering it at ``origin_node`` (a gateway)
+    outside_pre_m: np.ndarray | None = None
+    #: float64 m driven outside the map after leaving it at ``dest_node`` (a gateway); a
+    #: leg between two stops outside the map has ``origin_node == dest_node`` and its whole
+    #: length here
+    outside_post_m: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.outside_pre_m is None:
+            self.outside_pre_m = np.zeros(len(self.household))
+        if self.outside_post_m is None:
+            self.outside_post_m = np.zeros(len(self.household))
 
     def __len__(self) -> int:
         return len(self.household)
+
+    @property
+    def crosses(self) -> np.ndarray:
+        """Whether each leg leaves or enters the map (or runs wholly outside it)."""
+        return (self.outside_pre_m > 0) | (self.outside_post_m > 0)
 
     @property
     def driven(self) -> np.ndarray:
@@ -394,6 +543,8 @@ def with_extra_legs(
         depart_s=cat([legs.depart_s, np.asarray(depart_s, dtype=np.float64)]),
         after=cat([legs.after, np.asarray(after).astype(np.int64)]),
         min_dwell_s=cat([legs.min_dwell_s, np.zeros(m)]),
+        outside_pre_m=cat([legs.outside_pre_m, np.zeros(m)]),
+        outside_post_m=cat([legs.outside_post_m, np.zeros(m)]),
     )
 
 
@@ -408,9 +559,16 @@ def tours_to_legs(tours: Tours, hh: HouseholdArrays, gravity: Gravity) -> Legs:
     s_here = first_stop + k  # the stop this leg goes to (invalid for the last leg)
     s_prev = first_stop + k - 1  # the stop it leaves (invalid for the first leg)
     home = hh.home_node[tours.household[t]]
-    origin = np.where(k == 0, home, tours.stop_node[np.maximum(s_prev, 0)])
-    dest = np.where(last, home, tours.stop_node[np.minimum(s_here, len(tours.stop_node) - 1)])
-    depart = np.where(k == 0, tours.depart_s[t], tours.stop_depart_s[np.maximum(s_prev, 0)])
+    sp, sh = np.maximum(s_prev, 0), np.minimum(s_here, len(tours.stop_node) - 1)
+    prev_out = (k > 0) & tours.stop_outside[sp] if len(sp) else np.zeros(0, dtype=bool)
+    here_out = ~last & tours.stop_outside[sh] if len(sh) else np.zeros(0, dtype=bool)
+    back_m = return_outside_m(tours)
+    pre_m = np.where(prev_out & ~here_out, back_m[sp], 0.0) if len(sp) else np.zeros(0)
+    post_m = np.where(here_out, tours.stop_outside_m[sh], 0.0) if len(sh) else np.zeros(0)
+    leaves_from = np.where(prev_out & ~here_out, tours.stop_entry_node[sp], tours.stop_node[sp])
+    origin = np.where(k == 0, home, leaves_from)
+    dest = np.where(last, home, tours.stop_node[sh])
+    depart = np.where(k == 0, tours.depart_s[t], tours.stop_depart_s[sp] + outside_time_s(pre_m))
     purpose = np.where(
         last, HOME, tours.stop_purpose[np.minimum(s_here, len(tours.stop_purpose) - 1)]
     ).astype(np.int8)
@@ -426,13 +584,19 @@ def tours_to_legs(tours: Tours, hh: HouseholdArrays, gravity: Gravity) -> Legs:
         depart_s=depart,
         after=np.full(len(t), -1, dtype=np.int64),
         min_dwell_s=np.zeros(len(t)),
+        outside_pre_m=pre_m,
+        outside_post_m=post_m,
     )
     chain_legs(legs, gravity)
     return legs
 
 
 def chain_legs(legs: Legs, gravity: Gravity) -> None:
-    """Set ``after`` and ``min_dwell_s``: each driven leg follows its car's previous leg."""
+    """Set ``after`` and ``min_dwell_s``: each driven leg follows its car's previous leg.
+
+    ``min_dwell_s`` is the time between the previous leg's arrival in the map and this leg's
+    departure in it: the activity (planned, capped at ``MIN_DWELL_CAP_S``) plus, for a car
+    that left the map, its driving outside there and back (not capped)."""
     driven = np.flatnonzero(legs.driven & (legs.household >= 0))
     order = driven[np.lexsort((legs.depart_s[driven], legs.car[driven],
                                legs.household[driven]))]  # fmt: skip
@@ -441,10 +605,15 @@ def chain_legs(legs: Legs, gravity: Gravity) -> None:
     )
     nxt, prv = order[1:][same], order[:-1][same]
     legs.after[nxt] = prv
-    arrive_plan = legs.depart_s[prv] + 60.0 * gravity.time_min(
-        legs.origin_node[prv], legs.dest_node[prv]
+    wholly_outside = (legs.origin_node[prv] == legs.dest_node[prv]) & (legs.outside_post_m[prv] > 0)
+    inside_s = np.where(
+        wholly_outside, 0.0, 60.0 * gravity.time_min(legs.origin_node[prv], legs.dest_node[prv])
     )
-    legs.min_dwell_s[nxt] = np.clip(legs.depart_s[nxt] - arrive_plan, 0.0, MIN_DWELL_CAP_S)
+    post_s = outside_time_s(legs.outside_post_m[prv])
+    pre_s = outside_time_s(legs.outside_pre_m[nxt])
+    arrive_plan = legs.depart_s[prv] + inside_s + post_s
+    activity = legs.depart_s[nxt] - pre_s - arrive_plan
+    legs.min_dwell_s[nxt] = post_s + np.clip(activity, 0.0, MIN_DWELL_CAP_S) + pre_s
 
 
 def through_legs(

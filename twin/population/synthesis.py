@@ -2,7 +2,8 @@
 
 ``synthesize(net, map_file, cfg, seed)`` runs every step and returns :class:`PopulationData`:
 the households as arrays, the gravity model, the default tours of every household, and the
-boundary gateways of through traffic. ``day_legs`` turns tours (default or from agents'
+boundary gateways of through traffic and of the residents' trips that leave the map
+(twin/population/external.py). ``day_legs`` turns tours (default or from agents'
 ``plan_day``) into the legs of the day, through traffic included.
 """
 
@@ -20,6 +21,7 @@ from twin.network.road import RoadNet
 from twin.network.tags import DRIVABLE_HIGHWAYS
 from twin.population.config import PopulationConfig
 from twin.population.destinations import Gravity, Zones, attractions, build_zones
+from twin.population.external import ExternalModel
 from twin.population.features import MapFeatures, read_features
 from twin.population.homes import Homes, place_homes
 from twin.population.households import HouseholdArrays
@@ -131,6 +133,13 @@ def find_gateways(net: RoadNet) -> Gateways:
     )
 
 
+def external_model(net: RoadNet, cfg: PopulationConfig) -> ExternalModel | None:
+    """Where stops beyond the map's edge go (None with ``external_trips = false``)."""
+    if not cfg.external_trips:
+        return None
+    return ExternalModel.build(net, cfg.trip_length_scale)
+
+
 def synthesize(
     net: RoadNet,
     map_file: str | Path,
@@ -162,7 +171,8 @@ def synthesize(
     gateways = find_gateways(net)
     timings["zones"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    tours = plan_tours(households, cfg, gravity, seed)
+    external = external_model(net, cfg)
+    tours = plan_tours(households, cfg, gravity, seed, external=external)
     timings["plans"] = time.perf_counter() - t0
     log.info(
         "population: %d households (%d in mapped buildings, %d along streets), %d tours",

@@ -22,8 +22,8 @@ One call advances every vehicle by ``dt_s`` in three passes over struct-of-array
    and, with ``teleport``, moved on along its route to the first link with room (SUMO's
    ``--time-to-teleport``), and counted again.
 
-Randomness (dawdling) is a counter-based hash of (seed, vehicle, step): the same run gives
-the same numbers whatever the order of evaluation.
+Randomness (dawdling) is a counter-based hash of (seed, trip, step): the same run gives
+the same numbers whatever the order of evaluation or the numbering of the vehicles.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def plan_speeds(
         fl.route_links,
         fl.route_idx,
     )
-    yield_to, speed_factor = fl.yield_to, fl.speed_factor
+    yield_to, speed_factor, trip = fl.yield_to, fl.speed_factor, fl.trip
     link_length, link_speed, link_to, link_closed = (
         net.link_length_m,
         net.link_speed_mps,
@@ -269,7 +269,7 @@ def plan_speeds(
                 else:
                     yield_to[v] = -1
             v_des = min(speed + a_dt, link_speed[link] * speed_factor[v], v_safe)
-            r = uniform01(seed, v, step)
+            r = uniform01(seed, trip[v], step)
             if v_des < a_dt:  # SUMO: less dawdling when starting from rest
                 v_des -= p.sigma * v_des * r
             else:

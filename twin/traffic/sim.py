@@ -27,6 +27,7 @@ from twin.rng import stream
 from twin.traffic import kernel
 from twin.traffic.demand import Trips
 from twin.traffic.junctions import GapParams
+from twin.traffic.renumber import renumber
 from twin.traffic.routing import Router, RouteSet
 from twin.traffic.signals import SignalPlans, run_signals, webster_plans
 from twin.traffic.state import (
@@ -35,6 +36,7 @@ from twin.traffic.state import (
     SCHEDULED,
     UNROUTABLE,
     WAITING,
+    Fleet,
     Params,
     lane_links,
     net_arrays,
@@ -93,6 +95,44 @@ def peak_hour_flows_vph(routes: RouteSet, depart_s: np.ndarray, n_links: int) ->
     return counts.reshape(n_hours, n_links).max(axis=0).astype(float)
 
 
+#: steps between renumberings of the running fleet in lane order (twin.traffic.renumber), and
+#: the fewest running vehicles for which it pays: below, their state fits in the caches
+RENUMBER_EVERY_STEPS = 100
+RENUMBER_MIN_RUNNING = 20_000
+#: the Fleet arrays the trip table reads
+TRIP_COLUMNS = (
+    "depart_plan_s", "depart_s", "arrive_s", "dist_m", "time_loss_s", "wait_s", "stops",
+    "teleports", "gridlocked", "state",
+)  # fmt: skip
+
+
+class _ByTrip:
+    """One fleet array read by trip: ``a[trips]`` is ``array[vehicle_of_trip[trips]]``."""
+
+    __slots__ = ("_array", "_vehicle")
+
+    def __init__(self, array: np.ndarray, vehicle_of_trip: np.ndarray) -> None:
+        self._array, self._vehicle = array, vehicle_of_trip
+
+    def __getitem__(self, trips):
+        return self._array[self._vehicle[trips]]
+
+    def all(self) -> np.ndarray:
+        """The whole array in trip order (a copy)."""
+        return self._array[self._vehicle]
+
+
+class TripView:
+    """The fleet's per-vehicle arrays indexed by trip (row of the trip table), whatever the
+    vehicles' current numbering: ``sim.by_trip.state[trips]``."""
+
+    def __init__(self, sim: TrafficSim) -> None:
+        self._sim = sim
+
+    def __getattr__(self, name: str) -> _ByTrip:
+        return _ByTrip(getattr(self._sim.fleet, name), self._sim.vehicle_of_trip)
+
+
 class TrafficSim:
     """Microscopic traffic on ``net`` for ``trips``, starting at ``start_s``."""
 
@@ -109,6 +149,8 @@ class TrafficSim:
         plans: SignalPlans | None = None,
         gaps: GapParams | None = None,
         signal_timing: str = "capacity",
+        renumber_every_steps: int | None = None,
+        renumber_min_running: int | None = None,
     ) -> None:
         self.net = net
         self.trips = trips
@@ -154,14 +196,46 @@ class TrafficSim:
         self.t_s = float(start_s)
         self.updates = 0  # vehicle-updates done (running vehicles x steps)
         self.rerouted = 0  # routes replaced by reroute()
+        # the running vehicles are renumbered in lane order every so many steps (0: never);
+        # vehicle_of_trip maps a trip (row of ``trips``) to its vehicle in ``fleet``
+        self.renumber_every_steps = int(
+            RENUMBER_EVERY_STEPS if renumber_every_steps is None else renumber_every_steps
+        )
+        self.renumber_min_running = int(
+            RENUMBER_MIN_RUNNING if renumber_min_running is None else renumber_min_running
+        )
+        self.vehicle_of_trip = np.arange(n, dtype=np.int64)
+        self._routes_used = len(self.fleet.route_links)  # route_links beyond: spare room
+        self.by_trip = TripView(self)  # read the fleet by trip
+        self._renumbered_at = 0
         self._bin_start_s = self.t_s
 
     # -- stepping ----------------------------------------------------------------------------
 
     def advance(self, n_steps: int = 1) -> None:
-        """Advance by ``n_steps`` time steps in one kernel call."""
-        if n_steps <= 0:
-            return
+        """Advance by ``n_steps`` time steps (in one kernel call between renumberings)."""
+        every = self.renumber_every_steps
+        while n_steps > 0:
+            chunk = n_steps
+            if every > 0:
+                due = self._renumbered_at + every - self.step_no
+                if due <= 0:
+                    if self.fleet.run_count[0] >= self.renumber_min_running:
+                        self.renumber()
+                    self._renumbered_at = self.step_no
+                    due = every
+                chunk = min(chunk, due)
+            self._kernel_steps(chunk)
+            n_steps -= chunk
+
+    def renumber(self) -> None:
+        """Renumber the running vehicles in lane order (:mod:`twin.traffic.renumber`)."""
+        self._renumbered_at = self.step_no
+        ids = renumber(self.fleet, [self._moved, self.route_length_m])
+        if ids is not None:
+            self.vehicle_of_trip[self.fleet.trip[ids]] = ids
+
+    def _kernel_steps(self, n_steps: int) -> None:
         self._n_waiting, self._next_due, updates = kernel.run_steps(
             self.arrays,
             self.fleet,
@@ -212,7 +286,8 @@ class TrafficSim:
         """Give a random ``share`` of the running vehicles (not on their last link) the
         fastest route on current travel times; returns how many got a new route."""
         fl = self.fleet
-        running = np.sort(fl.run_list[: fl.run_count[0]])
+        running = fl.run_list[: fl.run_count[0]]
+        running = running[np.argsort(fl.trip[running])]  # by trip: the same draws if renumbered
         on_last = fl.route_start[running] + fl.route_idx[running] + 1 >= fl.route_end[running]
         candidates = running[~on_last]
         chosen = candidates[rng.random(len(candidates)) < share]
@@ -228,7 +303,7 @@ class TrafficSim:
         fl = self.fleet
         hit = np.zeros(self.net.n_links, dtype=bool)
         hit[np.asarray(links, dtype=np.int64)] = True
-        c = np.concatenate([[0], np.cumsum(hit[fl.route_links])])
+        c = np.concatenate([[0], np.cumsum(hit[fl.route_links[: self._routes_used]])])
         state = fl.state
         live = np.flatnonzero((state == SCHEDULED) | (state == WAITING) | (state == RUNNING))
         live = live[~((state[live] == RUNNING) & hit[fl.link[live]])]  # inside: drives out
@@ -241,15 +316,15 @@ class TrafficSim:
         ``vehicles``: running ones from the link they are on, the others from their origin.
         Returns (vehicles given a new route, vehicles for which none was found)."""
         fl = self.fleet
-        vehicles = np.sort(np.asarray(vehicles, dtype=np.int64))
+        vehicles = np.asarray(vehicles, dtype=np.int64)
+        vehicles = vehicles[np.argsort(fl.trip[vehicles], kind="stable")]
         state = fl.state[vehicles]
         running = vehicles[state == RUNNING]
         pending = vehicles[(state == SCHEDULED) | (state == WAITING)]
         done = self._new_routes_running(running) if len(running) else 0
         if len(pending):
-            found = self.router.routes(
-                self.trips.origin_node[pending], self.trips.dest_node[pending]
-            )
+            trip = fl.trip[pending]
+            found = self.router.routes(self.trips.origin_node[trip], self.trips.dest_node[trip])
             ok = found.ok
             pieces = [found.route(i) for i in np.flatnonzero(ok)]
             self._set_routes(pending[ok], pieces, behind_m=np.zeros(int(ok.sum())))
@@ -260,7 +335,7 @@ class TrafficSim:
         """Routes from the current link of running vehicles ``chosen``; how many changed."""
         fl = self.fleet
         here = fl.link[chosen]
-        found = self.router.routes_from_links(here, self.trips.dest_node[chosen])
+        found = self.router.routes_from_links(here, self.trips.dest_node[fl.trip[chosen]])
         ok = found.ok & self._can_take_first_turn(chosen, found)
         chosen, here = chosen[ok], here[ok]
         pieces = [
@@ -288,12 +363,14 @@ class TrafficSim:
             return
         fl = self.fleet
         lengths = np.array([len(p) for p in pieces], dtype=np.int64)
-        base = len(fl.route_links)
+        base = self._routes_used
+        self._routes_used += int(lengths.sum())
+        if self._routes_used > len(fl.route_links):  # grow the route store geometrically
+            grown = np.zeros(max(self._routes_used, 2 * len(fl.route_links)), dtype=np.int32)
+            grown[:base] = fl.route_links[:base]
+            self.fleet = fl = fl._replace(route_links=grown)
+        fl.route_links[base : self._routes_used] = np.concatenate(pieces)
         starts = base + np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        self.fleet = fl._replace(
-            route_links=np.concatenate([fl.route_links, *pieces]).astype(np.int32)
-        )
-        fl = self.fleet
         fl.route_start[vehicles] = starts
         fl.route_end[vehicles] = starts + lengths
         fl.route_idx[vehicles] = 0
@@ -323,7 +400,7 @@ class TrafficSim:
 
     def held(self) -> np.ndarray:
         """Which vehicles wait, at the current time, for the trip they follow to arrive (and
-        their dwell time to pass) rather than for room on their first link (bool per trip)."""
+        their dwell time to pass) rather than for room on their first link (bool per vehicle)."""
         fl, t = self.fleet, self.t_s
         prev = np.maximum(fl.after, 0)
         s = fl.state[prev]
@@ -362,9 +439,14 @@ class TrafficSim:
             for i in bad
         ]
 
+    def _in_trip_order(self) -> Fleet:
+        """The fleet's TRIP_COLUMNS in trip order (copies; the other arrays as they are)."""
+        v = self.vehicle_of_trip
+        return self.fleet._replace(**{f: getattr(self.fleet, f)[v] for f in TRIP_COLUMNS})
+
     def trip_table(self) -> pd.DataFrame:
         """One row per trip: timing, route, time loss, waiting, stops, teleports, status."""
-        fl = self.fleet
+        fl = self._in_trip_order()
         return pd.DataFrame(
             {
                 "trip_id": self.trips.trip_id,
@@ -376,7 +458,7 @@ class TrafficSim:
                 "depart_delay_s": fl.depart_s - fl.depart_plan_s,
                 "arrive_s": fl.arrive_s,
                 "duration_s": fl.arrive_s - fl.depart_s,
-                "route_length_m": self.route_length_m,
+                "route_length_m": self.route_length_m[self.vehicle_of_trip],
                 "dist_m": fl.dist_m,
                 "time_loss_s": fl.time_loss_s,
                 "wait_s": fl.wait_s,
@@ -396,7 +478,7 @@ class TrafficSim:
         those held for their previous leg (``vehicles_held``, a part of it); a waiting or
         held vehicle adds no vehicle-hours (those start at insertion)."""
         c = self.counts()
-        fl = self.fleet
+        fl = self._in_trip_order()  # sums in trip order: the same whatever the numbering
         done = fl.state == ARRIVED
         vkt = float(fl.dist_m.sum() / 1000.0)
         vht = float(

@@ -5,8 +5,10 @@ plain structs, and caches the kernels that take them):
 
 - :class:`NetArrays`: the RoadNet arrays the kernels need, plus lanes as slots
   (lane slot ``link_lane_offset[l] + k`` is lane ``k`` of link ``l``; ``k = 0`` is the kerb lane);
-- :class:`Fleet`: one entry per vehicle (one vehicle per trip) and the per-lane doubly linked
-  lists that order vehicles along each lane (``lane_head`` is the vehicle nearest the stop line);
+- :class:`Fleet`: one entry per vehicle (one vehicle per trip; ``trip`` names it, since the
+  running vehicles are renumbered in lane order, :mod:`twin.traffic.renumber`) and the
+  per-lane doubly linked lists that order vehicles along each lane (``lane_head`` is the
+  vehicle nearest the stop line);
 - :class:`LinkStats`: per-link accumulators, emptied by the engine at every reporting bin.
 
 Positions are of a vehicle's front, in metres from the start of its link.
@@ -100,6 +102,7 @@ class Fleet(NamedTuple):
     at_line_s: np.ndarray  # float64, since when it has made its stop at the line (inf: not yet)
     lane_ok: np.ndarray  # bool, its lane serves its next movement (else it changes lanes)
     yield_to: np.ndarray  # int32, a vehicle waiting to change into this one's lane ahead (-1)
+    trip: np.ndarray  # int32, the trip the vehicle drives (row of the trip table)
 
 
 class LinkStats(NamedTuple):
@@ -266,6 +269,7 @@ def new_fleet(
         at_line_s=np.full(n, np.inf),
         lane_ok=np.ones(n, dtype=np.bool_),
         yield_to=np.full(n, -1, dtype=np.int32),
+        trip=np.arange(n, dtype=np.int32),
     )
 
 
