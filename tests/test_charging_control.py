@@ -207,7 +207,8 @@ def test_llf_keeps_every_transformer_within_its_rating(tmp_path, base_sc, uncont
     assert llf.kpi("energy.trafo_loading_max_percent") <= 100.0  # measured 99.7
     assert llf.kpi("energy.trafos_overloaded") == 0
     # it still charges: most of what charging on arrival delivers, more than TOU
-    assert llf.kpi("energy.ev_kwh") > 0.75 * plain.kpi("energy.ev_kwh")
+    # (measured 0.71 since an EV's whole tour comes off its battery; the bound was 0.75)
+    assert llf.kpi("energy.ev_kwh") > 0.65 * plain.kpi("energy.ev_kwh")
     assert llf.kpi("energy.ev_kwh") >= tou_res.kpi("energy.ev_kwh")
     assert llf.kpi("energy.ev_unmet_departure_kwh") <= tou_res.kpi("energy.ev_unmet_departure_kwh")
     # at the default 15-min interval the non-EV load moves between decisions: LLF and EDF cut
@@ -226,14 +227,17 @@ def test_tou_makes_a_new_peak_when_off_peak_begins(tou, uncontrolled):
     assert ev[ev.index < OFF_PEAK_S].max() == 0.0  # nothing charges before 22:00
     first = ev.loc[OFF_PEAK_S]  # the tick [22:00, 22:01)
     assert first > 1000.0
-    # the evening's peak: at 22:00, or within 1 % of it at the 22:15 decision, when the EVs that
-    # got home since (some from beyond the map's edge) start too
+    # the evening's peak comes with the timer: 22:00 itself, or within 2 % of it at a decision
+    # of the next 45 minutes, when the EVs that got home since start too while the first ones
+    # still charge at full power (measured: 22:31, 1.3 % above 22:00)
     hh = s["households_kw"]
-    assert OFF_PEAK_S <= hh.idxmax() <= OFF_PEAK_S + 900 and hh.loc[OFF_PEAK_S] >= 0.99 * hh.max()
+    assert OFF_PEAK_S <= hh.idxmax() <= OFF_PEAK_S + 2700 and hh.loc[OFF_PEAK_S] >= 0.98 * hh.max()
     assert hh[hh.index < OFF_PEAK_S].max() < 0.8 * hh.loc[OFF_PEAK_S]
     assert first > 0.95 * ev.max()  # EVs that got home since wait for 22:15 and add a little
     _, plain = uncontrolled
-    assert first > 1.5 * plain.tables["energy"]["ev_kw"].max()  # above charging on arrival
+    # well above charging on arrival (measured 1.43x; 1.5x before whole tours came off the
+    # batteries, which lengthens the sessions and so their overlap on arrival)
+    assert first > 1.3 * plain.tables["energy"]["ev_kw"].max()
     # the independent expectation: every EV plugged at 22:00 draws its charger power, or less
     # when it needs less than a minute's worth
     log = res.tables["charging_decisions"].set_index("t_s")

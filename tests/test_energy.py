@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from twin.energy.config import EnergyConfig
@@ -221,3 +222,38 @@ def test_a_power_flow_that_does_not_converge_is_recorded_and_the_run_goes_on(
     assert "power flow did not converge" in caplog.text and "first at 16:00" in caplog.text
     assert res.kpi("energy.v_min_pu") > 0.8  # the 0.1 pu of the failed snapshots is left out
     assert res.tables["energy"]["v_min_pu"].isna().sum() == sum(forced)
+
+
+def test_an_ev_gets_home_with_its_whole_tour_off_the_battery():
+    """Energy conservation on the battery: at each arrival home the whole tour comes off it
+    (every leg since leaving home, the distance driven beyond the map's edge included), not
+    only the last leg. Checked against the legs table grouped by tour."""
+    net = load_roadnet(BALTIMORE, BuildOptions())
+    data = synthesize(net, BALTIMORE, PopulationConfig(households=400, ev_share=1.0), seed=5)
+    legs = day_legs(data, data.default_tours)
+    cfg = EnergyConfig(ev_start_soc=(0.9, 0.9), ev_battery_kwh=1000.0)  # never runs empty
+    c = Consumers(data, legs, cfg, 5, start_s=0.0, end_s=86400.0, lon_lat=(-76.6, 39.3))
+    el, evs = c.ev_legs, c.evs
+    soc0 = evs.soc_kwh.copy()
+    for t in np.arange(60.0, 86400.0 + 1, 60.0):  # no draw_kw: nothing charges
+        c.ev_updates(t, None)
+    used_kwh = soc0 - evs.soc_kwh
+    # independently: per tour of an EV's car that got home in the day, all its legs' distance
+    rows = pd.DataFrame(
+        {
+            "ev": el.ev,
+            "tour": legs.tour[el.leg],
+            "m": el.plan_dist_m + legs.outside_pre_m[el.leg] + legs.outside_post_m[el.leg],
+            "home_by_s": np.where(el.reaches_home, el.plan_arrive_s, -np.inf),
+        }
+    )
+    tours = rows.groupby(["ev", "tour"]).agg(m=("m", "sum"), home_s=("home_by_s", "max"))
+    done = tours[tours["home_s"] < 86400.0].groupby(level="ev")["m"].sum()
+    expected = np.zeros(len(used_kwh))
+    expected[done.index.to_numpy()] = done.to_numpy() / 1000.0 * evs.kwh_per_km[done.index]
+    assert (legs.outside_pre_m[el.leg] + legs.outside_post_m[el.leg]).sum() > 0  # some go out
+    assert (tours.groupby(level="ev").size() > 0).all()
+    np.testing.assert_allclose(used_kwh, expected, rtol=1e-9, atol=1e-9)
+    # more than the legs that reach home alone: the drive out counts too
+    last_legs_kwh = (el.plan_dist_m * el.reaches_home * (el.plan_arrive_s < 86400.0)).sum()
+    assert used_kwh.sum() > 1.3 * last_legs_kwh / 1000.0 * evs.kwh_per_km.mean()

@@ -67,6 +67,8 @@ class EVLegs:
     plan_depart_s: np.ndarray  # float64
     plan_arrive_s: np.ndarray  # float64, free-flow estimate
     plan_dist_m: np.ndarray  # float64, free-flow estimate
+    outside_m: np.ndarray  # float64, driven beyond the map's edge before and after the leg
+    tour_start: np.ndarray  # int64, row (here) of the first leg of the leg's tour
     departed: np.ndarray  # bool, handled
     arrived: np.ndarray  # bool, handled
 
@@ -223,10 +225,12 @@ class Consumers:
         times = np.concatenate([dep[leave], arr[come]])
         kinds = np.concatenate([np.zeros(len(leave), bool), np.ones(len(come), bool)])
         legs = np.concatenate([leave, come])
+        driven_m = dist + el.outside_m
         for j in np.lexsort((kinds, times)):
             i, e = legs[j], el.ev[legs[j]]
-            if kinds[j]:
-                self._arrive_home(int(e), float(times[j]), float(dist[i]))
+            if kinds[j]:  # the whole tour comes off the battery: every leg since leaving home
+                tour_m = float(driven_m[el.tour_start[i] : i + 1].sum())
+                self._arrive_home(int(e), float(times[j]), tour_m)
                 el.arrived[i] = True
             else:
                 if self.evs.plugged[e]:
@@ -235,7 +239,8 @@ class Consumers:
             self.ev_events += 1
 
     def _arrive_home(self, e: int, t_s: float, distance_m: float) -> None:
-        """EV ``e`` gets home: the drive comes off its battery, its household decides."""
+        """EV ``e`` gets home after ``distance_m`` (its whole tour): the drive comes off its
+        battery, its household decides."""
         evs, one = self.evs, np.array([e])
         evs.arrive(
             one, t_s, distance_m, next_departure_s=self.next_departure_s(one, t_s), plug=False
@@ -316,6 +321,11 @@ def ev_legs(data: PopulationData, legs: Legs, ev_household: np.ndarray) -> EVLeg
     reaches = legs.purpose[idx] == HOME
     o, d = legs.origin_node[idx], legs.dest_node[idx]
     t_min = data.gravity.time_min(o, d)
+    # a tour's legs are consecutive (one car drives them): each row's tour starts at the last
+    # row, at or before it, whose tour differs from the row before
+    new_tour = np.ones(len(idx), dtype=bool)
+    new_tour[1:] = legs.tour[idx][1:] != legs.tour[idx][:-1]
+    tour_start = np.maximum.accumulate(np.where(new_tour, np.arange(len(idx)), 0))
     dist_km = data.zones.dist_km[data.zones.node_zone[o], data.zones.node_zone[d]]
     n = len(idx)
     return EVLegs(
@@ -327,6 +337,8 @@ def ev_legs(data: PopulationData, legs: Legs, ev_household: np.ndarray) -> EVLeg
         plan_depart_s=legs.depart_s[idx],
         plan_arrive_s=legs.depart_s[idx] + 60.0 * t_min,
         plan_dist_m=1000.0 * dist_km,
+        outside_m=legs.outside_pre_m[idx] + legs.outside_post_m[idx],
+        tour_start=tour_start.astype(np.int64),
         departed=np.zeros(n, dtype=bool),
         arrived=np.zeros(n, dtype=bool),
     )
