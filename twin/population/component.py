@@ -119,12 +119,13 @@ class PopulationComponent:
         idx = np.flatnonzero(new)
         v = self._home_fleet[idx]
         legs = self.trip_leg[self._home_trip[idx]]
-        order = np.argsort(fleet.arrive_s[v], kind="stable")
-        for j in order:
-            leg, veh = legs[j], v[j]
-            hh = int(self.legs.household[leg])
-            car = int(self.legs.car[leg])
-            arrive, dist = float(fleet.arrive_s[veh]), float(fleet.dist_m[veh])
+        arrive_s, dist_m = fleet.arrive_s[v], fleet.dist_m[v]
+        order = np.argsort(arrive_s, kind="stable")
+        households = self.legs.household[legs[order]].tolist()
+        cars = self.legs.car[legs[order]].tolist()
+        for hh, car, arrive, dist in zip(
+            households, cars, arrive_s[order].tolist(), dist_m[order].tolist(), strict=True
+        ):
             self._arrivals.append((hh, car, arrive, dist))
             agent = self._by_index.get(hh)
             if agent is not None:
