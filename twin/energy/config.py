@@ -40,6 +40,26 @@ def _hourly(value: float | tuple[float, ...], what: str) -> float | tuple[float,
     return value
 
 
+def usd_price_alias(data: Any) -> Any:
+    """A table's old key ``price_usd_per_kwh = x`` as ``price_per_kwh = x`` with ``currency =
+    "USD"`` (ValueError if both prices are given or the currency is another)."""
+    if not isinstance(data, dict) or "price_usd_per_kwh" not in data:
+        return data
+    data = dict(data)
+    price = data.pop("price_usd_per_kwh")
+    if "price_per_kwh" in data:
+        raise ValueError(
+            "price_usd_per_kwh and price_per_kwh both given; keep price_per_kwh (in `currency`)"
+        )
+    if data.setdefault("currency", "USD") != "USD":
+        raise ValueError(
+            f"price_usd_per_kwh is in USD but currency = {data['currency']!r}; give "
+            "price_per_kwh (in `currency`) instead"
+        )
+    data["price_per_kwh"] = price
+    return data
+
+
 class EnergyConfig(Section):
     """``[energy]``: the electricity side of the twin (grid, loads, EVs, PV)."""
 
@@ -120,21 +140,7 @@ class EnergyConfig(Section):
     @classmethod
     def _usd_price(cls, data: Any) -> Any:
         """``price_usd_per_kwh = x`` is ``price_per_kwh = x`` with ``currency = "USD"``."""
-        if not isinstance(data, dict) or "price_usd_per_kwh" not in data:
-            return data
-        data = dict(data)
-        price = data.pop("price_usd_per_kwh")
-        if "price_per_kwh" in data:
-            raise ValueError(
-                "price_usd_per_kwh and price_per_kwh both given; keep price_per_kwh (in `currency`)"
-            )
-        if data.setdefault("currency", "USD") != "USD":
-            raise ValueError(
-                f"price_usd_per_kwh is in USD but currency = {data['currency']!r}; give "
-                "price_per_kwh (in `currency`) instead"
-            )
-        data["price_per_kwh"] = price
-        return data
+        return usd_price_alias(data)
 
     @model_serializer(mode="wrap")
     def _dump_usd_price(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from twin.energy.config import usd_price_alias
 from twin.timefmt import parse_clock_s, show_value
 
 
@@ -169,15 +170,7 @@ class Tariff(_Base):
     @classmethod
     def _usd_price(cls, data: Any) -> Any:
         """``price_usd_per_kwh = x`` (the old key) is ``price_per_kwh = x, currency = "USD"``."""
-        if not isinstance(data, dict) or "price_usd_per_kwh" not in data:
-            return data
-        data = dict(data)
-        if "price_per_kwh" in data:
-            raise ValueError("price_usd_per_kwh and price_per_kwh both given; keep price_per_kwh")
-        data["price_per_kwh"] = data.pop("price_usd_per_kwh")
-        if data.setdefault("currency", "USD") != "USD":
-            raise ValueError(f"price_usd_per_kwh is in USD but currency = {data['currency']!r}")
-        return data
+        return usd_price_alias(data)
 
     def describe(self, currency: str | None = None) -> str:
         """``tariff 0.48 EUR/kWh``: in its own currency, else ``currency`` (the run's)."""
