@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
-import time
 import tomllib
 from pathlib import Path
 
 import pandas as pd
+from _twin_process import twin_run
 
 from twin.network.clip import clip_extract
 from twin.results import derived_kpis, machine, run_end_s, software_versions
@@ -49,12 +47,6 @@ CITIES: dict[str, tuple[str, str, float | None]] = {
     "baltimore-downtown-clip": ("baltimore.osm.bz2", "baltimore.toml", 0.35),
 }
 
-_MEASURE = """
-import resource, subprocess, sys
-rc = subprocess.run(sys.argv[1:]).returncode
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)
-"""
-
 
 def _scenario(tmp: Path, name: str, duration: str) -> Path:
     """A day scenario for map ``name`` in ``tmp`` (its map cut first if it is a clip)."""
@@ -69,23 +61,9 @@ def _scenario(tmp: Path, name: str, duration: str) -> Path:
     path.write_text(
         f'base = "{(ROOT / "scenarios" / base).as_posix()}"\nname = "{name}-day"\n\n'
         f'[map]\nfile = "{map_path.as_posix()}"\n\n'
-        f'[time]\nstart = "00:00"\nduration = "{duration}"\nreport_interval = "15min"\n'
-        + offset
+        f'[time]\nstart = "00:00"\nduration = "{duration}"\nreport_interval = "15min"\n' + offset
     )
     return path
-
-
-def _run(scenario: Path, out: Path) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) and output of one ``twin run`` process."""
-    cmd = [sys.executable, "-m", "twin.cli", "run", str(scenario), "-o", str(out),
-           "--no-progress", "--no-report"]  # fmt: skip
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    peak_kib, rc = proc.stdout.strip().splitlines()[-1].split()
-    if int(rc):
-        raise SystemExit(f"twin run {scenario} failed (exit {rc}):\n{proc.stdout}\n{proc.stderr}")
-    return wall, int(peak_kib) / 1024.0, proc.stdout
 
 
 def _row(name: str, run_dir: Path, wall: float, peak_mib: float, text: str) -> dict:
@@ -134,11 +112,11 @@ def main() -> None:
         tmp = Path(tmp_name)
         warm = tmp / "warm.toml"  # compiles the kernels (excluded)
         warm.write_text(f'base = "{(ROOT / "scenarios" / "baltimore-short.toml").as_posix()}"\n')
-        _run(warm, tmp / "warm-run")
+        twin_run(warm, tmp / "warm-run", "--no-report")
         for name in args.maps:
             scenario = _scenario(tmp, name, args.duration)
             run_dir = tmp / f"run-{name}"
-            rows.append(_row(name, run_dir, *_run(scenario, run_dir)))
+            rows.append(_row(name, run_dir, *twin_run(scenario, run_dir, "--no-report")))
             print(json.dumps(rows[-1], default=float), flush=True)
     if args.out.exists():  # keep the rows of maps not run this time (one map at a time works)
         kept = json.loads(args.out.read_text()).get("runs", [])

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
+from _twin_process import twin_run
 
 from twin.results import machine, software_versions
 
@@ -38,27 +36,6 @@ def _day_file(tmp: Path, name: str, duration: str) -> Path:
     return path
 
 
-_MEASURE = """
-import resource, subprocess, sys
-rc = subprocess.run(sys.argv[1:]).returncode
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)
-"""
-
-
-def _twin_run(scenario: Path, out: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one ``twin run`` process (measured by a fresh
-    parent process of its own, so each run's peak is its own)."""
-    cmd = [sys.executable, "-m", "twin.cli", "run", str(scenario), "-o", str(out),
-           "--no-progress"]  # fmt: skip
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    peak_kib, rc = proc.stdout.strip().splitlines()[-1].split()
-    if int(rc):
-        raise SystemExit(f"twin run {scenario} failed:\n{proc.stdout}\n{proc.stderr}")
-    return wall, int(peak_kib) / 1024.0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", default="24h")
@@ -69,10 +46,10 @@ def main() -> None:
         tmp = Path(tmp_name)
         warm = tmp / "warm.toml"
         warm.write_text(f'base = "{(ROOT / "scenarios" / "baltimore-short.toml").as_posix()}"\n')
-        _twin_run(warm, tmp / "warm-run")
+        twin_run(warm, tmp / "warm-run")
         for name in SCENARIOS:
             run_dir = tmp / f"run-{name}"
-            wall, peak_mib = _twin_run(_day_file(tmp, name, args.duration), run_dir)
+            wall, peak_mib, _ = twin_run(_day_file(tmp, name, args.duration), run_dir)
             kpis = pd.read_parquet(run_dir / "kpis.parquet").set_index("kpi")["value"]
             sizes = {
                 f: (run_dir / f).stat().st_size / 1e6

@@ -222,7 +222,8 @@ class TrafficSim:
                 if due <= 0:
                     if self.fleet.run_count[0] >= self.renumber_min_running:
                         self.renumber()
-                    self._renumbered_at = self.step_no
+                    else:  # too few to pay: look again in ``every`` steps
+                        self._renumbered_at = self.step_no
                     due = every
                 chunk = min(chunk, due)
             self._kernel_steps(chunk)
