@@ -27,7 +27,12 @@ import numpy as np
 import pytest
 
 from twin.network.road import TURN_LEFT
-from twin.network.synthetic import crossroads_roadnet, roundabout_roadnet, t_junction_roadnet
+from twin.network.synthetic import (
+    crossroads_roadnet,
+    merge_roadnet,
+    roundabout_roadnet,
+    t_junction_roadnet,
+)
 from twin.traffic.demand import Trips
 from twin.traffic.junctions import GapParams
 from twin.traffic.sim import TrafficSim
@@ -316,3 +321,58 @@ def test_gap_parameters_are_the_users_to_set():
     assert slow < 0.8 * fast
     assert abs(fast / fast_rule - 1.0) <= TOLERANCE, got
     assert abs(slow / slow_rule - 1.0) <= TOLERANCE, got
+
+
+def kerb_crossings(sim: TrafficSim, link: int, out: int, t0: float, t1: float) -> np.ndarray:
+    """The times at which vehicles left the kerb lane of ``link`` onto ``out`` in [t0, t1)."""
+    sim.run_until(t0)
+    slot = int(sim.arrays.link_lane_offset[link])
+    times = []
+    head = int(sim.fleet.lane_head[slot])
+    while sim.t_s < t1 - 1e-9:
+        sim.step()
+        if head >= 0 and sim.fleet.link[head] == out:
+            times.append(sim.t_s)
+        head = int(sim.fleet.lane_head[slot])
+    return np.asarray(times)
+
+
+def on_ramp(out_lanes: int, main_vph: float, seed: int = 11) -> tuple[float, float]:
+    """A saturated on-ramp joining ``main_vph`` of random traffic on a three-lane motorway:
+    the ramp's flow and the flow of the motorway's kerb lane onto the joined road (veh/h)."""
+    net = merge_roadnet(main_lanes=3, ramp_lanes=1, out_lanes=out_lanes)
+    rng = np.random.default_rng(seed)
+    end = WARM_S + MEASURE_S
+    groups = [(3, 2, saturated(end, 1.0))]
+    if main_vph > 0:
+        groups.append((0, 2, poisson(main_vph, end, rng)))
+    demand = build_trips(groups)
+    sim = TrafficSim(net, demand, seed=seed, start_s=0.0, params=Params(teleport=False))
+    ramp, main, out = link_between(net, 3, 1), link_between(net, 0, 1), link_between(net, 1, 2)
+    sim.run_until(WARM_S)
+    start = sim.stats.exits[ramp]
+    kerb = kerb_crossings(sim, main, out, WARM_S, end)
+    assert (sim.fleet.state[demand.origin_node == 3] != RUNNING).sum() > 0  # queue kept up
+    per_h = 3600.0 / MEASURE_S
+    return float(sim.stats.exits[ramp] - start) * per_h, len(kerb) * per_h
+
+
+def test_on_ramp_with_its_own_lane_does_not_wait_for_the_motorway():
+    # 3 motorway lanes + 1 ramp lane -> 4 lanes: the ramp flows as it does alone (the
+    # motorway keeps to its own lanes, clear of the ramp's)
+    alone, _ = on_ramp(4, 0.0)
+    busy, _ = on_ramp(4, 3600.0)
+    assert abs(busy / alone - 1.0) <= 0.05, (alone, busy)
+
+
+def test_on_ramp_merges_freely_into_light_traffic_and_zips_in_dense_traffic():
+    # 3 + 1 -> 3 lanes: the ramp merges into the kerb lane. Light motorway traffic leaves
+    # gaps of merge_gap_s almost always (a Poisson kerb lane of ~300 veh/h: 85 % of its
+    # headways are longer); in dense, slow traffic the ramp and the kerb lane take turns
+    # (a zipper): about one ramp vehicle per kerb-lane vehicle.
+    alone, _ = on_ramp(3, 0.0)
+    light, _ = on_ramp(3, 900.0)
+    assert light >= 0.85 * alone, (alone, light)
+    dense, kerb = on_ramp(3, 5400.0)
+    print("ramp alone, light, dense; kerb lane dense (veh/h):", alone, light, dense, kerb)
+    assert 0.8 <= dense / kerb <= 1.25, (dense, kerb)

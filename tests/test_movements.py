@@ -17,6 +17,7 @@ from twin.network.movements import (
     assign_lanes,
     bearing_deg,
     classify_turn,
+    fork_lanes,
     group_approaches,
     left_only_lane,
     turn_lane_ranges,
@@ -180,6 +181,37 @@ def test_assign_lanes_single_kind_gets_every_lane(lanes) -> None:
     assert assign_lanes([T, R], lanes) == [(0, top), (0, 0)]
     # through and left only: left keeps to the median lane
     assert assign_lanes([L, T], lanes) == [(top, top), (0, top)]
+
+
+def test_fork_off_ramp_gets_the_kerb_lane_only() -> None:
+    # a 3-lane motorway forks into a 3-lane mainline (straight on) and a 1-lane off-ramp
+    # bearing 20 degrees right: both are "through", and only the kerb lane may take the ramp
+    turns = [T, T]
+    ranges = fork_lanes(turns, assign_lanes(turns, 3), [0.0, 20.0], [3, 1], [14, 9], 3)
+    assert ranges == [(0, 2), (0, 0)]
+    # a left exit takes the median lane; a 2-lane ramp takes two lanes, never all three
+    assert fork_lanes(turns, [(0, 2), (0, 2)], [2.0, -25.0], [3, 1], [14, 9], 3) == [
+        (0, 2),
+        (2, 2),
+    ]
+    assert fork_lanes(turns, [(0, 2), (0, 2)], [0.0, 20.0], [3, 2], [14, 9], 3) == [
+        (0, 2),
+        (0, 1),
+    ]
+    # equal lanes: the higher road class is the main branch, wherever it points
+    assert fork_lanes(turns, [(0, 1), (0, 1)], [15.0, -5.0], [2, 2], [9, 14], 2) == [
+        (0, 0),
+        (0, 1),
+    ]
+
+
+def test_fork_lanes_leaves_other_cases_alone() -> None:
+    assert fork_lanes([T, T], [(0, 0), (0, 0)], [0.0, 20.0], [3, 1], [14, 9], 1) == [
+        (0, 0),
+        (0, 0),
+    ]
+    ranges = assign_lanes([R, T, L], 3)
+    assert fork_lanes([R, T, L], ranges, [80.0, 0.0, -80.0], [1, 3, 1], [3, 12, 3], 3) == ranges
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 3, 4, 5])

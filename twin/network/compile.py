@@ -4,7 +4,8 @@ Besides the arrays of nodes, links and movements, this decides how each junction
 controlled:
 
 - movement lanes come from OSM ``turn:lanes`` where the value fits the link (see
-  :func:`twin.network.movements.turn_lane_ranges`), else from the default rule;
+  :func:`twin.network.movements.turn_lane_ranges`), else from the default rule, where a
+  fork's side branches (motorway exits) keep to their side's lanes (``fork_lanes``);
 - each stop / give-way sign goes to the approach (in-link) of its junction whose line passes
   closest to the sign; a sign on the junction node itself goes to every approach when it is
   ``stop=all``, else to the approaches of the lowest road class there (if there is more than
@@ -32,6 +33,7 @@ from twin.network.movements import (
     assign_lanes,
     bearing_deg,
     classify_turn,
+    fork_lanes,
     group_approaches,
     left_only_lane,
     turn_lane_ranges,
@@ -151,7 +153,7 @@ def compile_roadnet(
 
     bearings = [_end_bearings(g, length[i]) for i, g in enumerate(geoms)]
     movs, link_turn_lanes = _movements(
-        link_from, link_to, lanes, bearings, out_groups, turn_lanes, report
+        link_from, link_to, lanes, highway, bearings, out_groups, turn_lanes, report
     )
     mov_offsets = np.zeros(m + 1, dtype=np.int64)
     np.add.at(mov_offsets, movs["from"] + 1, 1)
@@ -263,7 +265,7 @@ def opposing_links(in_groups, end_bearings_deg, n_links: int) -> np.ndarray:
 
 
 def _movements(
-    link_from, link_to, lanes, bearings, out_groups, turn_lanes, report: BuildReport
+    link_from, link_to, lanes, highway, bearings, out_groups, turn_lanes, report: BuildReport
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Every in-link to every out-link at each node (U-turns included, typed as such), and
     which links take their movement lanes from OSM turn:lanes (fallbacks counted)."""
@@ -285,7 +287,14 @@ def _movements(
             else:
                 from_osm[li] = True
         if ranges is None:
-            ranges = assign_lanes(turns, int(lanes[li]))
+            ranges = fork_lanes(
+                turns,
+                assign_lanes(turns, int(lanes[li])),
+                angles,
+                [int(lanes[lo]) for lo in outs],
+                [-int(highway[lo]) for lo in outs],
+                int(lanes[li]),
+            )
         for lo, a, t, (l0, l1) in zip(outs, angles, turns, ranges, strict=True):
             rows.append((li, lo, t, a, l0, l1))
     report.turn_lane_links = int(from_osm.sum())

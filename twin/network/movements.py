@@ -58,6 +58,36 @@ def assign_lanes(turns: list[int], lanes: int) -> list[tuple[int, int]]:
     return out
 
 
+def fork_lanes(
+    turns: list[int],
+    ranges: list[tuple[int, int]],
+    angles_deg: list[float],
+    out_lanes: list[int],
+    out_rank: list[int],
+    lanes: int,
+) -> list[tuple[int, int]]:
+    """Default lanes where a road forks into several "through" branches (a motorway exit).
+
+    The main branch (most lanes, then higher road class, then straightest) keeps every lane
+    its range had; each other through branch keeps only as many lanes as it has, at most all
+    but one, on its own side: the kerb lanes for a branch to the right of the main one (an
+    off-ramp), the median lanes for one to its left. So a car waiting for a full ramp holds
+    up one lane, not all of them, as in SUMO's netconvert and real lane markings.
+    """
+    through = [i for i, t in enumerate(turns) if t == TURN_THROUGH]
+    top = lanes - 1
+    if len(through) < 2 or top < 1:
+        return ranges
+    main = max(through, key=lambda i: (out_lanes[i], out_rank[i], -abs(angles_deg[i])))
+    out = list(ranges)
+    for i in through:
+        if i == main:
+            continue
+        n = min(max(out_lanes[i], 1), top)
+        out[i] = (0, n - 1) if angles_deg[i] > angles_deg[main] else (top - n + 1, top)
+    return out
+
+
 # Which OSM turn:lanes values serve each twin turn type, best first: a movement uses the lanes
 # of the first tier that has any. Judgement, after the OSM wiki "Key:turn" and SUMO's
 # netconvert (--osm.turn-lanes): unmarked ("none") lanes carry through traffic; a left turn

@@ -1,4 +1,5 @@
-"""Synthetic road networks (grids, corridors, T junctions, crossroads, roundabouts) for tests.
+"""Synthetic road networks (grids, corridors, T junctions, crossroads, roundabouts, on-ramp
+merges) for tests.
 
 Each builder makes a small osmnx-style projected MultiDiGraph, as
 :func:`twin.network.graph.build_graph` would, and compiles it with
@@ -265,6 +266,40 @@ def t_junction_roadnet(
     if minor_sign:
         _sign_before(G, 3, 1, minor_sign)
     return _compile(G, f"synthetic:T junction {major}/{minor}")
+
+
+def merge_roadnet(
+    *,
+    main_lanes: int = 3,
+    ramp_lanes: int = 1,
+    out_lanes: int = 3,
+    arm_m: float = 600.0,
+    speed_mps: float = 27.78,
+    ramp_speed_mps: float = 20.0,
+) -> RoadNet:
+    """A one-way motorway with an on-ramp joining from the right: motorway west (node 0) ->
+    join (1) -> east (2), ``main_lanes`` lanes before the join and ``out_lanes`` after it, and
+    a ``ramp_lanes`` motorway_link of ``arm_m`` from the south-west (node 3) meeting the
+    motorway at 20 degrees. No signs: the road classes decide who gives way."""
+    for lanes in (main_lanes, ramp_lanes, out_lanes):
+        _check(lanes, speed_mps)
+    _check(ramp_lanes, ramp_speed_mps)
+    ramp = math.radians(20.0)
+    xy = np.array(
+        [
+            [-arm_m, 0.0],
+            [0.0, 0.0],
+            [arm_m, 0.0],
+            [-arm_m * math.cos(ramp), -arm_m * math.sin(ramp)],
+        ]
+    )
+    G = _graph(xy + np.array([ORIGIN_X_M, ORIGIN_Y_M]), ())
+    main = {"speed_mps": float(speed_mps), "highway": "motorway"}
+    _add_link(G, 0, 1, 1, arm_m, lanes=main_lanes, **main)
+    _add_link(G, 1, 2, 2, arm_m, lanes=out_lanes, **main)
+    _add_link(G, 3, 1, 3, arm_m, lanes=ramp_lanes, speed_mps=ramp_speed_mps,
+              highway="motorway_link")  # fmt: skip
+    return _compile(G, f"synthetic:merge {main_lanes}+{ramp_lanes}->{out_lanes}")
 
 
 def crossroads_roadnet(

@@ -14,6 +14,9 @@ Numba helpers inlined into the plan and move passes of :mod:`twin.traffic.kernel
   entry only to circulating traffic that does not leave there); with a stop sign it must
   first halt at the line. A left turn from the major road yields to the opposing major road.
   Where nothing is mapped, a lower road class gives way to higher ones (``class_gap_s``);
+- **merges** (an on-ramp joining, see :func:`twin.traffic.junctions.merges`): the merging
+  approach yields only to the major road's vehicles in the lanes it merges into, with a lag
+  of ``merge_gap_s``, and holds no reservation; in slow, dense traffic the two take turns;
 - **all-way stop**: every vehicle halts at the line; approaches go in the order they arrived
   there, one at a time (the opposite approach may go together);
 - **first come, first served** among approaches of equal standing (a reservation held for
@@ -97,6 +100,50 @@ def stream_clear(
 
 
 @njit(cache=True, inline="always")
+def merge_clear(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, window_s: float) -> bool:
+    """Whether vehicle ``v`` may merge (movement ``m``): no moving vehicle in the lanes it joins
+    reaches the line within ``window_s`` on its way onto the same link, or, where one does at
+    less than ``zipper_mps`` (slow, dense traffic), its lane's last vehicle crossed after this
+    lane's last one (the two take turns: a zipper). Looks one link upstream when the major
+    approach is shorter than the window at its speed limit and those lanes are empty."""
+    major, out = net.mov_merge_major[m], net.mov_to_link[m]
+    mine = net.lane_enter_s[fl.lane[v]]
+    seen = False
+    for k in range(net.mov_merge_first[m], net.mov_merge_last[m] + 1):
+        slot = net.link_lane_offset[major] + k
+        h = fl.lane_head[slot]
+        if h < 0:
+            continue
+        seen = True
+        j = fl.route_start[h] + fl.route_idx[h] + 1
+        if fl.speed_mps[h] < p.halt_mps or j >= fl.route_end[h] or fl.route_links[j] != out:
+            continue
+        reaches = net.link_length_m[major] - fl.pos_m[h] < fl.speed_mps[h] * window_s
+        if reaches and (fl.speed_mps[h] >= p.zipper_mps or net.lane_enter_s[slot] <= mine):
+            return False
+    if seen or net.mov_merge_last[m] < net.mov_merge_first[m]:
+        return True
+    if net.link_length_m[major] >= net.link_speed_mps[major] * window_s:
+        return True
+    node = net.link_from[major]
+    for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
+        up = net.node_in_links[i]
+        for slot in range(net.link_lane_offset[up], net.link_lane_offset[up + 1]):
+            h = fl.lane_head[slot]
+            if h < 0 or fl.speed_mps[h] < p.halt_mps:
+                continue
+            j = fl.route_start[h] + fl.route_idx[h] + 1
+            if j + 1 >= fl.route_end[h] or fl.route_links[j] != major:
+                continue
+            if fl.route_links[j + 1] != out:
+                continue
+            dist = net.link_length_m[up] - fl.pos_m[h] + net.link_length_m[major]
+            if dist < fl.speed_mps[h] * window_s:
+                return False
+    return True
+
+
+@njit(cache=True, inline="always")
 def opposite(net: NetArrays, a: int, b: int) -> bool:
     """Whether approaches ``a`` and ``b`` of one node face each other (paths do not cross)."""
     bearing = net.link_end_bearing_deg
@@ -129,6 +176,8 @@ def reservation_blocks(net: NetArrays, fl: Fleet, p: Params, link: int, m: int, 
     same or a higher class. The approach holding the junction gives an equal one that waits at
     its line a window of ``junction_clear_s`` after the hold to go first (so approaches take
     turns and a platoon cannot starve a crossing road; one that cannot go loses its turn)."""
+    if net.mov_merge_major[m] >= 0:
+        return False  # a merge takes gaps in the lanes it joins (see merge_clear)
     node = net.link_to[link]
     held_by = net.node_busy_link[node]
     if held_by < 0:
@@ -197,6 +246,8 @@ def unsignalised_may_go(
                 if h >= 0 and (fl.at_line_s[h] < mine or (fl.at_line_s[h] == mine and k < link)):
                     return False
         return True
+    if net.mov_merge_major[m] >= 0:
+        return merge_clear(net, fl, p, v, m, net.mov_tc_s[m] - 0.5 * dt_s)  # no reservation
     tc = net.mov_tc_s[m]
     if tc > 0.0:
         if not follow_up_ok(net, fl, v, m, t_s, dt_s):

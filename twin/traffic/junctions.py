@@ -12,11 +12,15 @@ and turn types, for the kernels (:mod:`twin.traffic.conflicts`):
   give-way, a roundabout entry, a left turn from the major road.
 - ``mov_out_first`` / ``mov_out_last``: the lanes of the to-link a movement enters: a right
   turn the rightmost lanes, a left or U-turn the leftmost, through traffic any lane.
+- merges (:func:`merges`): where two roads join into one at an unmapped priority node (an
+  on-ramp), the minor one yields only to the major road's lanes it merges into, with
+  ``merge_gap_s``, and not at all where the joined road has a lane for each.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -71,6 +75,11 @@ class GapParams:
     # unmapped junction, lower road class giving way to a higher one (no sign): twin's
     # class-based priority, kept as before (HCM 2010 ch. 19 critical gaps 4-7 s: lower end)
     class_gap_s: float = 4.0
+    # merging into the major road's nearest lane(s) at a join (an on-ramp): a lag in that
+    # lane only, judged as the merging car reaches the line (engineering judgement, between
+    # the 1-2 s time headways accepted when merging and the 4 s class gap; the HCM (6th ed.,
+    # ch. 14) gives a ramp merge the capacity of the road downstream, not a gap model)
+    merge_gap_s: float = 2.0
 
 
 def link_yield(net: RoadNet, link_rank: np.ndarray, top_rank: np.ndarray) -> np.ndarray:
@@ -135,3 +144,73 @@ def movement_out_lanes(net: RoadNet) -> tuple[np.ndarray, np.ndarray]:
     last = np.where(right, width - 1, last).astype(np.int32)
     first = np.where(left, n_out - width, first).astype(np.int32)
     return first, last
+
+
+class Merges(NamedTuple):
+    """Per movement: the major approach a merging movement joins (-1: not a merge), the lanes
+    of that approach whose traffic it yields to (``first > last``: none), and, for every
+    movement of a join, the to-link lanes it keeps to (``keep``: a vehicle stays in its lane
+    across the join, as on a motorway; elsewhere -1 and the usual rule)."""
+
+    major: np.ndarray  # int32, link
+    first: np.ndarray  # int32
+    last: np.ndarray  # int32
+    keep: np.ndarray  # bool
+    out_first: np.ndarray  # int32
+    out_last: np.ndarray  # int32
+
+
+def merges(net: RoadNet, link_rank: np.ndarray) -> Merges:
+    """Joins at unmapped priority nodes: every approach of the node drives straight on
+    (``TURN_THROUGH``) into the same link (an on-ramp). The major one (higher class, then more
+    lanes, then the lower link id) drives on in its lanes; the others take the joined road's
+    lanes on their side (the kerb lanes when they join from the right). Where the joined road
+    has a lane for each, nobody yields; else each other approach yields to the major's lanes
+    on its side, as many as the joined road lacks (at most all the major's). Mapped signs
+    decide where there are any."""
+    n = net.n_movements
+    major = np.full(n, -1, dtype=np.int32)
+    first = np.zeros(n, dtype=np.int32)
+    last = np.full(n, -1, dtype=np.int32)
+    keep = np.zeros(n, dtype=np.bool_)
+    out_first = np.full(n, -1, dtype=np.int32)
+    out_last = np.full(n, -1, dtype=np.int32)
+    frm, to, turn, angle = net.mov_from_link, net.mov_to_link, net.mov_turn, net.mov_angle_deg
+    node_of = net.link_to[frm]
+    lanes_of = (net.mov_lane_last - net.mov_lane_first + 1).astype(np.int64)
+    ok = (net.node_control[node_of] == CTRL_PRIORITY) & (turn == TURN_THROUGH)
+    ok &= net.link_sign[frm] == SIGN_NONE
+    n_in = np.diff(net.node_in_offsets)
+    by_to: dict[int, list[int]] = {}
+    for m in np.nonzero(ok)[0]:
+        by_to.setdefault(int(to[m]), []).append(int(m))
+    for out_link, movs in by_to.items():
+        if len(movs) < 2 or len(movs) != n_in[node_of[movs[0]]]:
+            continue
+        movs.sort(key=lambda m: (-link_rank[frm[m]], -lanes_of[m], frm[m]))
+        a, others = movs[0], movs[1:]
+        top = int(net.link_lanes[out_link]) - 1
+        short = int(lanes_of[movs].sum()) - (top + 1)
+        n_yield = min(max(short, 0), int(lanes_of[a]))
+        right = sorted((b for b in others if angle[b] >= angle[a]), key=lambda b: -angle[b])
+        left = sorted((b for b in others if angle[b] < angle[a]), key=lambda b: angle[b])
+        keep[movs] = True
+        at = 0
+        for b in right:  # the rightmost first, on the kerb lanes
+            out_first[b], out_last[b] = min(at, top), min(at + int(lanes_of[b]) - 1, top)
+            at += int(lanes_of[b])
+            major[b] = frm[a]
+            first[b] = net.mov_lane_first[a]
+            last[b] = first[b] + n_yield - 1
+        r_lanes, at = at, top
+        for b in left:
+            out_first[b], out_last[b] = max(at - int(lanes_of[b]) + 1, 0), max(at, 0)
+            at -= int(lanes_of[b])
+            major[b] = frm[a]
+            last[b] = net.mov_lane_last[a]
+            first[b] = last[b] - n_yield + 1
+        if short <= 0:  # a lane each: the major keeps to the lanes between the others'
+            out_first[a], out_last[a] = r_lanes, r_lanes + int(lanes_of[a]) - 1
+        else:  # the others squeeze in: the major keeps its lane numbers
+            out_first[a], out_last[a] = 0, top
+    return Merges(major, first, last, keep, out_first, out_last)

@@ -254,7 +254,8 @@ def plan_speeds(
                             v_safe = math.sqrt(v_turn * v_turn + 2.0 * b * remaining)
                         j = route_start[v] + route_idx[v] + 2
                         after = route_links[j] if j < route_end[v] else -1
-                        target = entry_lane(net, fl, p, m, after)
+                        k_from = slot - link_lane_offset[link]
+                        target = entry_lane(net, fl, p, m, after, k_from)
                         target_lane[v] = target
                         tail = lane_tail[target]
                         if tail >= 0:
@@ -412,12 +413,13 @@ def move(
                     entries[nxt] += 1
                     lane_remove(lane_head, lane_tail, ahead, behind, lane, v)
                     lane_append(lane_head, lane_tail, ahead, behind, lane, v, target)
-                    net.node_busy_until_s[node] = end_s + (
-                        p.all_way_clear_s
-                        if net.node_control[node] == CTRL_ALL_WAY_STOP
-                        else p.junction_clear_s
-                    )
-                    net.node_busy_link[node] = link
+                    if m < 0 or net.mov_merge_major[m] < 0:  # a merge holds no reservation
+                        net.node_busy_until_s[node] = end_s + (
+                            p.all_way_clear_s
+                            if net.node_control[node] == CTRL_ALL_WAY_STOP
+                            else p.junction_clear_s
+                        )
+                        net.node_busy_link[node] = link
                     # when it crossed the line, within the step (queued vehicles of a
                     # gap-accepting stream are counted at their follow-up headway)
                     enter = t_s + min(dt_s, travelled / max(v_next[v], 1e-9))

@@ -152,16 +152,22 @@ def next_link(route_start, route_end, route_links, route_idx, v: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def entry_lane(net: NetArrays, fl: Fleet, p: Params, m: int, after: int) -> int:
+def entry_lane(net: NetArrays, fl: Fleet, p: Params, m: int, after: int, k_from: int) -> int:
     """The lane slot a vehicle taking movement ``m`` enters on its to-link: one that serves
     its movement onto ``after`` if any (else the nearest to them, to change lanes from); of
     those, the lane with most room; on a tie, one the movement naturally feeds
     (``mov_out_first..mov_out_last``: the kerb lane for a right turn, the leftmost for a
     left). Confining turns to their natural lanes crowded those lanes into gridlock on
     Baltimore's morning peak (`twin run scenarios/baltimore.toml`: 422 vehicles halted 5 min
-    instead of 75)."""
+    instead of 75). Across a join (``mov_keep_lane``) the natural lane is the one matching
+    lane ``k_from`` of the from-link, preferred to any with less than 1 km more room."""
     link = net.mov_to_link[m]
     first, last = net.mov_out_first[m], net.mov_out_last[m]
+    penalty = 1e-3
+    if net.mov_keep_lane[m]:
+        first = min(max(first + k_from - net.mov_lane_first[m], first), last)
+        last = first
+        penalty = 1e3
     want_first, want_last = 0, net.link_lanes[link] - 1
     if after >= 0:
         a = find_movement(net.link_mov_offsets, net.mov_to_link, link, after)
@@ -173,7 +179,7 @@ def entry_lane(net: NetArrays, fl: Fleet, p: Params, m: int, after: int) -> int:
         miss = want_first - k if k < want_first else (k - want_last if k > want_last else 0)
         tail = fl.lane_tail[offset + k]
         room = net.link_length_m[link] if tail < 0 else fl.pos_m[tail] - p.length_m
-        natural = 0.0 if first <= k <= last else 1e-3
+        natural = 0.0 if first <= k <= last else penalty
         key = room - natural - 1e6 * miss  # first serve the next turn, then most room
         if key > best_key:
             best, best_key = offset + k, key

@@ -22,7 +22,13 @@ import numpy as np
 
 from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_U, RoadNet
 from twin.network.tags import DRIVABLE_HIGHWAYS, HIGHWAY_CLASSES
-from twin.traffic.junctions import GapParams, link_yield, movement_gaps, movement_out_lanes
+from twin.traffic.junctions import (
+    GapParams,
+    link_yield,
+    merges,
+    movement_gaps,
+    movement_out_lanes,
+)
 
 # vehicle states (Fleet.state)
 SCHEDULED, WAITING, RUNNING, ARRIVED, UNROUTABLE = 0, 1, 2, 3, 4
@@ -61,6 +67,10 @@ class NetArrays(NamedTuple):
     mov_tf_s: np.ndarray  # float64, follow-up headway of such a movement (0 none)
     mov_out_first: np.ndarray  # int32, lowest to-link lane the movement enters
     mov_out_last: np.ndarray  # int32, highest to-link lane the movement enters
+    mov_merge_major: np.ndarray  # int32, the approach a merging movement joins (-1: none)
+    mov_merge_first: np.ndarray  # int32, first lane of that approach it yields to
+    mov_merge_last: np.ndarray  # int32, last such lane (< first: yields to none)
+    mov_keep_lane: np.ndarray  # bool, a vehicle keeps its lane across (a join, see merges)
     lane_enter_s: np.ndarray  # float64 per lane slot, when a vehicle last crossed its stop line
     link_full_s: np.ndarray  # float64 per link, when an insertion onto it last failed
 
@@ -127,6 +137,9 @@ class Params(NamedTuple):
     tau_s: float = 1.0  # SUMO Krauss reaction time / desired headway
     halt_mps: float = 0.1  # SUMO's halting threshold (waiting time, stops)
     junction_clear_s: float = 2.0  # equal-rank junction reservation (first come, first served)
+    # m/s, a merge's major-road traffic slower than this takes turns with the merging road (a
+    # zipper, as StVO section 7(4) asks and SUMO's zipper junctions model; 30 km/h: judgement)
+    zipper_mps: float = 8.33
     all_way_clear_s: float = 2.0  # all-way stop: junction held after each crossing (judgement)
     at_line_m: float = 15.0  # m, a stop made this close to the line counts (first two in line)
     stop_mps: float = 1.5  # m/s, slower than this counts as a stop (rolling stop, judgement)
@@ -152,8 +165,14 @@ def net_arrays(net: RoadNet, gaps: GapParams | None = None) -> NetArrays:
     top = np.zeros(net.n_nodes, dtype=np.int32)
     np.maximum.at(top, net.link_to, link_rank)
     yields = link_yield(net, link_rank, top)
-    tc_s, tf_s = movement_gaps(net, yields, gaps or GapParams())
+    gaps = gaps or GapParams()
+    tc_s, tf_s = movement_gaps(net, yields, gaps)
+    merge = merges(net, link_rank)
+    tc_s[merge.major >= 0] = gaps.merge_gap_s
+    tf_s[merge.major >= 0] = 0.0
     out_first, out_last = movement_out_lanes(net)
+    out_first = np.where(merge.keep, merge.out_first, out_first).astype(np.int32)
+    out_last = np.where(merge.keep, merge.out_last, out_last).astype(np.int32)
     return NetArrays(
         link_from=net.link_from.astype(np.int32),
         link_to=net.link_to.astype(np.int32),
@@ -185,6 +204,10 @@ def net_arrays(net: RoadNet, gaps: GapParams | None = None) -> NetArrays:
         mov_tf_s=tf_s,
         mov_out_first=out_first,
         mov_out_last=out_last,
+        mov_merge_major=merge.major,
+        mov_merge_first=merge.first,
+        mov_merge_last=merge.last,
+        mov_keep_lane=merge.keep,
         lane_enter_s=np.full(int(lane_offset[-1]), -np.inf),
         link_full_s=np.full(net.n_links, -np.inf),
     )
