@@ -45,7 +45,7 @@ from twin.traffic.state import RED, Fleet, NetArrays, Params
 ANY, OPPOSING, CIRCULATING = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _counts(net: NetArrays, fl: Fleet, h: int, link: int, mode: int) -> bool:
     """Whether vehicle ``h``, about to leave ``link``, conflicts in ``mode``."""
     i = fl.route_start[h] + fl.route_idx[h]
@@ -62,7 +62,7 @@ def _counts(net: NetArrays, fl: Fleet, h: int, link: int, mode: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def stream_clear(
     net: NetArrays, fl: Fleet, p: Params, link: int, window_s: float, mode: int
 ) -> bool:
@@ -99,7 +99,7 @@ def stream_clear(
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def merge_clear(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, window_s: float) -> bool:
     """Whether vehicle ``v`` may merge (movement ``m``): no moving vehicle in the lanes it joins
     reaches the line within ``window_s`` on its way onto the same link, or, where one does at
@@ -143,14 +143,14 @@ def merge_clear(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, window_s: 
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def opposite(net: NetArrays, a: int, b: int) -> bool:
     """Whether approaches ``a`` and ``b`` of one node face each other (paths do not cross)."""
     bearing = net.link_end_bearing_deg
     return abs((bearing[a] - bearing[b] + 540.0) % 360.0 - 180.0) >= OPPOSING_MIN_DEG
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _other_waits(net: NetArrays, fl: Fleet, link: int, t_s: float) -> bool:
     """Whether an approach of the same standing as ``link``, whose path crosses it, has a
     vehicle that has stopped at its line and waits there."""
@@ -168,7 +168,7 @@ def _other_waits(net: NetArrays, fl: Fleet, link: int, t_s: float) -> bool:
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def reservation_blocks(net: NetArrays, fl: Fleet, p: Params, link: int, m: int, t_s: float) -> bool:
     """Whether the junction is held by a crossing that ``link`` must let clear. Gap-accepting
     minor movements (follow-up headway set) judge the lag behind major traffic themselves and
@@ -195,14 +195,14 @@ def reservation_blocks(net: NetArrays, fl: Fleet, p: Params, link: int, m: int, 
     return net.link_rank[held_by] >= net.link_rank[link]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def follow_up_ok(net: NetArrays, fl: Fleet, v: int, m: int, t_s: float, dt_s: float) -> bool:
     """At least the follow-up headway since the last vehicle left this lane (the crossing
     may fall anywhere in the coming step)."""
     return t_s + dt_s - net.lane_enter_s[fl.lane[v]] >= net.mov_tf_s[m]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def permissive_may_go(
     net: NetArrays, fl: Fleet, p: Params, v: int, link: int, m: int, t_s: float, dt_s: float
 ) -> bool:
@@ -223,7 +223,7 @@ def permissive_may_go(
     return stream_clear(net, fl, p, opp, net.mov_tc_s[m] - 0.5 * dt_s, OPPOSING)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def unsignalised_may_go(
     net: NetArrays, fl: Fleet, p: Params, v: int, link: int, m: int, t_s: float, dt_s: float
 ) -> bool:

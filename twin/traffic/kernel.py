@@ -71,7 +71,7 @@ from twin.traffic.state import (
 __all__ = ["run_steps", "safe_speed", "step", "uniform01"]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _place(
     net: NetArrays,
     fl: Fleet,
@@ -104,7 +104,7 @@ def _place(
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def held(state, arrive_s, after: int, min_dwell_s: float, t_s: float) -> bool:
     """Whether a trip that follows vehicle ``after`` must still wait at ``t_s``: until that
     vehicle has arrived (teleported arrivals too) and ``min_dwell_s`` has passed. A vehicle

@@ -20,7 +20,7 @@ _M3 = np.uint64(0x94D049BB133111EB)
 _M4 = np.uint64(0xD1B54A32D192ED03)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def uniform01(seed: int, veh: int, step: int) -> float:
     """A uniform [0, 1) number from (seed, vehicle, step) by SplitMix64 finalising."""
     z = np.uint64(seed) * _M1 + np.uint64(veh) * _M4 + np.uint64(step) * _M3
@@ -30,7 +30,7 @@ def uniform01(seed: int, veh: int, step: int) -> float:
     return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def safe_speed(gap_m: float, v_leader_mps: float, decel_mps2: float, tau_s: float) -> float:
     """Krauss' safe speed: the fastest speed that can still stop behind a braking leader."""
     if gap_m <= 0.0:

@@ -90,7 +90,7 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
     return changes
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _wants_my_lane(
     net: NetArrays, fl: Fleet, p: Params, v: int, lead: int, follow: int, gap0: float
 ) -> int:

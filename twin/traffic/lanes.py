@@ -40,7 +40,7 @@ def choose_lane(net: NetArrays, fl: Fleet, p: Params, link: int, next_link: int)
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def lane_with_most_room(
     link_lanes,
     link_lane_offset,
@@ -151,7 +151,7 @@ def next_link(route_start, route_end, route_links, route_idx, v: int) -> int:
     return route_links[i] if i < route_end[v] else -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def entry_lane(net: NetArrays, fl: Fleet, p: Params, m: int, after: int, k_from: int) -> int:
     """The lane slot a vehicle taking movement ``m`` enters on its to-link: one that serves
     its movement onto ``after`` if any (else the nearest to them, to change lanes from); of
@@ -203,7 +203,7 @@ def lane_insert_behind(lane_head, lane_tail, ahead, behind, lane, v: int, slot: 
     lane[v] = slot
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def serves(net: NetArrays, link: int, slot: int, nxt: int) -> bool:
     """Whether lane ``slot`` of ``link`` may take the movement onto ``nxt`` (-1: any)."""
     if nxt < 0:
