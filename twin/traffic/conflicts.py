@@ -81,6 +81,16 @@ def stream_clear(
             return False
     if seen or net.link_length_m[link] >= net.link_speed_mps[link] * window_s:
         return True
+    return upstream_clear(net, fl, p, link, window_s, mode, -1)
+
+
+@njit(cache=True, inline="always")
+def upstream_clear(
+    net: NetArrays, fl: Fleet, p: Params, link: int, window_s: float, mode: int, onto: int
+) -> bool:
+    """No moving first vehicle of a link feeding ``link``, about to enter it, reaches the end
+    of ``link`` within ``window_s``: of those that then conflict in ``mode`` or, when ``onto``
+    is a link (>= 0), of those that then drive onto it."""
     node = net.link_from[link]
     for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
         up = net.node_in_links[i]
@@ -91,7 +101,10 @@ def stream_clear(
             j = fl.route_start[h] + fl.route_idx[h] + 1
             if j >= fl.route_end[h] or fl.route_links[j] != link:
                 continue
-            if not _counts(net, fl, h, link, mode):
+            if onto >= 0:
+                if j + 1 >= fl.route_end[h] or fl.route_links[j + 1] != onto:
+                    continue
+            elif not _counts(net, fl, h, link, mode):
                 continue
             dist = net.link_length_m[up] - fl.pos_m[h] + net.link_length_m[link]
             if dist < fl.speed_mps[h] * window_s:
@@ -125,22 +138,7 @@ def merge_clear(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, window_s: 
         return True
     if net.link_length_m[major] >= net.link_speed_mps[major] * window_s:
         return True
-    node = net.link_from[major]
-    for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
-        up = net.node_in_links[i]
-        for slot in range(net.link_lane_offset[up], net.link_lane_offset[up + 1]):
-            h = fl.lane_head[slot]
-            if h < 0 or fl.speed_mps[h] < p.halt_mps:
-                continue
-            j = fl.route_start[h] + fl.route_idx[h] + 1
-            if j + 1 >= fl.route_end[h] or fl.route_links[j] != major:
-                continue
-            if fl.route_links[j + 1] != out:
-                continue
-            dist = net.link_length_m[up] - fl.pos_m[h] + net.link_length_m[major]
-            if dist < fl.speed_mps[h] * window_s:
-                return False
-    return True
+    return upstream_clear(net, fl, p, major, window_s, ANY, out)
 
 
 @njit(cache=True, inline="always")
