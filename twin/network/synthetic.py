@@ -302,6 +302,42 @@ def merge_roadnet(
     return _compile(G, f"synthetic:merge {main_lanes}+{ramp_lanes}->{out_lanes}")
 
 
+def diverge_roadnet(
+    *,
+    main_lanes: int = 3,
+    ramp_lanes: int = 1,
+    approach_m: tuple[float, ...] = (200.0, 200.0, 200.0),
+    arm_m: float = 400.0,
+    speed_mps: float = 27.78,
+    ramp_speed_mps: float = 20.0,
+) -> RoadNet:
+    """A one-way motorway with an off-ramp on the right, as OSM cuts one into short ways:
+    approach links of ``approach_m`` (node 0 -> 1 -> ... -> k, the fork), then the motorway on
+    east (k -> k + 1, ``arm_m``, ``main_lanes`` lanes) and a ``ramp_lanes`` motorway_link
+    leaving at 20 degrees (k -> k + 2, ``arm_m``), which goes on (k + 2 -> k + 3, ``arm_m``).
+    No turn:lanes: the fork rule gives the ramp the kerb lanes."""
+    _check(main_lanes, speed_mps)
+    _check(ramp_lanes, ramp_speed_mps)
+    k = len(approach_m)
+    x = np.concatenate([[0.0], np.cumsum(approach_m)])
+    ramp = math.radians(20.0)
+    exit_xy = [
+        [x[-1] + arm_m, 0.0],
+        [x[-1] + arm_m * math.cos(ramp), -arm_m * math.sin(ramp)],
+        [x[-1] + 2 * arm_m * math.cos(ramp), -2 * arm_m * math.sin(ramp)],
+    ]
+    xy = np.vstack([np.column_stack([x, np.zeros_like(x)]), exit_xy])
+    G = _graph(xy + np.array([ORIGIN_X_M, ORIGIN_Y_M]), ())
+    main = {"speed_mps": float(speed_mps), "highway": "motorway"}
+    for i, length in enumerate(approach_m):
+        _add_link(G, i, i + 1, 1, float(length), lanes=main_lanes, **main)
+    _add_link(G, k, k + 1, 1, arm_m, lanes=main_lanes, **main)
+    link = {"speed_mps": float(ramp_speed_mps), "highway": "motorway_link"}
+    _add_link(G, k, k + 2, 2, arm_m, lanes=ramp_lanes, **link)
+    _add_link(G, k + 2, k + 3, 2, arm_m, lanes=ramp_lanes, **link)
+    return _compile(G, f"synthetic:diverge {main_lanes} -> {main_lanes} + {ramp_lanes}")
+
+
 def crossroads_roadnet(
     *,
     arm_m: float = 300.0,

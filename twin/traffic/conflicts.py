@@ -7,7 +7,12 @@ Numba helpers inlined into the plan and move passes of :mod:`twin.traffic.kernel
   after the previous vehicle of its lane. Conflicting vehicles are the heads of the
   conflicting approach's lanes (and, when that approach is shorter than a critical gap at its
   speed limit and empty, the heads of the links feeding it). Lags are judged at the start of
-  each step, on average half a step after the gap opened, so the check uses ``tc - dt/2``;
+  each step, on average half a step after the gap opened, so the check uses ``tc - dt/2``.
+  A driver who has waited at the line grows impatient (SUMO's ``--time-to-impatience``,
+  ``Params.impatience_s``) and takes, in the end, any gap the other vehicle can brake for.
+  Where the major road's traffic is slower than ``Params.zipper_mps`` (a crawling queue),
+  the minor road and each major lane take turns, and the major vehicle waits for the
+  crossing to clear;
 - **permissive left turns** at a signal yield to the opposing approach's through and right
   traffic while that approach has green; a protected left (opposing on red) does not;
 - **two-way stop / give way**: a minor approach yields to every major approach (a roundabout
@@ -63,11 +68,42 @@ def _counts(net: NetArrays, fl: Fleet, h: int, link: int, mode: int) -> bool:
 
 
 @njit(cache=True, inline="always")
+def impatience(fl: Fleet, p: Params, v: int, t_s: float) -> float:
+    """How impatient ``v`` has grown waiting at its line, 0 to 1 over ``impatience_s`` (SUMO's
+    ``--time-to-impatience``)."""
+    waited = t_s - fl.at_line_s[v]
+    return min(1.0, waited / p.impatience_s) if waited > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _reaches(p: Params, dist_m: float, speed_mps: float, window_s: float, imp: float) -> bool:
+    """Whether a vehicle ``dist_m`` before the junction at ``speed_mps`` comes too close: within
+    ``window_s``, or, as impatience ``imp`` grows, only within its braking distance and a
+    vehicle's room (an impatient driver goes where the other can still brake: SUMO)."""
+    far = speed_mps * window_s
+    brake = min(far, speed_mps * speed_mps / (2.0 * p.decel_mps2) + p.length_m + p.min_gap_m)
+    return dist_m < (1.0 - imp) * far + imp * brake
+
+
+@njit(cache=True, inline="always")
 def stream_clear(
-    net: NetArrays, fl: Fleet, p: Params, link: int, window_s: float, mode: int
+    net: NetArrays,
+    fl: Fleet,
+    p: Params,
+    link: int,
+    window_s: float,
+    mode: int,
+    imp: float,
+    turn_s: float,
+    onto: int,
 ) -> bool:
     """No moving vehicle conflicting in ``mode`` reaches the end of ``link`` within
-    ``window_s`` seconds (looking one link upstream when ``link`` is short and empty)."""
+    ``window_s`` seconds (looking one link upstream when ``link`` is short and empty), as
+    judged by a driver of impatience ``imp`` (:func:`_reaches`). In slow traffic the two take
+    turns (``turn_s``: the waiting lane's last crossing; ``inf``: never): a first vehicle
+    slower than ``zipper_mps`` near the line does not count if a vehicle of its lane crossed
+    after ``turn_s``, and counts if none did, even halted while it waits for room on
+    ``onto`` (the waiting vehicle's next link)."""
     seen = False
     for slot in range(net.link_lane_offset[link], net.link_lane_offset[link + 1]):
         h = fl.lane_head[slot]
@@ -75,18 +111,38 @@ def stream_clear(
             continue
         seen = True
         v = fl.speed_mps[h]
-        if v < p.halt_mps or not _counts(net, fl, h, link, mode):
+        if not _counts(net, fl, h, link, mode):
             continue
-        if net.link_length_m[link] - fl.pos_m[h] < v * window_s:
+        remaining = net.link_length_m[link] - fl.pos_m[h]
+        if v < p.zipper_mps and turn_s < math.inf and remaining < p.at_line_m:
+            if net.lane_enter_s[slot] > turn_s:
+                continue  # slow traffic, its lane went last: the waiting one's turn
+            target = fl.target_lane[h]
+            if v >= p.halt_mps or (
+                target >= 0
+                and net.link_lane_offset[onto] <= target < net.link_lane_offset[onto + 1]
+            ):
+                return False  # its turn, and it goes (or waits for room where we would)
+            continue  # halted, and not for the same room
+        if v < p.halt_mps:
+            continue
+        if _reaches(p, remaining, v, window_s, imp):
             return False
     if seen or net.link_length_m[link] >= net.link_speed_mps[link] * window_s:
         return True
-    return upstream_clear(net, fl, p, link, window_s, mode, -1)
+    return upstream_clear(net, fl, p, link, window_s, mode, -1, imp)
 
 
 @njit(cache=True, inline="always")
 def upstream_clear(
-    net: NetArrays, fl: Fleet, p: Params, link: int, window_s: float, mode: int, onto: int
+    net: NetArrays,
+    fl: Fleet,
+    p: Params,
+    link: int,
+    window_s: float,
+    mode: int,
+    onto: int,
+    imp: float,
 ) -> bool:
     """No moving first vehicle of a link feeding ``link``, about to enter it, reaches the end
     of ``link`` within ``window_s``: of those that then conflict in ``mode`` or, when ``onto``
@@ -107,7 +163,7 @@ def upstream_clear(
             elif not _counts(net, fl, h, link, mode):
                 continue
             dist = net.link_length_m[up] - fl.pos_m[h] + net.link_length_m[link]
-            if dist < fl.speed_mps[h] * window_s:
+            if _reaches(p, dist, fl.speed_mps[h], window_s, imp):
                 return False
     return True
 
@@ -138,7 +194,7 @@ def merge_clear(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, window_s: 
         return True
     if net.link_length_m[major] >= net.link_speed_mps[major] * window_s:
         return True
-    return upstream_clear(net, fl, p, major, window_s, ANY, out)
+    return upstream_clear(net, fl, p, major, window_s, ANY, out, 0.0)
 
 
 @njit(cache=True, inline="always")
@@ -167,13 +223,17 @@ def _other_waits(net: NetArrays, fl: Fleet, link: int, t_s: float) -> bool:
 
 
 @njit(cache=True, inline="always")
-def reservation_blocks(net: NetArrays, fl: Fleet, p: Params, link: int, m: int, t_s: float) -> bool:
-    """Whether the junction is held by a crossing that ``link`` must let clear. Gap-accepting
-    minor movements (follow-up headway set) judge the lag behind major traffic themselves and
-    wait only for other minor crossings; everyone else waits for crossings from roads of the
-    same or a higher class. The approach holding the junction gives an equal one that waits at
-    its line a window of ``junction_clear_s`` after the hold to go first (so approaches take
-    turns and a platoon cannot starve a crossing road; one that cannot go loses its turn)."""
+def reservation_blocks(
+    net: NetArrays, fl: Fleet, p: Params, v: int, link: int, m: int, t_s: float
+) -> bool:
+    """Whether the junction is held by a crossing that vehicle ``v`` on ``link`` must let
+    clear. Gap-accepting minor movements (follow-up headway set) judge the lag behind major
+    traffic themselves and wait only for other minor crossings; everyone else waits for
+    crossings from roads of the same or a higher class. A driver who gives way
+    follows the last crossing up to half a ``junction_clear_s`` closer as it grows impatient.
+    The approach holding the junction gives an equal one that waits at its line a window of
+    ``junction_clear_s`` after the hold to go first (so approaches take turns and a platoon
+    cannot starve a crossing road; one that cannot go loses its turn)."""
     if net.mov_merge_major[m] >= 0:
         return False  # a merge takes gaps in the lanes it joins (see merge_clear)
     node = net.link_to[link]
@@ -186,6 +246,8 @@ def reservation_blocks(net: NetArrays, fl: Fleet, p: Params, link: int, m: int, 
         if gap_accepting or t_s >= busy_until + p.junction_clear_s:
             return False
         return _other_waits(net, fl, link, t_s)
+    if net.link_yield[link] != YIELD_NONE:  # impatient: follows the last crossing closer
+        busy_until -= 0.5 * p.junction_clear_s * impatience(fl, p, v, t_s)
     if busy_until <= t_s or opposite(net, held_by, link):
         return False
     if gap_accepting:
@@ -218,7 +280,9 @@ def permissive_may_go(
         return True  # protected: the opposing traffic is held
     if not follow_up_ok(net, fl, v, m, t_s, dt_s):
         return False
-    return stream_clear(net, fl, p, opp, net.mov_tc_s[m] - 0.5 * dt_s, OPPOSING)
+    imp = impatience(fl, p, v, t_s)
+    window = net.mov_tc_s[m] - 0.5 * dt_s
+    return stream_clear(net, fl, p, opp, window, OPPOSING, imp, math.inf, 0)
 
 
 @njit(cache=True, inline="always")
@@ -232,7 +296,7 @@ def unsignalised_may_go(
     if own == YIELD_STOP and math.isinf(fl.at_line_s[v]):
         return False  # stop first
     if control == CTRL_ALL_WAY_STOP:
-        if reservation_blocks(net, fl, p, link, m, t_s):
+        if reservation_blocks(net, fl, p, v, link, m, t_s):
             return False
         mine = fl.at_line_s[v]
         for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
@@ -251,17 +315,20 @@ def unsignalised_may_go(
         if not follow_up_ok(net, fl, v, m, t_s, dt_s):
             return False
         window = tc - 0.5 * dt_s if net.mov_tf_s[m] > 0.0 else tc  # unmapped: as before
+        imp = impatience(fl, p, v, t_s)
         if own == YIELD_NONE:  # a left turn from the major road
             opp = net.link_opposing[link]
             if (
                 opp >= 0
                 and net.link_yield[opp] == YIELD_NONE
-                and not stream_clear(net, fl, p, opp, window, OPPOSING)
+                and not stream_clear(net, fl, p, opp, window, OPPOSING, imp, math.inf, 0)
             ):
                 return False
         else:
             roundabout = control == CTRL_ROUNDABOUT
             mode = CIRCULATING if roundabout else ANY
+            turn_s = math.inf if roundabout else net.lane_enter_s[fl.lane[v]]
+            onto = net.mov_to_link[m]
             mapped = net.mov_tf_s[m] > 0.0
             for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
                 k = net.node_in_links[i]
@@ -274,6 +341,6 @@ def unsignalised_may_go(
                         continue
                 elif net.link_rank[k] <= net.link_rank[link]:  # by class: higher roads only
                     continue
-                if not stream_clear(net, fl, p, k, window, mode):
+                if not stream_clear(net, fl, p, k, window, mode, imp, turn_s, onto):
                     return False
-    return not reservation_blocks(net, fl, p, link, m, t_s)
+    return not reservation_blocks(net, fl, p, v, link, m, t_s)

@@ -47,12 +47,12 @@ from twin.traffic.lanes import (
     entry_lane,
     find_movement,
     lane_append,
+    lane_ok_at,
     lane_remove,
     next_link,
     occupied_lanes,
     running_add,
     running_remove,
-    serves,
 )
 from twin.traffic.signals import SignalArrays, update_signals
 from twin.traffic.state import (
@@ -78,16 +78,17 @@ def _place(
     p: Params,
     stats: LinkStats,
     v: int,
-    link: int,
-    after: int,
+    i: int,
     any_lane: bool,
 ) -> bool:
-    """Insert ``v`` at the entrance of ``link`` (front one vehicle length in) if there is
-    room on the lane with most room, among all lanes (``any_lane``: a departure, which then
-    changes lanes for its turn) or those that serve its movement onto ``after``; True when
-    placed."""
+    """Insert ``v`` at the entrance of its route link ``i`` (front one vehicle length in) if
+    there is room on the lane with most room, among all lanes (``any_lane``: a departure,
+    which then changes lanes for its turn) or those that serve its movement after; True when
+    placed (``route_idx`` still to be set by the caller)."""
+    link = fl.route_links[i]
     if net.link_closed[link]:
         return False
+    after = fl.route_links[i + 1] if i + 1 < fl.route_end[v] else -1
     slot = choose_lane(net, fl, p, link, -1 if any_lane else after)
     tail = fl.lane_tail[slot]
     pos = min(p.length_m, net.link_length_m[link])
@@ -98,7 +99,8 @@ def _place(
     fl.pos_m[v] = pos
     fl.speed_mps[v] = 0.0
     fl.at_line_s[v] = np.inf
-    fl.lane_ok[v] = serves(net, link, slot, after)
+    fl.route_idx[v] = i - fl.route_start[v]
+    fl.lane_ok[v] = lane_ok_at(net, fl, p, v)
     fl.yield_to[v] = -1
     stats.entries[link] += 1
     return True
@@ -144,8 +146,7 @@ def insert_waiting(
             waiting[keep] = v
             keep += 1
             continue
-        after = next_link(fl.route_start, fl.route_end, fl.route_links, fl.route_idx, v)
-        if _place(net, fl, p, stats, v, first, after, True):
+        if _place(net, fl, p, stats, v, fl.route_start[v], True):
             fl.state[v] = RUNNING
             running_add(fl.run_list, fl.run_pos, fl.run_count, v)
             fl.depart_s[v] = t_s
@@ -252,10 +253,8 @@ def plan_speeds(
                         v_turn = net.mov_speed_mps[m]
                         if v_turn < np.inf:
                             v_safe = math.sqrt(v_turn * v_turn + 2.0 * b * remaining)
-                        j = route_start[v] + route_idx[v] + 2
-                        after = route_links[j] if j < route_end[v] else -1
                         k_from = slot - link_lane_offset[link]
-                        target = entry_lane(net, fl, p, m, after, k_from)
+                        target = entry_lane(net, fl, p, v, m, k_from)
                         target_lane[v] = target
                         tail = lane_tail[target]
                         if tail >= 0:
@@ -289,9 +288,7 @@ def _teleport(net: NetArrays, fl: Fleet, p: Params, stats: LinkStats, v: int, t_
     end = fl.route_end[v]
     i = fl.route_start[v] + fl.route_idx[v] + 1
     while i < end:
-        after = fl.route_links[i + 1] if i + 1 < end else -1
-        if _place(net, fl, p, stats, v, fl.route_links[i], after, False):
-            fl.route_idx[v] = i - fl.route_start[v]
+        if _place(net, fl, p, stats, v, i, False):
             return
         i += 1
     fl.state[v] = ARRIVED
@@ -405,7 +402,7 @@ def move(
                 node = link_to[link]
                 # a crossing earlier in this pass may hold the junction
                 unsignalised = net.node_signal[node] < 0
-                if room >= 0.0 and unsignalised and reservation_blocks(net, fl, p, link, m, t_s):
+                if room >= 0.0 and unsignalised and reservation_blocks(net, fl, p, v, link, m, t_s):
                     room = -1.0
                 if room >= 0.0:
                     travelled = length - x0
@@ -428,10 +425,7 @@ def move(
                     route_idx[v] += 1
                     at_line_s[v] = np.inf
                     fl.yield_to[v] = -1
-                    j = route_start[v] + route_idx[v] + 1
-                    fl.lane_ok[v] = serves(
-                        net, nxt, target, route_links[j] if j < route_end[v] else -1
-                    )
+                    fl.lane_ok[v] = lane_ok_at(net, fl, p, v)
                     x = min(x - length, room)
                     x0 = 0.0
                     link = nxt
@@ -518,7 +512,7 @@ def _plan_move_change(
     """Passes 2 and 3 and the lane changes over the occupied lanes ``slots``."""
     plan_speeds(net, fl, p, slots, t_s, dt_s, step_no, seed)
     arrivals, updates = move(net, fl, p, stats, slots, t_s, dt_s, moved, step_no)
-    change_lanes(net, fl, p)
+    change_lanes(net, fl, p, step_no)
     return arrivals, updates
 
 

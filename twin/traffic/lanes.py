@@ -70,6 +70,72 @@ def lane_with_most_room(
     return best
 
 
+@njit(cache=True, inline="always")
+def lookahead_m(net: NetArrays, p: Params, link: int) -> float:
+    """How far ahead a vehicle on ``link`` prepares its lane for the turns to come:
+    ``lane_change_lookahead_m``, or ``lane_change_lookahead_s`` of driving at the speed limit
+    where that is farther (motorways)."""
+    return max(p.lane_change_lookahead_m, p.lane_change_lookahead_s * net.link_speed_mps[link])
+
+
+@njit(cache=True, inline="always")
+def _preimage(first: int, last: int, out_f: int, out_l: int, lo: int, hi: int) -> tuple[int, int]:
+    """The lanes ``first..last`` of a movement that lead into to-link lanes ``lo..hi`` (lane
+    k enters ``out_f + k - first``, clipped to ``out_f..out_l``), or the one nearest them if
+    none does."""
+    a, b = -1, -1
+    for k in range(first, last + 1):
+        o = min(max(out_f + k - first, out_f), out_l)
+        if lo <= o <= hi:
+            if a < 0:
+                a = k
+            b = k
+    if a >= 0:
+        return a, b
+    o_first = out_f
+    o_last = min(out_f + last - first, out_l)
+    if hi < o_first:
+        return first, first
+    if lo > o_last:
+        return last, last
+    return first, last
+
+
+@njit(cache=True, inline="always")
+def lanes_wanted(net: NetArrays, fl: Fleet, p: Params, v: int, i: int) -> tuple[int, int]:
+    """The lanes (first, last) of route link ``i`` of vehicle ``v`` that serve its movement at
+    the link's end and lead, as far as the lanes allow, into the lanes its later movements
+    need: those whose stop line is within :func:`lookahead_m` of the link's entrance (as SUMO's
+    strategic lane choice looks ahead along the route). All lanes at the route's end."""
+    links, end = fl.route_links, fl.route_end[v]
+    link = links[i]
+    if i + 1 >= end:
+        return 0, net.link_lanes[link] - 1
+    reach = lookahead_m(net, p, link) - net.link_length_m[link]
+    last = i
+    while last + 2 < end and reach >= net.link_length_m[links[last + 1]]:
+        last += 1
+        reach -= net.link_length_m[links[last]]
+    lo, hi = -1, -1
+    for j in range(last, i - 1, -1):
+        a = links[j]
+        m = find_movement(net.link_mov_offsets, net.mov_to_link, a, links[j + 1])
+        if m < 0:  # a closed or changed route: nothing to aim for here
+            lo, hi = 0, net.link_lanes[a] - 1
+        elif lo < 0:
+            lo, hi = net.mov_lane_first[m], net.mov_lane_last[m]
+        else:
+            lo, hi = _preimage(
+                net.mov_lane_first[m],
+                net.mov_lane_last[m],
+                net.mov_out_first[m],
+                net.mov_out_last[m],
+                lo,
+                hi,
+            )
+    return lo, hi
+
+
 @njit(**NO_REFCOUNT)
 def lane_append(lane_head, lane_tail, ahead, behind, lane, v: int, slot: int) -> None:
     """Put vehicle ``v`` at the back of lane ``slot``."""
@@ -152,15 +218,21 @@ def next_link(route_start, route_end, route_links, route_idx, v: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def entry_lane(net: NetArrays, fl: Fleet, p: Params, m: int, after: int, k_from: int) -> int:
-    """The lane slot a vehicle taking movement ``m`` enters on its to-link: one that serves
-    its movement onto ``after`` if any (else the nearest to them, to change lanes from); of
-    those, the lane with most room; on a tie, one the movement naturally feeds
-    (``mov_out_first..mov_out_last``: the kerb lane for a right turn, the leftmost for a
-    left). Confining turns to their natural lanes crowded those lanes into gridlock on
-    Baltimore's morning peak (`twin run scenarios/baltimore.toml`: 422 vehicles halted 5 min
-    instead of 75). Across a join (``mov_keep_lane``) the natural lane is the one matching
-    lane ``k_from`` of the from-link, preferred to any with less than 1 km more room."""
+def entry_lane(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, k_from: int) -> int:
+    """The lane slot vehicle ``v``, taking movement ``m`` from lane ``k_from``, enters on its
+    to-link: one that serves its next turn if any (else the nearest to them, to change lanes
+    from); of those, the lane with most room (up to where its last vehicle would stop,
+    braking now), a lane it wants for the turns after (:func:`lanes_wanted`) counting
+    ``Params.lane_prefer_m`` more room per lane of difference. On a to-link long enough to
+    change lanes (``Params.lane_change_room_m`` per lane), a lane for the next turn only
+    counts that much more room, so that a full turn lane does not hold up the others (the
+    vehicle changes lanes on the way); on a tie, one the movement
+    naturally feeds (``mov_out_first..mov_out_last``: the kerb lane for a right turn, the
+    leftmost for a left). Confining turns to their natural lanes crowded those lanes into
+    gridlock on Baltimore's morning peak (`twin run scenarios/baltimore.toml`: 422 vehicles
+    halted 5 min instead of 75). Across a join (``mov_keep_lane``) the natural lane is the
+    one matching lane ``k_from`` of the from-link, preferred to any with less than 1 km more
+    room."""
     link = net.mov_to_link[m]
     first, last = net.mov_out_first[m], net.mov_out_last[m]
     penalty = 1e-3
@@ -168,22 +240,42 @@ def entry_lane(net: NetArrays, fl: Fleet, p: Params, m: int, after: int, k_from:
         first = min(max(first + k_from - net.mov_lane_first[m], first), last)
         last = first
         penalty = 1e3
-    want_first, want_last = 0, net.link_lanes[link] - 1
-    if after >= 0:
-        a = find_movement(net.link_mov_offsets, net.mov_to_link, link, after)
+    i = fl.route_start[v] + fl.route_idx[v] + 1
+    want_first, want_last = lanes_wanted(net, fl, p, v, i)
+    own_first, own_last = 0, net.link_lanes[link] - 1
+    if i + 1 < fl.route_end[v]:
+        a = find_movement(net.link_mov_offsets, net.mov_to_link, link, fl.route_links[i + 1])
         if a >= 0:
-            want_first, want_last = net.mov_lane_first[a], net.mov_lane_last[a]
+            own_first, own_last = net.mov_lane_first[a], net.mov_lane_last[a]
     offset = net.link_lane_offset[link]
     best, best_key = -1, -np.inf
     for k in range(net.link_lanes[link]):
-        miss = want_first - k if k < want_first else (k - want_last if k > want_last else 0)
+        miss = own_first - k if k < own_first else (k - own_last if k > own_last else 0)
+        later = want_first - k if k < want_first else (k - want_last if k > want_last else 0)
         tail = fl.lane_tail[offset + k]
-        room = net.link_length_m[link] if tail < 0 else fl.pos_m[tail] - p.length_m
+        room = net.link_length_m[link]
+        if tail >= 0:  # where the last vehicle would come to a stop: a moving lane has more
+            vt = fl.speed_mps[tail]
+            room = fl.pos_m[tail] - p.length_m + vt * vt / (2.0 * p.decel_mps2)
         natural = 0.0 if first <= k <= last else penalty
-        key = room - natural - 1e6 * miss  # first serve the next turn, then most room
+        # first the lanes for the next turn, then most room, those for the turns after ahead
+        if miss > 0:
+            change_m = miss * p.lane_change_room_m
+            miss_cost = 1e6 * miss if net.link_length_m[link] < change_m else change_m
+        else:
+            miss_cost = 0.0
+        key = room - natural - miss_cost - p.lane_prefer_m * later
         if key > best_key:
             best, best_key = offset + k, key
     return best
+
+
+@njit(cache=True, inline="always")
+def lane_ok_at(net: NetArrays, fl: Fleet, p: Params, v: int) -> bool:
+    """Whether ``v``'s lane is one it wants on its current link (:func:`lanes_wanted`)."""
+    lo, hi = lanes_wanted(net, fl, p, v, fl.route_start[v] + fl.route_idx[v])
+    k = fl.lane[v] - net.link_lane_offset[fl.link[v]]
+    return lo <= k <= hi
 
 
 @njit(**NO_REFCOUNT)
@@ -201,18 +293,6 @@ def lane_insert_behind(lane_head, lane_tail, ahead, behind, lane, v: int, slot: 
     else:
         lane_tail[slot] = v
     lane[v] = slot
-
-
-@njit(cache=True, inline="always")
-def serves(net: NetArrays, link: int, slot: int, nxt: int) -> bool:
-    """Whether lane ``slot`` of ``link`` may take the movement onto ``nxt`` (-1: any)."""
-    if nxt < 0:
-        return True
-    m = find_movement(net.link_mov_offsets, net.mov_to_link, link, nxt)
-    if m < 0:
-        return True  # no such movement (a closed or changed route): nothing to aim for
-    k = slot - net.link_lane_offset[link]
-    return net.mov_lane_first[m] <= k <= net.mov_lane_last[m]
 
 
 @njit(**NO_REFCOUNT)

@@ -138,12 +138,32 @@ class Params(NamedTuple):
     halt_mps: float = 0.1  # SUMO's halting threshold (waiting time, stops)
     junction_clear_s: float = 2.0  # equal-rank junction reservation (first come, first served)
     # m/s, a merge's major-road traffic slower than this takes turns with the merging road (a
-    # zipper, as StVO section 7(4) asks and SUMO's zipper junctions model; 30 km/h: judgement)
+    # zipper, as StVO section 7(4) asks and SUMO's zipper junctions model; 30 km/h: judgement),
+    # and so does a minor road at a junction without signals
     zipper_mps: float = 8.33
     all_way_clear_s: float = 2.0  # all-way stop: junction held after each crossing (judgement)
     at_line_m: float = 15.0  # m, a stop made this close to the line counts (first two in line)
     stop_mps: float = 1.5  # m/s, slower than this counts as a stop (rolling stop, judgement)
-    lane_change_lookahead_m: float = 200.0  # changes lanes for its next turn from this far
+    # a vehicle gets into a lane for its next turns from this far before the stop line (m),
+    # or this many seconds of driving at the speed limit where that is farther (judgement)
+    lane_change_lookahead_m: float = 200.0
+    lane_change_lookahead_s: float = 15.0
+    # a vehicle waiting at its line to give way grows impatient over this many seconds and
+    # then takes gaps the other can brake for (SUMO's --time-to-impatience default)
+    impatience_s: float = 180.0
+    # entering a link, a lane it wants for the turns after its next counts as this much more
+    # room per lane of difference (m): taken unless another has that much more (judgement)
+    lane_prefer_m: float = 50.0
+    # entering a link this long per lane it must cross for its next turn (m), a vehicle may
+    # take a lane with that much more room and change on the way (judgement)
+    lane_change_room_m: float = 200.0
+    # a vehicle this close (m) behind one slower than this share of the speed limit tries,
+    # every so many steps, a neighbouring lane where traffic is this much faster (m/s):
+    # SUMO's speed-gain lane change, simplified (judgement)
+    pass_within_m: float = 100.0
+    pass_slow_frac: float = 0.3
+    pass_gain_mps: float = 5.0
+    pass_every_steps: int = 4
     stuck_limit_s: float = 300.0  # halted this long = gridlocked (SUMO --time-to-teleport)
     teleport: bool = True  # move gridlocked vehicles on along their route (as SUMO does)
 
