@@ -512,7 +512,7 @@ def _plan_move_change(
     """Passes 2 and 3 and the lane changes over the occupied lanes ``slots``."""
     plan_speeds(net, fl, p, slots, t_s, dt_s, step_no, seed)
     arrivals, updates = move(net, fl, p, stats, slots, t_s, dt_s, moved, step_no)
-    change_lanes(net, fl, p, step_no)
+    change_lanes(net, fl, p)
     return arrivals, updates
 
 

@@ -7,11 +7,8 @@ A change needs room in the target lane: no overlap, and both the vehicle and its
 keep Krauss' safe speed (each could still stop behind the one ahead of it). A vehicle that
 has come to a halt waiting for a gap asks the nearest vehicle behind it in the target lane to
 hold back (``Fleet.yield_to``), so a stopped queue lets it in (zip merging); two halted
-vehicles side by side that each need the other's lane swap places. A vehicle already in a
-lane it wants but stuck behind a slow one moves to a neighbouring lane it also wants where
-traffic goes faster (SUMO's speed-gain change, e.g. past a queue for an exit or a turn); it tries
-every ``Params.pass_every_steps`` steps. Changes are instantaneous (as SUMO's default model
-without sublanes).
+vehicles side by side that each need the other's lane swap places. Changes are
+instantaneous (as SUMO's default model without sublanes).
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from twin.traffic.state import Fleet, NetArrays, Params
 
 
 @njit(**NO_REFCOUNT)
-def change_lanes(net: NetArrays, fl: Fleet, p: Params, step_no: int) -> int:
+def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
     """One pass over the running vehicles not yet in a lane they want; returns the number of
     lane changes made."""
     gap0 = p.length_m + p.min_gap_m
@@ -42,20 +39,11 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params, step_no: int) -> int:
     for i in range(fl.run_count[0]):
         v = fl.run_list[i]
         if fl.lane_ok[v]:
-            lead = fl.ahead[v]
-            if (
-                lead >= 0
-                and speed[lead] < p.pass_slow_frac * net.link_speed_mps[fl.link[v]]
-                and (step_no + fl.trip[v]) % p.pass_every_steps == 0
-                and pos[lead] - pos[v] < p.pass_within_m
-                and _pass_slow(net, fl, p, v, lead, gap0)
-            ):
-                changes += 1
             continue
         link = fl.link[v]
         if net.link_length_m[link] - pos[v] > lookahead_m(net, p, link):
             continue
-        lo, hi = lanes_wanted(net, fl, p, v, fl.route_start[v] + fl.route_idx[v])
+        lo, hi, _, _ = lanes_wanted(net, fl, p, v, fl.route_start[v] + fl.route_idx[v])
         off = net.link_lane_offset[link]
         k = fl.lane[v] - off
         if lo <= k <= hi:
@@ -102,48 +90,6 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params, step_no: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _pass_slow(net: NetArrays, fl: Fleet, p: Params, v: int, lead: int, gap0: float) -> bool:
-    """Move ``v``, behind the slow ``lead``, to a neighbouring lane it also wants (the left
-    one first) whose traffic ahead of it is ``pass_gain_mps`` faster or two vehicles farther
-    on, if both it and its new follower keep Krauss' safe speed; True when it moved."""
-    pos, speed = fl.pos_m, fl.speed_mps
-    b, tau = p.decel_mps2, p.tau_s
-    link = fl.link[v]
-    lo, hi = lanes_wanted(net, fl, p, v, fl.route_start[v] + fl.route_idx[v])
-    off = net.link_lane_offset[link]
-    k = fl.lane[v] - off
-    for i_side in range(2):
-        k2 = k + 1 if i_side == 0 else k - 1
-        if k2 < lo or k2 > hi:
-            continue
-        target = off + k2
-        lead2 = -1
-        h = fl.lane_head[target]
-        while h >= 0 and pos[h] > pos[v]:
-            lead2 = h
-            h = fl.behind[h]
-        follow = h
-        if lead2 >= 0:
-            if speed[lead2] < speed[lead] + p.pass_gain_mps and pos[lead2] < pos[lead] + 2.0 * gap0:
-                continue  # no better off there
-            gap = pos[lead2] - gap0 - pos[v]
-            if gap < 0.0 or speed[v] > safe_speed(gap, speed[lead2], b, tau):
-                continue
-        if follow >= 0:
-            gap = pos[v] - gap0 - pos[follow]
-            if gap < 0.0 or speed[follow] > safe_speed(gap, speed[v], b, tau):
-                continue
-        lane_remove(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v)
-        lane_insert_behind(
-            fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v, target, lead2
-        )
-        fl.at_line_s[v] = np.inf
-        fl.yield_to[v] = -1
-        return True
-    return False
-
-
-@njit(cache=True, inline="always")
 def _wants_my_lane(
     net: NetArrays, fl: Fleet, p: Params, v: int, lead: int, follow: int, gap0: float
 ) -> int:
@@ -155,7 +101,7 @@ def _wants_my_lane(
             continue
         if abs(fl.pos_m[w] - fl.pos_m[v]) >= gap0:
             continue
-        lo, hi = lanes_wanted(net, fl, p, w, fl.route_start[w] + fl.route_idx[w])
+        lo, hi, _, _ = lanes_wanted(net, fl, p, w, fl.route_start[w] + fl.route_idx[w])
         k = fl.lane[v] - net.link_lane_offset[fl.link[w]]
         if lo <= k <= hi:
             return w

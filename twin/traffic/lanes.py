@@ -102,38 +102,36 @@ def _preimage(first: int, last: int, out_f: int, out_l: int, lo: int, hi: int) -
 
 
 @njit(cache=True, inline="always")
-def lanes_wanted(net: NetArrays, fl: Fleet, p: Params, v: int, i: int) -> tuple[int, int]:
+def lanes_wanted(net: NetArrays, fl: Fleet, p: Params, v: int, i: int) -> tuple[int, int, int, int]:
     """The lanes (first, last) of route link ``i`` of vehicle ``v`` that serve its movement at
     the link's end and lead, as far as the lanes allow, into the lanes its later movements
     need: those whose stop line is within :func:`lookahead_m` of the link's entrance (as SUMO's
-    strategic lane choice looks ahead along the route). All lanes at the route's end."""
+    strategic lane choice looks ahead along the route); then the lanes (first, last) that
+    serve that movement at all. All lanes at the route's end."""
     links, end = fl.route_links, fl.route_end[v]
     link = links[i]
     if i + 1 >= end:
-        return 0, net.link_lanes[link] - 1
+        return 0, net.link_lanes[link] - 1, 0, net.link_lanes[link] - 1
     reach = lookahead_m(net, p, link) - net.link_length_m[link]
     last = i
     while last + 2 < end and reach >= net.link_length_m[links[last + 1]]:
         last += 1
         reach -= net.link_length_m[links[last]]
     lo, hi = -1, -1
+    own_lo, own_hi = 0, net.link_lanes[link] - 1
     for j in range(last, i - 1, -1):
         a = links[j]
         m = find_movement(net.link_mov_offsets, net.mov_to_link, a, links[j + 1])
         if m < 0:  # a closed or changed route: nothing to aim for here
             lo, hi = 0, net.link_lanes[a] - 1
-        elif lo < 0:
-            lo, hi = net.mov_lane_first[m], net.mov_lane_last[m]
+            own_lo, own_hi = lo, hi
+            continue
+        own_lo, own_hi = net.mov_lane_first[m], net.mov_lane_last[m]
+        if lo < 0:
+            lo, hi = own_lo, own_hi
         else:
-            lo, hi = _preimage(
-                net.mov_lane_first[m],
-                net.mov_lane_last[m],
-                net.mov_out_first[m],
-                net.mov_out_last[m],
-                lo,
-                hi,
-            )
-    return lo, hi
+            lo, hi = _preimage(own_lo, own_hi, net.mov_out_first[m], net.mov_out_last[m], lo, hi)
+    return lo, hi, own_lo, own_hi
 
 
 @njit(**NO_REFCOUNT)
@@ -241,12 +239,7 @@ def entry_lane(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, k_from: int
         last = first
         penalty = 1e3
     i = fl.route_start[v] + fl.route_idx[v] + 1
-    want_first, want_last = lanes_wanted(net, fl, p, v, i)
-    own_first, own_last = 0, net.link_lanes[link] - 1
-    if i + 1 < fl.route_end[v]:
-        a = find_movement(net.link_mov_offsets, net.mov_to_link, link, fl.route_links[i + 1])
-        if a >= 0:
-            own_first, own_last = net.mov_lane_first[a], net.mov_lane_last[a]
+    want_first, want_last, own_first, own_last = lanes_wanted(net, fl, p, v, i)
     offset = net.link_lane_offset[link]
     best, best_key = -1, -np.inf
     for k in range(net.link_lanes[link]):
@@ -273,7 +266,7 @@ def entry_lane(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, k_from: int
 @njit(cache=True, inline="always")
 def lane_ok_at(net: NetArrays, fl: Fleet, p: Params, v: int) -> bool:
     """Whether ``v``'s lane is one it wants on its current link (:func:`lanes_wanted`)."""
-    lo, hi = lanes_wanted(net, fl, p, v, fl.route_start[v] + fl.route_idx[v])
+    lo, hi, _, _ = lanes_wanted(net, fl, p, v, fl.route_start[v] + fl.route_idx[v])
     k = fl.lane[v] - net.link_lane_offset[fl.link[v]]
     return lo <= k <= hi
 

@@ -157,13 +157,6 @@ class Params(NamedTuple):
     # entering a link this long per lane it must cross for its next turn (m), a vehicle may
     # take a lane with that much more room and change on the way (judgement)
     lane_change_room_m: float = 200.0
-    # a vehicle this close (m) behind one slower than this share of the speed limit tries,
-    # every so many steps, a neighbouring lane where traffic is this much faster (m/s):
-    # SUMO's speed-gain lane change, simplified (judgement)
-    pass_within_m: float = 100.0
-    pass_slow_frac: float = 0.3
-    pass_gain_mps: float = 5.0
-    pass_every_steps: int = 4
     stuck_limit_s: float = 300.0  # halted this long = gridlocked (SUMO --time-to-teleport)
     teleport: bool = True  # move gridlocked vehicles on along their route (as SUMO does)
 
