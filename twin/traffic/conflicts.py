@@ -111,10 +111,11 @@ def stream_clear(
             continue
         seen = True
         v = fl.speed_mps[h]
-        if not _counts(net, fl, h, link, mode):
-            continue
         remaining = net.link_length_m[link] - fl.pos_m[h]
-        if v < p.zipper_mps and turn_s < math.inf and remaining < p.at_line_m:
+        zipper = v < p.zipper_mps and turn_s < math.inf and remaining < p.at_line_m
+        if (v < p.halt_mps and not zipper) or not _counts(net, fl, h, link, mode):
+            continue  # a halted vehicle counts only for turn-taking (cheap test first)
+        if zipper:
             if net.lane_enter_s[slot] > turn_s:
                 continue  # slow traffic, its lane went last: the waiting one's turn
             target = fl.target_lane[h]
@@ -124,8 +125,6 @@ def stream_clear(
             ):
                 return False  # its turn, and it goes (or waits for room where we would)
             continue  # halted, and not for the same room
-        if v < p.halt_mps:
-            continue
         if _reaches(p, remaining, v, window_s, imp):
             return False
     if seen or net.link_length_m[link] >= net.link_speed_mps[link] * window_s:

@@ -92,13 +92,8 @@ def _preimage(first: int, last: int, out_f: int, out_l: int, lo: int, hi: int) -
             b = k
     if a >= 0:
         return a, b
-    o_first = out_f
-    o_last = min(out_f + last - first, out_l)
-    if hi < o_first:
-        return first, first
-    if lo > o_last:
-        return last, last
-    return first, last
+    # the lanes enter a contiguous run of to-link lanes, all beside lo..hi
+    return (first, first) if hi < out_f else (last, last)
 
 
 @njit(cache=True, inline="always")
