@@ -216,10 +216,11 @@ def entry_lane(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, k_from: int
     to-link: one that serves its next turn if any (else the nearest to them, to change lanes
     from); of those, the lane with most room (up to where its last vehicle would stop,
     braking now), a lane it wants for the turns after (:func:`lanes_wanted`) counting
-    ``Params.lane_prefer_m`` more room per lane of difference. On a to-link long enough to
-    change lanes (``Params.lane_change_room_m`` per lane), a lane for the next turn only
-    counts that much more room, so that a full turn lane does not hold up the others (the
-    vehicle changes lanes on the way); on a tie, one the movement
+    ``Params.lane_prefer_m`` more room per lane of difference (at
+    ``Params.lane_prefer_speed_mps``, scaled by the square of the speed limit). On a to-link
+    long enough to change lanes (``Params.lane_change_room_m`` per lane), a lane for the next
+    turn only counts that much more room, so that a full turn lane does not hold up the others
+    (the vehicle changes lanes on the way); on a tie, one the movement
     naturally feeds (``mov_out_first..mov_out_last``: the kerb lane for a right turn, the
     leftmost for a left). Confining turns to their natural lanes crowded those lanes into
     gridlock on Baltimore's morning peak (`twin run scenarios/baltimore.toml`: 422 vehicles
@@ -236,6 +237,7 @@ def entry_lane(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, k_from: int
     i = fl.route_start[v] + fl.route_idx[v] + 1
     want_first, want_last, own_first, own_last = lanes_wanted(net, fl, p, v, i)
     offset = net.link_lane_offset[link]
+    prefer_m = p.lane_prefer_m * (net.link_speed_mps[link] / p.lane_prefer_speed_mps) ** 2
     best, best_key = -1, -np.inf
     for k in range(net.link_lanes[link]):
         miss = own_first - k if k < own_first else (k - own_last if k > own_last else 0)
@@ -252,7 +254,7 @@ def entry_lane(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, k_from: int
             miss_cost = 1e6 * miss if net.link_length_m[link] < change_m else change_m
         else:
             miss_cost = 0.0
-        key = room - natural - miss_cost - p.lane_prefer_m * later
+        key = room - natural - miss_cost - prefer_m * later
         if key > best_key:
             best, best_key = offset + k, key
     return best

@@ -209,6 +209,18 @@ class Router:
             weight, keep = self._edges()
             indptr = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(np.bincount(self._src[keep], minlength=n), out=indptr[1:])
+            # A*'s bound: straight-line metres at the fastest chord speed of any link, a
+            # little slower still, so that rounding never makes the bound inconsistent
+            chord_m = np.hypot(
+                net.node_x_m[net.link_to] - net.node_x_m[net.link_from],
+                net.node_y_m[net.link_to] - net.node_y_m[net.link_from],
+            )
+            fast = chord_m > 0
+            slowness = (1.0 - 1e-6) * float(
+                (self._link_time_s[fast] / chord_m[fast]).min() if fast.any() else 0.0
+            )
+            node_x_s, node_y_s = net.node_x_m * slowness, net.node_y_m * slowness
+            at = np.concatenate([net.link_to, np.arange(net.n_nodes)])
             self._csr = LinkGraph(
                 indptr,
                 self._to[keep].astype(np.int32, copy=False),
@@ -216,6 +228,10 @@ class Router:
                 self._link_node,
                 net.node_in_offsets.astype(np.int64, copy=False),
                 net.node_in_links.astype(np.int32, copy=False),
+                node_x_s[at],
+                node_y_s[at],
+                node_x_s,
+                node_y_s,
             )
         return self._csr
 

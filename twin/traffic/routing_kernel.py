@@ -23,6 +23,13 @@ Early exit: a destination is decided once one of its in-links is settled (at dis
 and the heap's smallest key is above ``x``, since every in-link not yet settled then costs more
 than ``x``. The search from an origin stops when all its destinations are decided.
 
+A* for an origin with one destination: the heap's key adds the straight-line distance to the
+destination at the fastest chord speed of any link (a consistent lower bound), which settles
+about a quarter fewer vertices on Baltimore. The routes stay the reference's: every vertex
+whose key is at most the destination's is still settled (the bound is consistent), so every
+candidate predecessor of a vertex on the route is seen, and of equal candidates the one nearer
+the origin, the one Dijkstra settles first, is kept.
+
 Parallel over origins (``prange``), in batches whose predecessor rows are kept for the
 backtracking pass; every origin's work is independent of the others and of the thread that
 does it, so the result is the same bit for bit for any number of threads.
@@ -48,6 +55,13 @@ class LinkGraph(NamedTuple):
     link_node: np.ndarray  # int32 per vertex, the node a link vertex enters (-1: virtual)
     node_in_offsets: np.ndarray  # int64 (n_nodes + 1)
     node_in_links: np.ndarray  # int32
+    # for A*: the point a vertex stands for (a link's end node, a source vertex's node) and
+    # each node, in metres divided by the fastest speed on the graph (s), so that the
+    # straight-line distance between two of them is a lower bound of the time between them
+    vertex_x_s: np.ndarray  # float64 per vertex
+    vertex_y_s: np.ndarray  # float64 per vertex
+    node_x_s: np.ndarray  # float64 per node
+    node_y_s: np.ndarray  # float64 per node
 
 
 class Workspace(NamedTuple):
@@ -149,20 +163,25 @@ def _pop_root(key, vertex, pos, size):
 
 
 @njit(cache=True)
-def search(src: int, stamp: int, n_want: int, g: LinkGraph, ws: Workspace, pred) -> int:
+def search(src: int, stamp: int, n_want: int, goal: int, g: LinkGraph, ws: Workspace, pred) -> int:
     """Dijkstra from vertex ``src`` until the ``n_want`` nodes with ``ws.want[node] == stamp``
-    are decided (each is then marked ``-stamp``).
+    are decided (each is then marked ``-stamp``); A* towards node ``goal`` where ``goal >= 0``
+    (then the only node wanted).
 
     Writes ``ws.dist`` (s; inf where not reached; final where settled), ``pred`` (valid where
     ``dist`` is finite, but at ``src``), ``ws.tie`` (see the module's docstring) and
     ``ws.heap_pos``. ``dist``, ``tie`` and ``heap_pos`` must come in reset (inf, False,
     NOT_REACHED); the vertices this search changed are ``ws.touched[:n]``, n returned, for the
-    caller to reset. Weights are > 0, so a settled vertex is never improved and never ties
-    again.
+    caller to reset. Weights are > 0 and the A* bound is consistent, so a settled vertex is
+    never improved and never ties again.
     """
     dist, tie, touched = ws.dist, ws.tie, ws.touched
     heap_key, heap_vertex, heap_pos = ws.heap_key, ws.heap_vertex, ws.heap_pos
     indptr, head, weight, link_node, want = g.indptr, g.head, g.weight, g.link_node, ws.want
+    vx, vy = g.vertex_x_s, g.vertex_y_s
+    astar = goal >= 0
+    gx = g.node_x_s[goal] if astar else 0.0
+    gy = g.node_y_s[goal] if astar else 0.0
     dist[src] = 0.0
     touched[0] = src
     n_touched = 1
@@ -171,7 +190,7 @@ def search(src: int, stamp: int, n_want: int, g: LinkGraph, ws: Workspace, pred)
     remaining = n_want
     threshold = 0.0
     while size > 0:
-        k = heap_key[0]
+        k = heap_key[0]  # the time so far, plus the bound of the time left under A*
         v = heap_vertex[0]
         if remaining == 0 and k > threshold:
             break
@@ -180,25 +199,34 @@ def search(src: int, stamp: int, n_want: int, g: LinkGraph, ws: Workspace, pred)
         if node >= 0 and want[node] == stamp:
             want[node] = -stamp
             remaining -= 1
-            threshold = max(threshold, k)
+            threshold = max(threshold, k)  # the bound is 0 at the goal: k is the time
+        dv = dist[v]
         for e in range(indptr[v], indptr[v + 1]):
             j = head[e]
-            nd = k + weight[e]
+            nd = dv + weight[e]
             dj = dist[j]
             if nd < dj:
                 dist[j] = nd
                 pred[j] = v
                 tie[j] = False
+                key = nd
+                if astar:
+                    key += np.sqrt((vx[j] - gx) ** 2 + (vy[j] - gy) ** 2)
                 slot = heap_pos[j]
                 if slot == NOT_REACHED:
                     touched[n_touched] = j
                     n_touched += 1
-                    _sift_up(heap_key, heap_vertex, heap_pos, size, nd, j)
+                    _sift_up(heap_key, heap_vertex, heap_pos, size, key, j)
                     size += 1
                 else:
-                    _sift_up(heap_key, heap_vertex, heap_pos, slot, nd, j)
-            elif nd == dj and k == dist[pred[j]]:
-                tie[j] = True  # two candidates at the same distance: the heap would choose
+                    _sift_up(heap_key, heap_vertex, heap_pos, slot, key, j)
+            elif nd == dj:
+                dp = dist[pred[j]]
+                if dv < dp:  # A* only: Dijkstra would have settled v first and kept it
+                    pred[j] = v
+                    tie[j] = False
+                elif dv == dp:
+                    tie[j] = True  # two candidates at the same distance: the heap would choose
     return n_touched
 
 
@@ -217,7 +245,8 @@ def _route_origin(
         if want[d] != stamp:
             want[d] = stamp
             n_want += 1
-    n_touched = search(src, stamp, n_want, g, ws, pred)
+    goal = dest[trip_start[i]] if n_want == 1 else -1
+    n_touched = search(src, stamp, n_want, goal, g, ws, pred)
     dist, tie = ws.dist, ws.tie
     for t in range(trip_start[i], trip_start[i + 1]):
         d = dest[t]

@@ -152,8 +152,12 @@ class Params(NamedTuple):
     # then takes gaps the other can brake for (SUMO's --time-to-impatience default)
     impatience_s: float = 180.0
     # entering a link, a lane it wants for the turns after its next counts as this much more
-    # room per lane of difference (m): taken unless another has that much more (judgement)
+    # room per lane of difference (m) at lane_prefer_speed_mps, scaled by the square of the
+    # link's speed limit over it: changing lanes later is harder at speed, where the gaps a
+    # change needs grow with speed (judgement; 50 m at 100 km/h gets motorway exit traffic
+    # into the ramp lane, 12.5 m at 50 km/h keeps urban lanes evenly used)
     lane_prefer_m: float = 50.0
+    lane_prefer_speed_mps: float = 27.78
     # entering a link this long per lane it must cross for its next turn (m), a vehicle may
     # take a lane with that much more room and change on the way (judgement)
     lane_change_room_m: float = 200.0
