@@ -2,17 +2,19 @@
 
 Usage: ``python bench/bench_coldstart.py [--scenario scenarios/baltimore.toml] [--repeat 3]``.
 
-Each repeat runs the scenario three times in fresh processes, with caches in a new temporary
+Each repeat runs the scenario four times in fresh processes, with caches in a new temporary
 directory (``TWIN_CACHE_DIR``, ``NUMBA_CACHE_DIR`` and ``XDG_CACHE_HOME``):
 
 - ``cold``: nothing cached, as after ``pip install`` (network, population, grid and kernels);
 - ``kernels cold``: the network, population and grid cached, the kernels not (compile alone);
+- ``kernels cold, one process``: the same without the second compile process of
+  :mod:`twin.precompile` (``TWIN_PARALLEL_COMPILE=0``), as twin compiled before it;
 - ``warm``: everything cached.
 
-Inside each run Numba's compile events are recorded (``numba.core.event``), so the table gives
-the compile time the process spent and the functions that took longest (a function's time
-includes the functions it calls that compile with it). The report is skipped
-(``--no-report``) in all three. Results: ``results/coldstart.json``.
+Inside each run the main process's Numba compile events are recorded (``numba.core.event``;
+not the helper's), so the table gives the compile time that process spent and the functions
+that took longest (a function's time includes the functions it calls that compile with it).
+The report is skipped (``--no-report``) in all. Results: ``results/coldstart.json``.
 """
 
 from __future__ import annotations
@@ -57,12 +59,13 @@ sys.exit(code)
 """
 
 
-def run_once(scenario: str, cache: Path, out: Path, tag: str) -> dict:
+def run_once(scenario: str, cache: Path, out: Path, tag: str, **extra_env: str) -> dict:
     env = dict(
         os.environ,
         XDG_CACHE_HOME=str(cache),
         TWIN_CACHE_DIR=str(cache / "twin"),
         NUMBA_CACHE_DIR=str(cache / "numba"),
+        **extra_env,
     )
     dump = out / f"{tag}.json"
     run_dir = out / f"run-{tag}"
@@ -93,11 +96,17 @@ def main() -> None:
             # the data caches stay, the kernels go
             subprocess.run(["rm", "-rf", str(cache / "numba")], check=True)
             row["kernels_cold"] = run_once(args.scenario, cache, tmp, "kernels-cold")
+            # the same in one process (no second compile process: TWIN_PARALLEL_COMPILE=0)
+            subprocess.run(["rm", "-rf", str(cache / "numba")], check=True)
+            row["kernels_cold_one_process"] = run_once(
+                args.scenario, cache, tmp, "kernels-cold-1", TWIN_PARALLEL_COMPILE="0"
+            )
             row["warm"] = run_once(args.scenario, cache, tmp, "warm")
             runs.append(row)
             print(
                 f"repeat {r + 1}: cold {row['cold']['process_wall_s']:.1f} s, kernels cold "
-                f"{row['kernels_cold']['process_wall_s']:.1f} s, warm "
+                f"{row['kernels_cold']['process_wall_s']:.1f} s (one process "
+                f"{row['kernels_cold_one_process']['process_wall_s']:.1f} s), warm "
                 f"{row['warm']['process_wall_s']:.1f} s",
                 flush=True,
             )
@@ -116,6 +125,8 @@ def main() -> None:
         "kernels_cold_process_wall_s": med("kernels_cold"),
         "warm_process_wall_s": med("warm"),
         "compile_s": med("kernels_cold") - med("warm"),
+        "kernels_cold_one_process_wall_s": med("kernels_cold_one_process"),
+        "compile_one_process_s": med("kernels_cold_one_process") - med("warm"),
         "slowest_compiles_s": dict(top),
     }
     result = {

@@ -141,7 +141,7 @@ def test_numba_cache_dir_is_still_used(tmp_path: Path) -> None:
 
 def test_twin_kernels_get_the_locator() -> None:
     assert caching.CacheImpl._locator_classes[0] is _jitcache.DependencyStampLocator
-    locator = kernel.step._cache._impl.locator
+    locator = kernel.run_steps._cache._impl.locator
     assert isinstance(locator, _jitcache.DependencyStampLocator)
     assert locator.get_source_stamp() == (
         "twin-jitcache-1",

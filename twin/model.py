@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 import mesa
 import numpy as np
 
-from twin import _mesa_ids
+from twin import _mesa_ids, precompile
 from twin.clock import Clock, Process
 from twin.network.cache import load_roadnet
 from twin.network.road import RoadNet
@@ -129,6 +129,8 @@ class CityModel(mesa.Model):
         self.report_interval_s = t.report_interval_s
         self.clock = Clock(start_s=t.start_s)
         wall0 = time.perf_counter()
+        if progress:  # a cold first run: a second process compiles while this one builds
+            precompile.start([c.name for c in COMPONENTS if c.enabled(scenario)])
         if progress and network is None:
             loading_network(scenario.map.file, scenario.map.build_options())
         self.network = network or load_roadnet(
@@ -226,6 +228,7 @@ class CityModel(mesa.Model):
         terminal, else lines on the ``twin.progress`` logger (:mod:`twin.progress`)."""
         if progress and not self.finished:
             compiling(self.build_wall_s)  # says so when the first step compiles the kernels
+            precompile.finish()
         with RunProgress(self.scenario.name, self.now_s, self.end_s, enabled=progress) as bar:
             while not self.finished:
                 self.step()

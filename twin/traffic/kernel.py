@@ -68,7 +68,7 @@ from twin.traffic.state import (
     Params,
 )
 
-__all__ = ["run_steps", "safe_speed", "step", "uniform01"]
+__all__ = ["run_steps", "safe_speed", "uniform01"]
 
 
 @njit(cache=True, inline="always")
@@ -472,51 +472,7 @@ def move(
     return arrivals, updates
 
 
-@njit(cache=True)
-def step(
-    net: NetArrays,
-    fl: Fleet,
-    p: Params,
-    stats: LinkStats,
-    waiting: np.ndarray,
-    n_waiting: int,
-    moved: np.ndarray,
-    slots_buf: np.ndarray,
-    t_s: float,
-    dt_s: float,
-    step_no: int,
-    seed: int,
-) -> tuple[int, int, int]:
-    """One traffic step; returns (vehicles still waiting to enter, arrivals, vehicle-updates).
-    ``slots_buf`` is scratch space of one int32 per lane."""
-    n_waiting = insert_waiting(net, fl, p, stats, waiting, n_waiting, t_s)
-    # lanes empty now receive only vehicles that have already moved: skip them both passes
-    slots = slots_buf[: occupied_lanes(fl, slots_buf)]
-    arrivals, updates = _plan_move_change(net, fl, p, stats, slots, t_s, dt_s, moved, step_no, seed)
-    return n_waiting, arrivals, updates
-
-
-@njit(**NO_REFCOUNT)
-def _plan_move_change(
-    net: NetArrays,
-    fl: Fleet,
-    p: Params,
-    stats: LinkStats,
-    slots: np.ndarray,
-    t_s: float,
-    dt_s: float,
-    moved: np.ndarray,
-    step_no: int,
-    seed: int,
-) -> tuple[int, int]:
-    """Passes 2 and 3 and the lane changes over the occupied lanes ``slots``."""
-    plan_speeds(net, fl, p, slots, t_s, dt_s, step_no, seed)
-    arrivals, updates = move(net, fl, p, stats, slots, t_s, dt_s, moved, step_no)
-    change_lanes(net, fl, p)
-    return arrivals, updates
-
-
-@njit(cache=True)
+@njit(cache=True)  # reference counting on: the sort in occupied_lanes compiles only so here
 def run_steps(
     net: NetArrays,
     fl: Fleet,
@@ -533,14 +489,19 @@ def run_steps(
     seed: int,
     n_steps: int,
     sig: SignalArrays,
+    slots_buf: np.ndarray,
 ) -> tuple[int, int, int]:
     """``n_steps`` whole steps in one call: release the trips due (``order`` sorted by planned
-    departure, ``next_due`` the first not yet released), move vehicles, advance the signals.
-    ``sig`` is the signals' state (:class:`twin.traffic.signals.SignalArrays`).
-    Returns (vehicles waiting, next_due, vehicle-updates)."""
+    departure, ``next_due`` the first not yet released), insert the waiting vehicles, plan
+    speeds, move, change lanes, advance the signals. ``sig`` is the signals' state
+    (:class:`twin.traffic.signals.SignalArrays`), ``slots_buf`` scratch space of one int32
+    per lane slot. Returns (vehicles waiting, next_due, vehicle-updates).
+
+    The passes are called from here, not from a function per step: Numba links a callee's
+    code into its caller and optimises it again at every level, which cost a first run
+    several seconds of compile per level."""
     updates = 0
     depart = fl.depart_plan_s
-    slots_buf = np.empty(fl.lane_head.shape[0], dtype=np.int32)
     for k in range(n_steps):
         t = t_s + k * dt_s
         while next_due < order.shape[0] and depart[order[next_due]] <= t:
@@ -549,9 +510,12 @@ def run_steps(
             waiting[n_waiting] = v
             n_waiting += 1
             next_due += 1
-        n_waiting, _, upd = step(
-            net, fl, p, stats, waiting, n_waiting, moved, slots_buf, t, dt_s, step_no + k, seed
-        )
+        n_waiting = insert_waiting(net, fl, p, stats, waiting, n_waiting, t)
+        # lanes empty now receive only vehicles that have already moved: skip them both passes
+        slots = slots_buf[: occupied_lanes(fl, slots_buf)]
+        plan_speeds(net, fl, p, slots, t, dt_s, step_no + k, seed)
+        _, upd = move(net, fl, p, stats, slots, t, dt_s, moved, step_no + k)
+        change_lanes(net, fl, p)
         updates += upd
         update_signals(sig, net.mov_state, dt_s)
     return n_waiting, next_due, updates

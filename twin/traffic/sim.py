@@ -191,6 +191,7 @@ class TrafficSim:
         self._waiting = np.empty(n, dtype=np.int32)
         self._n_waiting = 0
         self._moved = np.full(n, -1, dtype=np.int64)
+        self._slots_buf = np.empty(len(self.fleet.lane_head), dtype=np.int32)  # kernel scratch
         self._seed = int(stream(seed, "dawdling").integers(0, 2**62))
         self.step_no = 0
         self.t_s = float(start_s)
@@ -253,6 +254,7 @@ class TrafficSim:
             self._seed,
             n_steps,
             self.plans.arrays(),
+            self._slots_buf,
         )
         self.updates += updates
         self.step_no += n_steps

@@ -1,0 +1,164 @@
+"""A cold first run compiles its heaviest kernels in two processes at once.
+
+Numba compiles on one thread, and a first run (nothing in Numba's on-disk cache) spends most
+of its wall time compiling. With two or more cores, :func:`start` launches a helper process
+that compiles the traffic kernel's plan pass (:func:`twin.traffic.kernel.plan_speeds`, a third
+of the compile) and the power-flow sweep into the shared cache, while this process builds the
+model; :func:`finish` then compiles the traffic kernel's other passes here and waits for the
+helper, and the first step loads the helper's machine code from the cache. The functions and
+their signatures are the ones a run compiles anyway (the helper takes them from tiny inputs
+built by the same code, :func:`traffic_passes`), so the results do not change. Off with
+``TWIN_PARALLEL_COMPILE=0``; a helper that fails only costs the time it saved.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import subprocess
+import sys
+from typing import Any
+
+ENV = "TWIN_PARALLEL_COMPILE"
+WAIT_S = 600.0  # the longest the first step waits for the helper before compiling itself
+
+_helper: subprocess.Popen[bytes] | None = None
+
+
+def wanted(components: list[str]) -> bool:
+    """Whether a helper would pay: traffic runs, its kernels are not cached, two cores."""
+    from twin.progress import kernels_cached
+
+    if os.environ.get(ENV, "1").strip() == "0" or os.environ.get("NUMBA_DISABLE_JIT") == "1":
+        return False
+    if "traffic" not in components or len(os.sched_getaffinity(0)) < 2:
+        return False
+    return kernels_cached(["traffic"]) is False
+
+
+def start(components: list[str]) -> bool:
+    """Launch the helper if :func:`wanted`; whether one runs now."""
+    global _helper
+    if _helper is not None and _helper.poll() is None:
+        return True
+    if not wanted(components):
+        return False
+    jobs = ["plan"] + (["powerflow"] if "energy" in components else [])
+    _helper = subprocess.Popen(
+        [sys.executable, "-m", "twin.precompile", *jobs],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    atexit.register(_stop)  # a run that ends early (an error) does not leave it compiling
+    return True
+
+
+def _stop() -> None:
+    if _helper is not None and _helper.poll() is None:
+        _helper.kill()
+
+
+def finish() -> int | None:
+    """Before the first traffic step: compile the traffic kernel's passes the helper does not
+    (while it works), then wait for it; its exit status (None: no helper was started)."""
+    global _helper
+    if _helper is None:
+        return None
+    try:
+        compile_passes(main=True)
+        return _helper.wait(timeout=WAIT_S)
+    except subprocess.TimeoutExpired:  # pragma: no cover - the first step compiles it then
+        _helper.kill()
+        return None
+    finally:
+        _helper = None
+
+
+def traffic_passes() -> list[tuple[Any, tuple[Any, ...], bool]]:
+    """The traffic kernel's passes as ``(dispatcher, signature, in the helper)``: the types
+    :func:`twin.traffic.kernel.run_steps` calls them with, from a tiny synthetic network's arrays
+    built by the same code as a run's (a test checks a real step compiles no other)."""
+    import numpy as np
+    from numba import typeof, types
+
+    from twin.traffic import kernel, lanechange, lanes
+
+    net, fl, p, stats = _tiny_bundles()
+    n, fl_t, p_t, st_t = typeof(net), typeof(fl), typeof(p), typeof(stats)
+    i32, i64, f64 = types.Array(types.int32, 1, "C"), types.int64, types.float64
+    moved = typeof(np.empty(1, dtype=np.int64))
+    return [
+        (kernel.plan_speeds, (n, fl_t, p_t, i32, f64, f64, i64, i64), True),
+        (kernel.insert_waiting, (n, fl_t, p_t, st_t, i32, i64, f64), False),
+        (lanes.occupied_lanes, (fl_t, i32), False),
+        (kernel.move, (n, fl_t, p_t, st_t, i32, f64, f64, moved, i64), False),
+        (lanechange.change_lanes, (n, fl_t, p_t), False),
+    ]
+
+
+def compile_passes(*, main: bool) -> None:
+    """Compile (or load from the cache) this process's share of :func:`traffic_passes`."""
+    for dispatcher, signature, in_helper in traffic_passes():
+        if in_helper != main:
+            dispatcher.compile(signature)
+
+
+def _tiny_bundles() -> tuple[Any, Any, Any, Any]:
+    """The kernel's argument bundles for a 2 x 2 grid and one trip (no routing kernel)."""
+    import numpy as np
+
+    from twin.network.synthetic import grid_roadnet
+    from twin.traffic.demand import Trips
+    from twin.traffic.routing import RouteSet
+    from twin.traffic.sim import TrafficSim
+
+    net = grid_roadnet(2, 2)
+
+    class _OneLink:  # the router's interface, without compiling the routing kernel
+        def routes(self, origins: Any, dests: Any) -> RouteSet:
+            return RouteSet(
+                np.array([0, 1], dtype=np.int64),
+                np.array([0], dtype=np.int32),
+                np.ones(1),
+                np.ones(1, dtype=bool),
+            )
+
+    trips = Trips(np.array([0]), net.link_from[:1], net.link_to[:1], np.array([0.0]))
+    sim = TrafficSim(net, trips, seed=0, start_s=0.0, router=_OneLink())  # type: ignore[arg-type]
+    return sim.arrays, sim.fleet, sim.params, sim.stats
+
+
+def _compile_powerflow() -> None:
+    """The power-flow sweep, by solving a two-bus grid the way the energy component does."""
+    import numpy as np
+
+    from twin.energy.grid import Grid
+    from twin.energy.powerflow import solve
+
+    grid = Grid(
+        bus_vn_kv=np.array([10.0, 10.0]),
+        branch_from=np.array([0]),
+        branch_to=np.array([1]),
+        branch_r_ohm=np.array([1.0]),
+        branch_x_ohm=np.array([1.0]),
+        slack_bus=0,
+        load_bus=np.array([1]),
+        load_p_mw=np.array([0.1]),
+        load_q_mvar=np.array([0.01]),
+    )
+    solve(grid, p_mw=np.full((1, 1), 0.1), q_mvar=np.full((1, 1), 0.01), check=False)
+
+
+def _main(jobs: list[str]) -> int:
+    import twin  # noqa: F401  (installs the cache locator first)
+
+    if "plan" in jobs:
+        compile_passes(main=False)
+    if "powerflow" in jobs:
+        _compile_powerflow()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
