@@ -2,10 +2,11 @@
 
 Numba compiles on one thread, and a first run (nothing in Numba's on-disk cache) spends most
 of its wall time compiling. With two or more cores, :func:`start` launches a helper process
-that compiles the traffic kernel's plan pass (:func:`twin.traffic.kernel.plan_speeds`, a third
-of the compile) and the power-flow sweep into the shared cache, while this process builds the
-model; :func:`finish` then compiles the traffic kernel's other passes here and waits for the
-helper, and the first step loads the helper's machine code from the cache. The functions and
+that compiles the traffic kernel's plan and move passes (:func:`twin.traffic.kernel.plan_speeds`
+and :func:`~twin.traffic.kernel.move`) and the power-flow sweep into the shared cache, while
+this process builds the model and compiles the router; :func:`finish` then compiles the
+traffic kernel's other passes here and waits for the helper, and the first step loads the
+helper's machine code from the cache. The functions and
 their signatures are the ones a run compiles anyway (the helper takes them from tiny inputs
 built by the same code, :func:`traffic_passes`), so the results do not change. Off with
 ``TWIN_PARALLEL_COMPILE=0``; a helper that fails only costs the time it saved.
@@ -92,7 +93,7 @@ def traffic_passes() -> list[tuple[Any, tuple[Any, ...], bool]]:
         (kernel.plan_speeds, (n, fl_t, p_t, i32, f64, f64, i64, i64), True),
         (kernel.insert_waiting, (n, fl_t, p_t, st_t, i32, i64, f64), False),
         (lanes.occupied_lanes, (fl_t, i32), False),
-        (kernel.move, (n, fl_t, p_t, st_t, i32, f64, f64, moved, i64), False),
+        (kernel.move, (n, fl_t, p_t, st_t, i32, f64, f64, moved, i64), True),
         (lanechange.change_lanes, (n, fl_t, p_t), False),
     ]
 

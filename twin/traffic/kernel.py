@@ -34,12 +34,7 @@ import numpy as np
 from numba import njit
 
 from twin.network.road import CTRL_ALL_WAY_STOP
-from twin.traffic.conflicts import (
-    follow_up_ok,
-    permissive_may_go,
-    reservation_blocks,
-    unsignalised_may_go,
-)
+from twin.traffic.conflicts import follow_up_ok, may_go, reservation_blocks
 from twin.traffic.kernel_math import NO_REFCOUNT, safe_speed, uniform01
 from twin.traffic.lanechange import change_lanes
 from twin.traffic.lanes import (
@@ -233,7 +228,9 @@ def plan_speeds(
                         k = slot - link_lane_offset[link]
                         go = mov_lane_first[m] <= k <= mov_lane_last[m]
                     if go:
-                        if node_signal[link_to[link]] >= 0:
+                        signalised = node_signal[link_to[link]] >= 0
+                        rules = not signalised  # priority rules, or a permissive turn
+                        if signalised:
                             state = mov_state[m]
                             if state == YELLOW and mov_tc_s[m] > 0.0 and fl.at_line_s[v] < t_s:
                                 # a permissive left that waited at the line turns on the
@@ -244,10 +241,9 @@ def plan_speeds(
                                 go = state == GREEN or (
                                     state == YELLOW and speed * speed / (2.0 * b) > remaining
                                 )
-                                if go and mov_tc_s[m] > 0.0:
-                                    go = permissive_may_go(net, fl, p, v, link, m, t_s, dt_s)
-                        else:
-                            go = unsignalised_may_go(net, fl, p, v, link, m, t_s, dt_s)
+                                rules = go and mov_tc_s[m] > 0.0
+                        if rules:
+                            go = may_go(net, fl, p, v, link, m, t_s, dt_s, signalised)
                     if go:
                         # slow down for the turn: at most the movement's speed at the line
                         v_turn = net.mov_speed_mps[m]

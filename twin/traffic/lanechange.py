@@ -78,8 +78,9 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
                 lane_swap(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v, other)
                 pos[v], pos[other] = pos[other], pos[v]
                 speed[v] = speed[other] = 0.0
-                fl.lane_ok[v] = lane_ok_at(net, fl, p, v)
-                fl.lane_ok[other] = lane_ok_at(net, fl, p, other)
+                for j in range(2):  # one call site: each is a copy of the inlined helper
+                    w = v if j == 0 else other
+                    fl.lane_ok[w] = lane_ok_at(net, fl, p, w)
                 changes += 2
                 continue
             while follow >= 0 and pos[follow] > pos[v] - gap0:
