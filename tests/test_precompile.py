@@ -60,7 +60,7 @@ def test_the_power_flow_compiled_apart_is_the_one_a_solve_uses() -> None:
 )
 def test_no_helper_where_it_cannot_pay(monkeypatch, env, components, cores) -> None:
     monkeypatch.setenv(precompile.ENV, env)
-    monkeypatch.setattr(precompile.os, "sched_getaffinity", lambda _: set(range(cores)))
+    monkeypatch.setattr(precompile, "_cores", lambda: cores)
     monkeypatch.setattr("twin.progress.kernels_cached", lambda _: False)  # as if cold
     assert not precompile.wanted(components)
     assert not precompile.start(components)
@@ -75,9 +75,14 @@ def test_the_helper_runs_and_is_waited_for(monkeypatch) -> None:
     assert precompile.finish() is None  # waited for once
 
 
+def test_cores_are_counted_where_the_os_cannot_pin(monkeypatch) -> None:
+    monkeypatch.delattr(precompile.os, "sched_getaffinity", raising=False)  # macOS, Windows
+    assert precompile._cores() == (precompile.os.cpu_count() or 1)
+
+
 def test_no_helper_when_the_kernels_are_cached(monkeypatch) -> None:
     monkeypatch.setenv(precompile.ENV, "1")
-    monkeypatch.setattr(precompile.os, "sched_getaffinity", lambda _: {0, 1})
+    monkeypatch.setattr(precompile, "_cores", lambda: 2)
     monkeypatch.setattr("twin.progress.kernels_cached", lambda _: True)
     assert not precompile.wanted(["traffic", "energy"])
     monkeypatch.setattr("twin.progress.kernels_cached", lambda _: False)

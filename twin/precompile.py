@@ -32,9 +32,16 @@ def wanted(components: list[str]) -> bool:
 
     if os.environ.get(ENV, "1").strip() == "0" or os.environ.get("NUMBA_DISABLE_JIT") == "1":
         return False
-    if "traffic" not in components or len(os.sched_getaffinity(0)) < 2:
+    if "traffic" not in components or _cores() < 2:
         return False
     return kernels_cached(["traffic"]) is False
+
+
+def _cores() -> int:
+    """The cores this process may run on (all of them where the OS cannot say)."""
+    if hasattr(os, "sched_getaffinity"):  # Linux; not macOS or Windows
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def start(components: list[str]) -> bool:
