@@ -6,10 +6,10 @@ that compiles the traffic kernel's plan and move passes (:func:`twin.traffic.ker
 and :func:`~twin.traffic.kernel.move`) and the power-flow sweep into the shared cache, while
 this process builds the model and compiles the router; :func:`finish` then compiles the
 traffic kernel's other passes here and waits for the helper, and the first step loads the
-helper's machine code from the cache. The functions and
-their signatures are the ones a run compiles anyway (the helper takes them from tiny inputs
-built by the same code, :func:`traffic_passes`), so the results do not change. Off with
-``TWIN_PARALLEL_COMPILE=0``; a helper that fails only costs the time it saved.
+helper's machine code from the cache. The functions and their signatures are the ones a
+run compiles anyway (the helper takes them from tiny inputs built by the same code,
+:func:`traffic_passes`), so the results do not change. Off with ``TWIN_PARALLEL_COMPILE=0``;
+a helper that fails only costs the time it saved.
 """
 
 from __future__ import annotations

@@ -116,6 +116,14 @@ class Router:
             np.arange(net.n_nodes, dtype=np.int32), np.diff(net.node_in_offsets)
         )
         self._closed = np.zeros(n_links, dtype=bool)
+        # for A*: the point each vertex stands for (a link's end node, then each node) and
+        # each link's straight-line length
+        at = np.concatenate([net.link_to, np.arange(net.n_nodes)])
+        self._vertex_x_m, self._vertex_y_m = net.node_x_m[at], net.node_y_m[at]
+        self._chord_m = np.hypot(
+            net.node_x_m[net.link_to] - net.node_x_m[net.link_from],
+            net.node_y_m[net.link_to] - net.node_y_m[net.link_from],
+        )
         self._link_time_s = np.empty(n_links)
         self._graph: csr_matrix | None = None
         self._csr: LinkGraph | None = None
@@ -211,16 +219,10 @@ class Router:
             np.cumsum(np.bincount(self._src[keep], minlength=n), out=indptr[1:])
             # A*'s bound: straight-line metres at the fastest chord speed of any link, a
             # little slower still, so that rounding never makes the bound inconsistent
-            chord_m = np.hypot(
-                net.node_x_m[net.link_to] - net.node_x_m[net.link_from],
-                net.node_y_m[net.link_to] - net.node_y_m[net.link_from],
-            )
-            fast = chord_m > 0
+            fast = self._chord_m > 0
             slowness = (1.0 - 1e-6) * float(
-                (self._link_time_s[fast] / chord_m[fast]).min() if fast.any() else 0.0
+                (self._link_time_s[fast] / self._chord_m[fast]).min() if fast.any() else 0.0
             )
-            node_x_s, node_y_s = net.node_x_m * slowness, net.node_y_m * slowness
-            at = np.concatenate([net.link_to, np.arange(net.n_nodes)])
             self._csr = LinkGraph(
                 indptr,
                 self._to[keep].astype(np.int32, copy=False),
@@ -228,10 +230,8 @@ class Router:
                 self._link_node,
                 net.node_in_offsets.astype(np.int64, copy=False),
                 net.node_in_links.astype(np.int32, copy=False),
-                node_x_s[at],
-                node_y_s[at],
-                node_x_s,
-                node_y_s,
+                self._vertex_x_m * slowness,
+                self._vertex_y_m * slowness,
             )
         return self._csr
 

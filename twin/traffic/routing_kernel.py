@@ -55,13 +55,11 @@ class LinkGraph(NamedTuple):
     link_node: np.ndarray  # int32 per vertex, the node a link vertex enters (-1: virtual)
     node_in_offsets: np.ndarray  # int64 (n_nodes + 1)
     node_in_links: np.ndarray  # int32
-    # for A*: the point a vertex stands for (a link's end node, a source vertex's node) and
-    # each node, in metres divided by the fastest speed on the graph (s), so that the
-    # straight-line distance between two of them is a lower bound of the time between them
+    # for A*: the point a vertex stands for (a link's end node; a source vertex's node, so
+    # node n is at vertex n_links + n) in metres divided by the fastest speed on the graph
+    # (s), so that the straight-line distance between two is a lower bound of the time
     vertex_x_s: np.ndarray  # float64 per vertex
     vertex_y_s: np.ndarray  # float64 per vertex
-    node_x_s: np.ndarray  # float64 per node
-    node_y_s: np.ndarray  # float64 per node
 
 
 class Workspace(NamedTuple):
@@ -180,8 +178,9 @@ def search(src: int, stamp: int, n_want: int, goal: int, g: LinkGraph, ws: Works
     indptr, head, weight, link_node, want = g.indptr, g.head, g.weight, g.link_node, ws.want
     vx, vy = g.vertex_x_s, g.vertex_y_s
     astar = goal >= 0
-    gx = g.node_x_s[goal] if astar else 0.0
-    gy = g.node_y_s[goal] if astar else 0.0
+    at = len(vx) - (len(g.node_in_offsets) - 1) + goal  # the goal node's source vertex
+    gx = vx[at] if astar else 0.0
+    gy = vy[at] if astar else 0.0
     dist[src] = 0.0
     touched[0] = src
     n_touched = 1
