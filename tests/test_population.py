@@ -88,6 +88,32 @@ def test_features_of_pbf_and_xml_agree(net):
     np.testing.assert_allclose(np.sort(a.bldg_area_m2), np.sort(b.bldg_area_m2), rtol=1e-9)
 
 
+def test_a_building_larger_than_any_on_earth_is_left_out(tmp_path, caplog):
+    """A building way over 1 km2 (e.g. a tower drawn over a district) is a mapping error:
+    dropped with a warning naming it; a 100 x 100 m building beside it is kept."""
+
+    def square(way_id: int, first_node: int, lat: float, side_deg: float) -> tuple[str, str]:
+        corners = [(0, 0), (0, 1), (1, 1), (1, 0)]
+        nodes = "".join(
+            f'<node id="{first_node + k}" lat="{lat + dy * side_deg}" '
+            f'lon="{-83.0 + dx * side_deg * 1.305}"/>'
+            for k, (dy, dx) in enumerate(corners)
+        )
+        refs = "".join(f'<nd ref="{first_node + k}"/>' for k in (0, 1, 2, 3, 0))
+        way = f'<way id="{way_id}">{refs}<tag k="building" v="commercial"/></way>'
+        return nodes, way
+
+    n1, w1 = square(7, 1, 39.95, 0.0110)  # ~1.22 x 1.22 km
+    n2, w2 = square(8, 11, 39.99, 0.0009)  # ~100 x 100 m
+    path = tmp_path / "big.osm"
+    path.write_text(f'<?xml version="1.0"?><osm version="0.6">{n1}{n2}{w1}{w2}</osm>')
+    with caplog.at_level("WARNING", logger="twin.population.features"):
+        f = read_features(path, "EPSG:32617")
+    assert len(f.bldg_osm_id) == 1 and f.bldg_osm_id[0] == 8
+    assert 0.9e4 < f.bldg_area_m2[0] < 1.1e4
+    assert "way 7" in caplog.text and "1 building(s)" in caplog.text
+
+
 def test_unsorted_file_falls_back_to_closed_ways(net, map_file):
     """columbus.osm.bz2 is not sorted by id: read without multipolygons, not refused."""
     f = read_features(MAPS / "columbus.osm.bz2", "EPSG:32617")
@@ -287,6 +313,57 @@ def test_gravity_choice_matches_the_analytic_probabilities():
     assert (np.abs(freq - p) <= 4 * np.sqrt(p * (1 - p) / n) + 1e-4).all(), (freq, p)
 
 
+def _one_shop_map():
+    """A 6x6 grid, one home at every node, one shop point at the corner node 0."""
+    from twin.population.destinations import POI_KINDS, attractions
+    from twin.population.features import MapFeatures
+
+    net = grid_roadnet(6, 6, spacing_m=600.0)
+    zones = build_zones(net, cell_m=600.0)
+    f64, none = np.empty(0), np.empty(0, dtype=object)
+    features = MapFeatures(
+        f64, f64, f64, f64, np.empty(0, np.int32), none, np.empty(0, np.int64),
+        f64, f64, f64, none, none,
+        net.node_x_m[:1], net.node_y_m[:1], np.array([POI_KINDS.index("shop")], np.int8),
+    )  # fmt: skip
+    homes = (net.node_x_m, net.node_y_m)
+    return net, zones, lambda shares: attractions(net, features, zones, homes, shares)
+
+
+def test_local_shares_put_that_share_of_destinations_at_the_homes():
+    """With local share s, the shop's zone holds (1 - s) + s / 36 of the shop attraction and
+    every other zone s / 36 (one home per node, one node per zone); s = 0 is the map alone."""
+    net, zones, attract = _one_shop_map()
+    assert zones.n_zones == net.n_nodes == 36
+    shop_zone = zones.node_zone[0]
+    for s in (0.0, 0.5, 1.0):
+        total = attract((0.41, s, 0.5))[SHOP].zone_total
+        share = total / total.sum()
+        expected = np.full(36, s / 36)
+        expected[shop_zone] += 1 - s
+        assert share == pytest.approx(expected, abs=1e-12), s
+
+
+def test_local_shares_shorten_shop_trips_on_a_thinly_mapped_map():
+    """With one mapped shop, every shop trip goes to it; with half the attraction at the homes,
+    trips from the far corner go to it with the gravity model's probability (A_d F(t_od)
+    over all zones, 0.15 here), the others nearer home."""
+    net, zones, attract = _one_shop_map()
+    n = 20_000
+    far = np.full(n, net.n_nodes - 1)  # the corner opposite the shop
+    for s in (0.0, 0.5):
+        dest = Gravity(zones, attract((0.41, s, 0.5))).choose(SHOP, far, np.random.default_rng(3))
+        to_shop = np.mean(dest == 0)
+        a = np.full(36, s / 36)
+        a[zones.node_zone[0]] += 1 - s
+        b, c = DETERRENCE[SHOP]
+        t = np.maximum(zones.time_min[zones.node_zone[net.n_nodes - 1]], 1.0)
+        p = a * t**b * np.exp(c * t)
+        p0 = p[zones.node_zone[0]] / p.sum()
+        assert abs(to_shop - p0) <= 4 * np.sqrt(p0 * (1 - p0) / n) + 1e-9, (s, to_shop, p0)
+    assert p0 < 0.2
+
+
 # -- the Python API: subclassing Household ----------------------------------------------------
 
 
@@ -383,6 +460,8 @@ def test_cars_arriving_home_reach_their_household(tmp_path):
         ('households = "many"', "population.households"),
         ("persons_shares = [-1, 2]", "population.persons_shares"),
         ("ev_share = 1.5", "population.ev_share"),
+        ("local_shares = [0.4, 1.5, 0.5]", "population.local_shares"),
+        ("local_shares = [0.4, 0.5]", "population.local_shares"),
         ('am_peak = "7am"', "population.am_peak"),
         ("colour = 1", "population.colour: unknown key"),
     ],

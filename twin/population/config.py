@@ -21,6 +21,13 @@ US_PERSONS_SHARES = (0.282, 0.349, 0.151, 0.126, 0.058, 0.034)
 US_CAR_SHARES = (0.086, 0.325, 0.371, 0.218)
 # Share of commute trips by private vehicle: NHTS 2017, 87 %.
 US_CAR_MODE_SHARE = 0.87
+# Share of each purpose's destinations that serve the people living nearby, placed where
+# people live (twin/population/destinations.py). Work 0.41: BLS Current Employment
+# Statistics, 2019 annual averages, retail trade 15.6 M + education and health services
+# 24.2 M + leisure and hospitality 16.6 M + other services 5.9 M of 150.9 M nonfarm jobs.
+# Shop 0.5 and school 0.5: judgement (groceries, pharmacies, restaurants and schools are in
+# most neighbourhoods, and many extracts map few of them).
+LOCAL_SHARES = (0.41, 0.5, 0.5)
 
 
 def _shares(values: tuple[float, ...], what: str) -> tuple[float, ...]:
@@ -68,6 +75,10 @@ class PopulationConfig(Section):
     #: trip lengths reach past it: the car leaves through a boundary gateway and comes back
     #: later (twin/population/external.py: NHTS 2017 trip lengths); default true
     external_trips: bool = True
+    #: share of work, shop and school destinations that serve the neighbourhood, placed at
+    #: the homes (the rest at the mapped buildings, points and land use), each in [0, 1];
+    #: default [0.41, 0.5, 0.5] (sources in this module)
+    local_shares: tuple[float, float, float] = LOCAL_SHARES
     #: multiplies those trip lengths, in (0, 10] (e.g. < 1 for a region whose trips are
     #: shorter than the US's); default 1
     trip_length_scale: float = Field(1.0, gt=0, le=10)
@@ -79,7 +90,7 @@ class PopulationConfig(Section):
     #: (calibrated so the busiest morning hour carries 8-12 % of the day's vehicle trips)
     peak_spread: PositiveDurationS = 4500.0
 
-    @field_validator("persons_shares", "car_shares", mode="before")
+    @field_validator("persons_shares", "car_shares", "local_shares", mode="before")
     @classmethod
     def _list_to_tuple(cls, value: object) -> object:
         return tuple(value) if isinstance(value, list) else value
@@ -88,6 +99,13 @@ class PopulationConfig(Section):
     @classmethod
     def _valid_shares(cls, value: tuple[float, ...]) -> tuple[float, ...]:
         return _shares(value, "shares")
+
+    @field_validator("local_shares")
+    @classmethod
+    def _unit_shares(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 <= v <= 1 for v in value):
+            raise ValueError(f"expected three shares in [0, 1], got {list(value)}")
+        return value
 
     @field_validator("households")
     @classmethod

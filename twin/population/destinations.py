@@ -10,8 +10,10 @@ Attraction, in m2 of floor-area equivalent (judgement; the README lists it):
   building floor area, ``LANDUSE_FAR`` x retail land use;
 - school: one unit per school point or school building.
 
-A purpose with no attraction on the map falls back to every network node, weighted equally
-(a warning says so).
+A ``local_shares`` part of each purpose's attraction serves the neighbourhood (shops, schools,
+local jobs, which extracts often leave unmapped) and lies at the homes, equally per home; the
+rest is the mapped attraction above. A purpose with nothing mapped goes to the homes alone,
+and with no homes either to every network node (a warning says so).
 
 Zones are square cells of at least ``ZONE_CELL_M`` over the network nodes (grown so there are
 at most ``MAX_ZONES``); the free-flow travel time between zone representatives comes from one
@@ -148,8 +150,15 @@ def _attraction(
     return Attraction(node, w, zone_total, order.astype(np.int64), cum, zone_start)
 
 
-def attractions(net: RoadNet, features: MapFeatures, zones: Zones) -> list[Attraction]:
-    """Attraction of work, shop and school destinations (indexed by WORK, SHOP, SCHOOL)."""
+def attractions(
+    net: RoadNet,
+    features: MapFeatures,
+    zones: Zones,
+    homes_xy_m: tuple[np.ndarray, np.ndarray] | None = None,
+    local_shares: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> list[Attraction]:
+    """Attraction of work, shop and school destinations (indexed by WORK, SHOP, SCHOOL):
+    the mapped features, and ``local_shares[purpose]`` of it at the homes ``homes_xy_m``."""
     f = features
     tree = cKDTree(np.column_stack([net.node_x_m, net.node_y_m]))
     res = residential_buildings(f)
@@ -184,13 +193,20 @@ def attractions(net: RoadNet, features: MapFeatures, zones: Zones) -> list[Attra
         x = np.concatenate([s[0] for s in sets[purpose]])
         y = np.concatenate([s[1] for s in sets[purpose]])
         w = np.concatenate([np.asarray(s[2], dtype=np.float64) for s in sets[purpose]])
+        mapped = _attraction(net, zones, tree, x, y, w).weight.sum()
+        share = local_shares[purpose]
+        if homes_xy_m is not None and len(homes_xy_m[0]) and (share > 0 or mapped <= 0):
+            hx, hy = homes_xy_m
+            # each home: its equal part of share / (1 - share) x the mapped attraction
+            per_home = 1.0 if share >= 1 or mapped <= 0 else share / (1 - share) * mapped / len(hx)
+            x, y = np.concatenate([x, hx]), np.concatenate([y, hy])
+            w = np.concatenate([w * (share < 1), np.full(len(hx), per_home)])
         a = _attraction(net, zones, tree, x, y, w)
+        if mapped <= 0:
+            where = "the homes" if a.weight.sum() > 0 else "any network node"
+            log.warning("no %s destinations on the map: %s trips go to %s",
+                        PURPOSES[purpose], PURPOSES[purpose], where)  # fmt: skip
         if a.weight.sum() <= 0:
-            log.warning(
-                "no %s destinations on the map: %s trips go to any network node",
-                PURPOSES[purpose],
-                PURPOSES[purpose],
-            )
             a = _attraction(net, zones, tree, net.node_x_m, net.node_y_m, np.ones(net.n_nodes))
         out.append(a)
     return out

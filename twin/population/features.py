@@ -14,6 +14,8 @@ Categories (the population model's view of the tags; see the README's "Populatio
 - shops and errands: ``shop=*``, ``amenity`` in ERRAND_AMENITIES, ``building`` retail /
   supermarket / commercial, ``landuse=retail``;
 - schools: ``amenity`` in SCHOOL_AMENITIES, ``building`` school / kindergarten / college.
+
+A building with a footprint over MAX_BUILDING_M2 is a mapping error: left out, with a warning.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ ERRAND_AMENITIES = frozenset(
      "veterinary", "car_wash", "arts_centre", "nightclub"}
 )  # fmt: skip
 # Default levels when building:levels is not mapped (judgement: US low-rise city fabric).
+# A footprint no building has: the largest on Earth cover ~0.5 km2 (the Aalsmeer flower
+# auction hall, 518,000 m2). A larger one is a mapping error (columbus.osm: "LeVeque Tower",
+# a 47-storey tower, drawn over 1.8 km2) and would hold a whole city's shops.
+MAX_BUILDING_M2 = 1_000_000.0
 DEFAULT_LEVELS = {"apartments": 4.0, "office": 3.0, "hospital": 4.0, "hotel": 4.0}
 DEFAULT_LEVELS_OTHER = 2.0
 
@@ -286,7 +292,8 @@ def _read(path: Path, crs: str, *, assemble: bool) -> MapFeatures:
             if len(ring) >= 4:
                 residential.append(shapely.make_valid(shapely.Polygon(ring)))
 
-    b_keep = b_area > 0
+    b_keep = (b_area > 0) & (b_area <= MAX_BUILDING_M2)
+    _warn_implausible(path, np.asarray(b_id, dtype=np.int64)[b_area > MAX_BUILDING_M2])
     l_keep = l_area > 0
     return MapFeatures(
         bldg_x_m=bx[b_keep],
@@ -305,3 +312,12 @@ def _read(path: Path, crs: str, *, assemble: bool) -> MapFeatures:
         poi_y_m=np.concatenate([np.asarray(ny, dtype=np.float64), py]),
         poi_kind=np.asarray(poi_kind + p_kind, dtype=np.int8),
     )
+
+
+def _warn_implausible(path: Path, osm_ids: np.ndarray) -> None:
+    if len(osm_ids):
+        ids = ", ".join(f"way {i}" if i > 0 else f"relation {-i}" for i in osm_ids[:5])
+        log.warning(
+            "%s: %d building(s) with a footprint over %.0f km2 left out as mapping errors: %s",
+            path, len(osm_ids), MAX_BUILDING_M2 / 1e6, ids,
+        )  # fmt: skip

@@ -167,7 +167,9 @@ def synthesize(
     t0 = time.perf_counter()
     if zones is None:
         zones = build_zones(net)
-    gravity = Gravity(zones, attractions(net, features, zones))
+    gravity = Gravity(
+        zones, attractions(net, features, zones, (homes.x_m, homes.y_m), cfg.local_shares)
+    )
     gateways = find_gateways(net)
     timings["zones"] = time.perf_counter() - t0
     t0 = time.perf_counter()
