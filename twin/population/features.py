@@ -55,11 +55,11 @@ ERRAND_AMENITIES = frozenset(
      "hospital", "place_of_worship", "community_centre", "ice_cream", "food_court",
      "veterinary", "car_wash", "arts_centre", "nightclub"}
 )  # fmt: skip
-# Default levels when building:levels is not mapped (judgement: US low-rise city fabric).
 # A footprint no building has: the largest on Earth cover ~0.5 km2 (the Aalsmeer flower
 # auction hall, 518,000 m2). A larger one is a mapping error (columbus.osm: "LeVeque Tower",
 # a 47-storey tower, drawn over 1.8 km2) and would hold a whole city's shops.
 MAX_BUILDING_M2 = 1_000_000.0
+# Default levels when building:levels is not mapped (judgement: US low-rise city fabric).
 DEFAULT_LEVELS = {"apartments": 4.0, "office": 3.0, "hospital": 4.0, "hotel": 4.0}
 DEFAULT_LEVELS_OTHER = 2.0
 
