@@ -298,10 +298,20 @@ def write_sumo_trips(path: Path, trips: Trips, froms: list[str], tos: list[str])
 
 
 def run_sumo(
-    home: Path, net_xml: Path, trips_xml: Path, begin_s: float, cap_s: float, workdir: Path
+    home: Path,
+    net_xml: Path,
+    trips_xml: Path,
+    begin_s: float,
+    cap_s: float,
+    workdir: Path,
+    *,
+    capped_only: bool = False,
 ) -> dict[str, Any]:
     """One sumo run until every vehicle has left (SUMO's default end) or, where that is later
-    than ``cap_s``, again with ``--end cap_s``; wall time, <performance>, trip figures."""
+    than ``cap_s``, again with ``--end cap_s`` (``capped_only``: that run alone); wall time,
+    <performance>, trip figures."""
+    if capped_only:
+        return _sumo_once(home, net_xml, trips_xml, begin_s, cap_s, workdir)
     out = _sumo_once(home, net_xml, trips_xml, begin_s, None, workdir)
     if out["end_s"] > cap_s:
         out = _sumo_once(home, net_xml, trips_xml, begin_s, cap_s, workdir)

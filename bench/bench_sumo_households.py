@@ -93,7 +93,7 @@ def main() -> None:
         tw = run_twin(net, same, start_s, cap_s, block=60)
         print(f"  twin: {tw['completed']:,} completed, {tw['vehicles_gridlocked']:,} gridlocked,"
               f" {tw['wall_s']:.0f} s")  # fmt: skip
-        su = run_sumo(home, sumo_net.net_xml, trips_xml, start_s, cap_s, tmp)
+        su = run_sumo(home, sumo_net.net_xml, trips_xml, start_s, cap_s, tmp, capped_only=True)
         print(f"  SUMO: {su['completed']:,} completed, {su['teleports']:,} teleports,"
               f" {su['wall_s']:.0f} s")  # fmt: skip
     both = sorted(set(tw["per_trip"]) & set(su["per_trip"]))
