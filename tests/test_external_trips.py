@@ -168,7 +168,10 @@ def test_outside_legs_leave_and_come_back_through_gateways(baltimore):
     )
     points = shapely.points(net.node_x_m, net.node_y_m)
     hull = shapely.MultiPoint(np.column_stack([net.node_x_m, net.node_y_m])).convex_hull
-    at_edge = shapely.distance(points, hull.exterior) < 250.0
+    from twin.population.external import cut_ends
+
+    # at the edge, or where the extract cut a main road (test_a_road_cut_inside_the_hull...)
+    at_edge = (shapely.distance(points, hull.exterior) < 250.0) | cut_ends(net)
     assert at_edge[legs.dest_node[leave]].all() and at_edge[legs.origin_node[enter]].all()
     assert (legs.purpose[enter] == HOME).all()  # default tours: back home after the stops
     # the return waits out the drive outside, at 45 km/h: from the gateway to the stop and
@@ -290,3 +293,61 @@ def test_distance_to_the_edge_matches_shapely(oakland):
     )  # fmt: skip
     ref = shapely.length(shapely.intersection(rays, hull))
     assert np.allclose(ours, ref, atol=0.01)
+
+
+def _grid_with_a_cut_road():
+    """A 5 x 5 grid (400 m blocks, secondary roads), a 6.6 km primary road from its north-east
+    corner east-north-east (so the hull reaches far past the grid), and a 900 m primary stub
+    east from the middle of its east side that ends there: a road cut by the extract, 313 m
+    inside the hull. The primary roads have 2 lanes each way."""
+    from twin.network import synthetic as syn
+
+    ii, jj = np.meshgrid(np.arange(5), np.arange(5))
+    grid = np.column_stack([ii.ravel() * 400.0, jj.ravel() * 400.0])
+    extra = np.array([[8000.0, 3200.0], [2500.0, 800.0]])
+    xy = np.vstack([grid, extra]) + np.array([syn.ORIGIN_X_M, syn.ORIGIN_Y_M])
+    G = syn._graph(xy, [])
+    opts = {"lanes": 1, "speed_mps": syn.DEFAULT_SPEED_MPS}
+    way = 0
+    for j in range(5):
+        for i in range(5):
+            n = 5 * j + i
+            for m in ([n + 1] if i < 4 else []) + ([n + 5] if j < 4 else []):
+                way += 1
+                syn._add_link(G, n, m, way, 400.0, **opts)
+                syn._add_link(G, m, n, way, 400.0, **opts)
+    primary = {"lanes": 2, "speed_mps": syn.DEFAULT_SPEED_MPS, "highway": "primary"}
+    for a, b, length_m in ((24, 25, float(np.hypot(6400, 1600))), (14, 26, 900.0)):
+        way += 1
+        syn._add_link(G, a, b, way, length_m, **primary)
+        syn._add_link(G, b, a, way, length_m, **primary)
+    return syn._compile(G, "synthetic: grid with a cut road"), 26
+
+
+def test_a_road_cut_inside_the_hull_is_a_gateway():
+    """Where an irregular extract cut a main road well inside the hull of its nodes, the cut
+    end is an exit and entry gateway (and one of through traffic): trips leaving the map
+    eastwards from the grid's east side go out there most often, not at the hull's far
+    corners."""
+    from twin.population.external import ExternalModel, cut_ends
+    from twin.population.synthesis import find_gateways
+
+    net, stub = _grid_with_a_cut_road()
+    pts = np.column_stack([net.node_x_m, net.node_y_m])
+    ring = shapely.LinearRing(pts[[0, 4, 25, 20]])  # the hull, drawn by hand
+    assert 300.0 < shapely.distance(shapely.Point(pts[stub]), ring) < 400.0
+    assert np.flatnonzero(cut_ends(net)).tolist() == [25, stub]  # the two roads that end
+    ext = ExternalModel.build(net)
+    assert stub in ext.exit_node and stub in ext.entry_of_exit
+    gates = find_gateways(net)
+    assert stub in gates.out_node and stub in gates.in_node
+    # from the middle of the east side, due east: the line leaves the hull at x = 3,200 m
+    n = 4000
+    x = np.full(n, net.node_x_m[14])
+    y = np.full(n, net.node_y_m[14])
+    r = ext.boundary_m(x, y, np.zeros(n))
+    assert r == pytest.approx(1600.0, abs=1.0)
+    k = ext.choose_exit(x + r, y, np.random.default_rng(5))
+    share = np.bincount(k, minlength=len(ext.exit_node)) / n
+    assert ext.exit_node[np.argmax(share)] == stub
+    assert share.max() > 2 * np.sort(share)[-2]  # over twice as often as any other exit

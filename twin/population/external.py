@@ -11,8 +11,9 @@ trip-length distribution beyond the distance to the boundary: near zero in the m
 big map, near one on a tiny extract. A stop inside keeps the gravity model's destination.
 
 An outside stop's node is an **exit gateway** (a node within ``EDGE_MARGIN_M`` of the
-boundary, on any road: residents leave by the streets they would use) drawn by the capacity
-of its links times
+boundary, on any road: residents leave by the streets they would use; or a **cut end**, where
+a road of tertiary class or above ends with no other road: where the extract cut it, which
+may lie well inside the hull of an irregular extract) drawn by the capacity of its links times
 ``exp(-d / GATEWAY_DECAY_M)``, d the distance from the point where the straight line leaves
 the map; the car comes back through the nearest **entry gateway** to it (the other
 carriageway, or the same node). Its ``outside_m`` is the road distance driven beyond the
@@ -51,6 +52,7 @@ import shapely
 from scipy.spatial import ConvexHull, cKDTree
 
 from twin.network.road import RoadNet
+from twin.network.tags import DRIVABLE_HIGHWAYS
 from twin.population.destinations import SCHOOL, SHOP, WORK, Gravity
 
 KM_PER_MI = 1.609344
@@ -66,6 +68,21 @@ OUTSIDE_SPEED_MPS = 45 / 3.6  # mean speed outside the map (NHTS 2017: ~10.5 mi 
 EDGE_MARGIN_M = 250.0  # a node this close to the hull's boundary is a gateway
 GATEWAY_DECAY_M = 1000.0  # gateway choice: weight exp(-d / this) from the boundary crossing
 MIN_OUTSIDE_M = 500.0  # an outside stop is at least this far beyond its gateway
+CUT_END_MIN_RANK = DRIVABLE_HIGHWAYS["tertiary_link"]  # roads this big rarely end for real
+
+
+def cut_ends(net: RoadNet) -> np.ndarray:
+    """Mask of the nodes where a road of tertiary class or above (a link of it) ends with no
+    other neighbouring node: a road cut by the extract's boundary."""
+    a = np.concatenate([net.link_from, net.link_to])
+    b = np.concatenate([net.link_to, net.link_from])
+    pairs = np.unique(np.column_stack([a, b])[a != b], axis=0)
+    neighbours = np.bincount(pairs[:, 0], minlength=net.n_nodes)
+    rank = np.array([DRIVABLE_HIGHWAYS.get(n, 0) for n in net.highway_names])[net.link_highway]
+    top = np.zeros(net.n_nodes, dtype=np.int64)
+    np.maximum.at(top, net.link_from, rank)
+    np.maximum.at(top, net.link_to, rank)
+    return (neighbours == 1) & (top >= CUT_END_MIN_RANK)
 
 
 def trip_length_km(purpose: int, u: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -90,8 +107,9 @@ class ExternalModel:
     @classmethod
     def build(cls, net: RoadNet, scale: float = 1.0) -> ExternalModel | None:
         """From the network: its nodes' convex hull, and as gateways the nodes within
-        ``EDGE_MARGIN_M`` of the hull's boundary, weighted by the capacity of their links (in
-        for an exit, out for an entry); None when the map has no area or no such node."""
+        ``EDGE_MARGIN_M`` of the hull's boundary and the cut ends, weighted by the capacity of
+        their links (in for an exit, out for an entry); None when the map has no area or no
+        such node."""
         if net.n_nodes < 3:
             return None
         pts = np.column_stack([net.node_x_m, net.node_y_m])
@@ -101,7 +119,7 @@ class ExternalModel:
             return None
         v = hull.vertices  # counter-clockwise in 2-D
         ring = shapely.LinearRing(pts[v])
-        edge = shapely.distance(shapely.points(pts), ring) < EDGE_MARGIN_M
+        edge = (shapely.distance(shapely.points(pts), ring) < EDGE_MARGIN_M) | cut_ends(net)
         cap = net.link_capacity_vph
         w_in = np.bincount(net.link_to, cap, net.n_nodes) * edge
         w_out = np.bincount(net.link_from, cap, net.n_nodes) * edge

@@ -21,7 +21,7 @@ from twin.network.road import RoadNet
 from twin.network.tags import DRIVABLE_HIGHWAYS
 from twin.population.config import PopulationConfig
 from twin.population.destinations import Gravity, Zones, attractions, build_zones
-from twin.population.external import ExternalModel
+from twin.population.external import ExternalModel, cut_ends
 from twin.population.features import MapFeatures, read_features
 from twin.population.homes import Homes, place_homes
 from twin.population.households import HouseholdArrays
@@ -104,13 +104,15 @@ class PopulationData:
 
 
 def find_gateways(net: RoadNet) -> Gateways:
-    """Nodes at the edge of the network's bounding box on tertiary or bigger roads."""
+    """Nodes on tertiary or bigger roads at the edge of the network's bounding box, or where
+    such a road was cut by the extract (:func:`~twin.population.external.cut_ends`)."""
     x, y = net.node_x_m, net.node_y_m
     edge = (
         (x - x.min() < GATEWAY_MARGIN_M)
         | (x.max() - x < GATEWAY_MARGIN_M)
         | (y - y.min() < GATEWAY_MARGIN_M)
         | (y.max() - y < GATEWAY_MARGIN_M)
+        | cut_ends(net)
     )
     ranks = np.array([DRIVABLE_HIGHWAYS.get(name, 0) for name in net.highway_names])
     big = ranks[net.link_highway] >= GATEWAY_MIN_RANK
@@ -124,12 +126,12 @@ def find_gateways(net: RoadNet) -> Gateways:
     d = np.hypot(
         x[out_node][:, None] - x[in_node][None, :], y[out_node][:, None] - y[in_node][None, :]
     )
+    far = d >= THROUGH_MIN_SEPARATION * diag
+    if far.any():  # a gateway with no other far enough (a cut end mid-map) takes no through trips
+        keep_out, keep_in = far.any(axis=1), far.any(axis=0)
+        out_node, in_node, far = out_node[keep_out], in_node[keep_in], far[keep_out][:, keep_in]
     return Gateways(
-        out_node.astype(np.int32),
-        w_out[out_node],
-        in_node.astype(np.int32),
-        w_in[in_node],
-        d >= THROUGH_MIN_SEPARATION * diag,
+        out_node.astype(np.int32), w_out[out_node], in_node.astype(np.int32), w_in[in_node], far
     )
 
 
