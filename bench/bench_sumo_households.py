@@ -1,9 +1,10 @@
 """Benchmark: the households' own trips of a map's morning, in twin and in SUMO side by side.
 
 bench_sumo.py loads a map with random trips at set levels; this one runs the demand a user's
-run has: the driven legs of the synthesised households (default settings, the map's regional
-defaults) departing in ``--start`` + ``--window``, as independent trips (no chaining, no
-re-routing in either simulator), on the same map. It tells the limits of twin's traffic
+run has: the trips of the synthesised population (default settings, the map's regional
+defaults: the households' driven legs and the through traffic) departing in ``--start`` +
+``--window``, as independent trips (no chaining, no re-routing in either simulator), on the
+same map. It tells the limits of twin's traffic
 model from those of the network and the demand: if SUMO also jams on these trips, the map
 cannot carry them. The SUMO side is bench_sumo.py's (netconvert with SUMO's recommended OSM
 flags and twin's default speeds, static signals of twin's median Webster cycle, trip ends
@@ -52,7 +53,7 @@ SCENARIO = {"baltimore": "baltimore.toml", "dortmund": "dortmund.toml"}  # else 
 
 
 def household_trips(name: str, start: str, window: str, tmp: Path) -> tuple[CityModel, Trips]:
-    """The households' driven legs of map ``name`` departing in the window, unchained."""
+    """The trips of map ``name``'s population departing in the window, unchained."""
     base = ROOT / "scenarios" / SCENARIO.get(name, "baltimore.toml")
     offset = "" if name in SCENARIO else '\n[energy]\nenabled = false\nutc_offset_h = "auto"\n'
     path = tmp / f"{name}.toml"
@@ -88,7 +89,7 @@ def main() -> None:
         same, ends = matched_trips(net, [sumo_net], trips)
         trips_xml = tmp / "trips.xml"
         n = write_sumo_trips(trips_xml, same, *ends["twin"])
-        print(f"  matched to SUMO edges at both ends: {n:,} ({n / len(trips):.1%})")
+        print(f"  matched to SUMO edges at both ends: {n:,} ({n / max(1, len(trips)):.1%})")
         warm_up(net, start_s)
         tw = run_twin(net, same, start_s, cap_s, block=60)
         print(f"  twin: {tw['completed']:,} completed, {tw['vehicles_gridlocked']:,} gridlocked,"

@@ -344,7 +344,7 @@ def test_local_shares_put_that_share_of_destinations_at_the_homes():
         assert share == pytest.approx(expected, abs=1e-12), s
 
 
-def test_local_shares_shorten_shop_trips_on_a_thinly_mapped_map():
+def test_local_shares_send_shop_trips_by_the_gravity_probabilities():
     """With one mapped shop, every shop trip goes to it; with half the attraction at the homes,
     trips from the far corner go to it with the gravity model's probability (A_d F(t_od)
     over all zones, 0.15 here), the others nearer home."""
@@ -361,7 +361,7 @@ def test_local_shares_shorten_shop_trips_on_a_thinly_mapped_map():
         p = a * t**b * np.exp(c * t)
         p0 = p[zones.node_zone[0]] / p.sum()
         assert abs(to_shop - p0) <= 4 * np.sqrt(p0 * (1 - p0) / n) + 1e-9, (s, to_shop, p0)
-    assert p0 < 0.2
+        assert p0 == 1.0 if s == 0 else p0 < 0.2  # most now stay nearer home
 
 
 # -- the Python API: subclassing Household ----------------------------------------------------

@@ -94,6 +94,22 @@ def test_cached_population_and_grid_equal_a_fresh_synthesis(cache, roadnet) -> N
     assert_same(fresh_grid, city2)
 
 
+def test_destinations_follow_the_seed_and_settings_not_the_first_cached_run(cache, roadnet) -> None:
+    """The attraction points include the homes (``local_shares``), which differ per seed and
+    settings: a population from a cache warmed by another seed or other shares still draws
+    its destinations as a fresh synthesis does (memo and disk)."""
+    net = roadnet("west-oakland")
+    first = PopulationConfig()
+    synth_cache.cached_population(net, OAKLAND, first, 1)  # warms the map's shared part
+    for cfg, seed in ((first, 2), (PopulationConfig(local_shares=(0.9, 0.9, 0.9)), 1)):
+        fresh = synthesize(net, OAKLAND, cfg, seed)
+        for source in ("built", "memo", "disk"):
+            if source == "disk":
+                synth_cache.clear_memo()
+            pop = synth_cache.cached_population(net, OAKLAND, cfg, seed)
+            assert_same(fresh.gravity.attraction, pop.gravity.attraction, f"{source} {seed}")
+
+
 def test_entries_are_plain_arrays_without_pickle(cache, roadnet) -> None:
     net = roadnet("west-oakland")
     pop = synth_cache.cached_population(net, OAKLAND, PopulationConfig(), 3)

@@ -10,11 +10,12 @@ settings and the seed, so a model that asks again gets them from here instead of
   ``custom_rng``), so a sweep or evaluation worker builds each once;
 - **on disk**, beside the road networks in ``$TWIN_CACHE_DIR`` (default ``~/.cache/twin``):
 
-  * ``popmap-KEY.npz``: the map's buildings, land use and POIs, the zones and their skims, the
-    attraction points and the gateways (one per map and network: every seed shares them, so a
-    new seed or a fresh worker process never reads the OSM file's features again);
-  * ``population-KEY.npz``: homes, households and default tours, their stops outside the map
-    included (per settings and seed);
+  * ``popmap-KEY.npz``: the map's buildings, land use and POIs, the zones and their skims and
+    the gateways (one per map and network: every seed shares them, so a new seed or a fresh
+    worker process never reads the OSM file's features again);
+  * ``population-KEY.npz``: homes, households, default tours (their stops outside the map
+    included) and the destinations' attraction points (a share of them at the homes, so per
+    settings and seed too);
   * ``power-KEY.npz``: the map's power features (read only when a grid is built);
   * ``grid-KEY.npz``: the city grid, its :class:`~twin.energy.grid.Grid` included.
 
@@ -367,13 +368,9 @@ def clear_memo() -> None:
 class _PopMap:
     """What a map's population shares across settings and seeds."""
 
-    def __init__(
-        self, features: MapFeatures, zones: Zones, attraction: list[Attraction],
-        gateways: Gateways,
-    ) -> None:  # fmt: skip
+    def __init__(self, features: MapFeatures, zones: Zones, gateways: Gateways) -> None:
         self.features: MapFeatures = features
         self.zones: Zones = zones
-        self.attraction: list[Attraction] = attraction
         self.gateways: Gateways = gateways
 
 
@@ -391,7 +388,6 @@ def _popmap(key: str) -> _PopMap | None:
         part = _PopMap(
             _decode(MapFeatures, "features.", arrays, meta),
             _decode(Zones, "zones.", arrays, meta),
-            [_decode(Attraction, f"attraction{i}.", arrays, meta) for i in range(3)],
             _decode(Gateways, "gateways.", arrays, meta),
         )
     except Exception as exc:
@@ -407,11 +403,11 @@ def _store_population(data: PopulationData, map_key: str, key: str, write_map: b
         meta = _new_meta("popmap", map_key)
         _encode(data.features, "features.", arrays, meta)
         _encode(data.zones, "zones.", arrays, meta)
-        for i, a in enumerate(data.gravity.attraction):
-            _encode(a, f"attraction{i}.", arrays, meta)
         _encode(data.gateways, "gateways.", arrays, meta)
         _write("popmap", map_key, arrays, meta)
     arrays, meta = {}, _new_meta("population", key)
+    for i, a in enumerate(data.gravity.attraction):
+        _encode(a, f"attraction{i}.", arrays, meta)
     _encode(data.homes, "homes.", arrays, meta)
     _encode(data.households, "households.", arrays, meta)
     _encode(data.default_tours, "tours.", arrays, meta)
@@ -428,11 +424,12 @@ def _population_from_disk(
     arrays, meta = entry
     try:
         part = copy.deepcopy(part)
+        attraction = [_decode(Attraction, f"attraction{i}.", arrays, meta) for i in range(3)]
         data = PopulationData(
             net, cfg, seed, part.features,
             _decode(Homes, "homes.", arrays, meta),
             _decode(HouseholdArrays, "households.", arrays, meta),
-            part.zones, Gravity(part.zones, part.attraction),
+            part.zones, Gravity(part.zones, attraction),
             _decode(Tours, "tours.", arrays, meta),
             part.gateways,
         )  # fmt: skip
@@ -486,9 +483,10 @@ def cached_population(
         _store_population(canon, map_key, key, write_map=part is None)
         canon.timings_s["cache_write"] = time.perf_counter() - t1
         if part is None:
-            shared = _PopMap(canon.features, canon.zones, canon.gravity.attraction, canon.gateways)
+            shared = _PopMap(canon.features, canon.zones, canon.gateways)
             _MEMOS["popmap"].put(map_key, copy.deepcopy(shared), _nbytes_of(shared))
-        nbytes = _nbytes_of(canon.homes, canon.households, canon.default_tours)
+        nbytes = _nbytes_of(canon.homes, canon.households, canon.default_tours,
+                            *canon.gravity.attraction)  # fmt: skip
     memo.put(key, canon, nbytes)
     data = _handout(canon, {id(canon.net): net, id(canon.cfg): cfg})
     data.timings_s = dict(canon.timings_s)

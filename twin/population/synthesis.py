@@ -127,7 +127,9 @@ def find_gateways(net: RoadNet) -> Gateways:
         x[out_node][:, None] - x[in_node][None, :], y[out_node][:, None] - y[in_node][None, :]
     )
     far = d >= THROUGH_MIN_SEPARATION * diag
-    if far.any():  # a gateway with no other far enough (a cut end mid-map) takes no through trips
+    # a gateway with no other THROUGH_MIN_SEPARATION of the diagonal away (e.g. a cut end in
+    # the middle of the map) takes no through trips
+    if far.any():
         keep_out, keep_in = far.any(axis=1), far.any(axis=0)
         out_node, in_node, far = out_node[keep_out], in_node[keep_in], far[keep_out][:, keep_in]
     return Gateways(
