@@ -134,14 +134,18 @@ class Attraction:
     zone_start: np.ndarray  # cum value where each zone's points begin
 
 
-def _attraction(
-    net: RoadNet, zones: Zones, tree: cKDTree, x: np.ndarray, y: np.ndarray, w: np.ndarray
-) -> Attraction:
+def _snap(
+    tree: cKDTree, x: np.ndarray, y: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(node, weight) of the points of positive weight within SNAP_MAX_M of a node."""
     keep = w > 0
     x, y, w = x[keep], y[keep], w[keep]
     dist, node = tree.query(np.column_stack([x, y])) if len(x) else (np.empty(0), np.empty(0))
     near = dist <= SNAP_MAX_M
-    node, w = np.asarray(node, dtype=np.int32)[near], w[near]
+    return np.asarray(node, dtype=np.int32)[near], w[near]
+
+
+def _attraction(zones: Zones, node: np.ndarray, w: np.ndarray) -> Attraction:
     zone = zones.node_zone[node]
     order = np.argsort(zone, kind="stable")
     cum = np.cumsum(w[order])
@@ -193,21 +197,24 @@ def attractions(
         x = np.concatenate([s[0] for s in sets[purpose]])
         y = np.concatenate([s[1] for s in sets[purpose]])
         w = np.concatenate([np.asarray(s[2], dtype=np.float64) for s in sets[purpose]])
-        mapped = _attraction(net, zones, tree, x, y, w).weight.sum()
+        node, w = _snap(tree, x, y, w)
+        mapped = w.sum()
         share = local_shares[purpose]
         if homes_xy_m is not None and len(homes_xy_m[0]) and (share > 0 or mapped <= 0):
             hx, hy = homes_xy_m
             # each home: its equal part of share / (1 - share) x the mapped attraction
             per_home = 1.0 if share >= 1 or mapped <= 0 else share / (1 - share) * mapped / len(hx)
-            x, y = np.concatenate([x, hx]), np.concatenate([y, hy])
-            w = np.concatenate([w * (share < 1), np.full(len(hx), per_home)])
-        a = _attraction(net, zones, tree, x, y, w)
+            h_node, h_w = _snap(tree, hx, hy, np.full(len(hx), per_home))
+            if share >= 1:  # the homes alone
+                node, w = node[:0], w[:0]
+            node, w = np.concatenate([node, h_node]), np.concatenate([w, h_w])
+        a = _attraction(zones, node, w)
         if mapped <= 0:
             where = "the homes" if a.weight.sum() > 0 else "any network node"
             log.warning("no %s destinations on the map: %s trips go to %s",
                         PURPOSES[purpose], PURPOSES[purpose], where)  # fmt: skip
         if a.weight.sum() <= 0:
-            a = _attraction(net, zones, tree, net.node_x_m, net.node_y_m, np.ones(net.n_nodes))
+            a = _attraction(zones, *_snap(tree, net.node_x_m, net.node_y_m, np.ones(net.n_nodes)))
         out.append(a)
     return out
 
