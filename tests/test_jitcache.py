@@ -7,6 +7,7 @@ Python processes, edit the helper in place and check which value the kernel retu
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -147,6 +148,39 @@ def test_twin_kernels_get_the_locator() -> None:
         "twin-jitcache-1",
         _jitcache.source_stamp(kernel.__file__),
     )
+
+
+def test_every_module_that_compiles_a_kernel_installs_the_locator_first() -> None:
+    """``import twin`` no longer loads Numba, so each module with an ``@njit`` imports
+    ``twin._jitcache`` itself (decorators run after a module's imports)."""
+    missing = []
+    for path in sorted(TWIN_ROOT.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        jits = [
+            d for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+            for d in node.decorator_list if "njit" in ast.unparse(d)
+        ]  # fmt: skip
+        imports = {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+            for alias in node.names
+        }  # fmt: skip
+        if jits and "twin._jitcache" not in imports:
+            missing.append(path.relative_to(TWIN_ROOT).as_posix())
+    assert missing == []
+
+
+def test_twin_help_loads_no_heavy_library() -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from twin.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert "twin" in loaded
+    assert not loaded & {"numba", "numpy", "pandas", "mesa", "scipy", "networkx", "matplotlib"}
 
 
 def test_kernel_stamp_follows_the_modules_it_imports(monkeypatch: pytest.MonkeyPatch) -> None:

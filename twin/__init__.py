@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# first: Numba picks a kernel's cache locator when its @njit runs, at the kernel module's import
-from twin import _jitcache  # noqa: F401
 from twin.errors import MapError, ScenarioError, TwinError
 
 if TYPE_CHECKING:
@@ -38,6 +36,15 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read when asked: importlib.metadata takes ~0.1 s to load
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("twin")
+        except PackageNotFoundError:  # pragma: no cover - a source tree never installed
+            value = "0.0.0"
+        globals()[name] = value
+        return value
     if name in _LAZY:
         import importlib
 
@@ -67,13 +74,6 @@ __all__ = [
     "stream",
     "sweep",
 ]
-
-try:
-    from importlib.metadata import version as _version
-
-    __version__ = _version("twin")
-except Exception:  # pragma: no cover - running from a source tree without installing
-    __version__ = "0.0.0"
 
 
 def evaluate(*args, **kwargs):

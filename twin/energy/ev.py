@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
+
 #: kWh, usable battery (US BEVs of the early 2020s: Chevrolet Bolt 65, Tesla Model 3 57-75,
 #: Nissan Leaf 40-60; our default 60)
 BATTERY_KWH = 60.0

@@ -64,6 +64,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
+
 # atan(x) = x (1 - x^2/3 + x^4/5 - ...): for |x| <= 1/8 the terms to x^17 give it to within
 # 1 ulp of the C library's atan (the next term is below 2^-54 x)
 _ATAN_X_MAX = 0.125

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
+
 #: W/K per m2 of floor: what GridLAB-D's residential house defaults (R-19 walls, R-30 roof,
 #: R-22 floor, 15 % glazing, 0.5 air changes per hour, one storey) give for a 2,500 sq ft
 #: house (our computation: about 310 W/K for 232 m2)

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
 from twin.population.config import PopulationConfig
 from twin.population.destinations import HOME, PURPOSES, SCHOOL, SHOP, THROUGH, WORK, Gravity
 from twin.population.external import ExternalModel, outside_time_s

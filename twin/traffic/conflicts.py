@@ -35,6 +35,7 @@ import math
 
 from numba import njit
 
+import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
 from twin.network.road import (
     CTRL_ALL_WAY_STOP,
     CTRL_ROUNDABOUT,

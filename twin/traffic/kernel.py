@@ -33,6 +33,7 @@ import math
 import numpy as np
 from numba import njit
 
+import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
 from twin.network.road import CTRL_ALL_WAY_STOP
 from twin.traffic.conflicts import follow_up_ok, may_go, reservation_blocks
 from twin.traffic.kernel_math import NO_REFCOUNT, safe_speed, uniform01

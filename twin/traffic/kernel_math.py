@@ -8,6 +8,8 @@ import math
 import numpy as np
 from numba import njit
 
+import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
+
 #: Numba options of the kernels that allocate nothing: no reference counting (Numba's NRT
 #: off). Each read of an array field of a NamedTuple bundle inside a branchy loop otherwise
 #: costs an atomic incref/decref pair, which was ~40 % of the loop time at light demand

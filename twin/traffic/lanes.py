@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
 from twin.traffic.kernel_math import NO_REFCOUNT
 from twin.traffic.state import Fleet, NetArrays, Params
 

@@ -42,6 +42,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
+
 # most bytes of predecessor rows (int32, one per vertex and origin) kept for one batch
 PRED_BATCH_BYTES = 1 << 25
 

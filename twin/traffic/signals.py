@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
 from twin.network.road import RoadNet
 from twin.traffic.kernel_math import NO_REFCOUNT
 from twin.traffic.state import GREEN, RED, YELLOW
