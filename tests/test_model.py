@@ -156,6 +156,9 @@ def test_traffic_runs_on_the_clock_and_fills_the_results(tmp_path, monkeypatch):
     assert ts["trips_completed"].is_monotonic_increasing
     trips = results.tables["trips"]
     assert len(trips) == results.kpi("traffic.trips") > 0
+    # the trips due after the first re-routing time (07:05) set out on the traffic of then
+    due_later = int((trips["depart_plan_s"] >= 7 * 3600 + 300).sum())
+    assert 0 < results.kpi("traffic.routed_at_departure") <= due_later
     counts = trips["status"].value_counts()
     assert counts["arrived"] == results.kpi("traffic.trips_completed")
     assert counts.sum() == len(trips)  # every trip accounted for

@@ -14,11 +14,12 @@ from collections.abc import Callable
 import numba
 import numpy as np
 import pytest
+from scipy.sparse.csgraph import dijkstra
 
 from twin.network.road import RoadNet
 from twin.network.synthetic import grid_roadnet
-from twin.traffic.routing import Router, RouteSet
-from twin.traffic.routing_kernel import route_trips
+from twin.traffic.routing import N_LANDMARKS, Router, RouteSet
+from twin.traffic.routing_kernel import _bound_s, _goal_landmarks, route_trips
 
 SHIPPED = ("baltimore", "dortmund")  # the maps of scenarios/baltimore.toml and dortmund.toml
 N_PAIRS = 3000
@@ -250,6 +251,64 @@ def test_cache_counts_and_invalidation_follow_the_reference(maps) -> None:
     step(lambda r: r.routes(d, o))
     step(lambda r: r.routes([], []))
     assert router.cache_hits > 0 and router.cache_misses > 0
+
+
+def test_landmarks_stay_a_lower_bound_as_times_and_closures_change(maps) -> None:
+    """Landmarks computed on a slowed graph with closures no longer bound it once links
+    reopen or get faster: the router computes them again, and its routes stay the
+    reference's (a stale, too-high bound would make A* miss faster routes)."""
+    net = maps["dortmund"]
+    o, d = random_pairs(net, seed=21, n=300)  # few origins: landmarks kept while valid
+    router, ref = Router(net), ScipyRouter(net)
+    free = net.link_length_m / net.link_speed_mps
+    closed = np.random.default_rng(22).choice(net.n_links, net.n_links // 20, replace=False)
+    for r in (router, ref):
+        r.set_link_times(free * 3.0)
+        r.close_links(closed)
+    assert_same(router.routes(o, d), ref.routes(o, d))
+    for r in (router, ref):
+        r.open_links(closed)
+    assert_same(router.routes(d, o), ref.routes(d, o))
+    for r in (router, ref):
+        r.set_link_times(free)
+    assert_same(router.routes(o, d), ref.routes(o, d))
+    for r in (router, ref):
+        r.set_link_times(free * 2.0)  # dearer: the free-flow landmarks still bound it
+    got = router.routes(o, d)
+    assert_same(got, ref.routes(o, d))
+    assert_valid(router, got, o, d)
+
+
+def test_the_a_star_bound_is_consistent_and_below_the_true_time(maps) -> None:
+    """The bound A* adds (straight line and landmarks) at every vertex, towards a few goals:
+    never above the true time to the goal (scipy, on the reversed graph), 0 at the goal's
+    in-links, and consistent over every edge (h(u) <= w(u, v) + h(v))."""
+    net = maps["baltimore"]
+    router = Router(net)
+    router.set_link_times(net.link_length_m / net.link_speed_mps * 1.7)  # above the marks'
+    g = router.kernel_graph()
+    assert g.from_landmark_s.shape == (len(g.indptr) - 1, N_LANDMARKS)
+    tail = np.repeat(np.arange(len(g.indptr) - 1), np.diff(g.indptr))
+    reverse = router._link_graph().T.tocsr()
+    n_vertices = len(g.indptr) - 1
+    for goal in np.random.default_rng(23).integers(0, net.n_nodes, 5):
+        gfrom, gto = _goal_landmarks(goal, g, N_LANDMARKS)
+        at = net.n_links + goal
+        h = np.array(
+            [
+                _bound_s(j, g.vertex_x_s[at], g.vertex_y_s[at], gfrom, gto, g)
+                for j in range(n_vertices)
+            ]
+        )
+        ins = net.node_in_links[net.node_in_offsets[goal] : net.node_in_offsets[goal + 1]]
+        true_s = dijkstra(reverse, indices=ins, min_only=True)
+        assert np.all(h[ins] == 0.0)
+        reach = np.isfinite(true_s)
+        assert np.all(h[reach] <= true_s[reach])
+        assert np.all(np.isinf(h[~reach]) | (h[~reach] >= 0))
+        fin = np.isfinite(h[tail]) & np.isfinite(h[g.head])
+        assert np.all(h[tail][fin] <= g.weight[fin] + h[g.head][fin] + 1e-9)
+        assert np.mean(h[reach] / np.maximum(true_s[reach], 1e-9)) > 0.5  # and not trivial
 
 
 def test_routes_from_links_rejects_bad_indices() -> None:

@@ -452,6 +452,44 @@ def test_rerouting_moves_vehicles_off_a_jammed_route(roadnet):
     assert np.allclose(done["dist_m"], done["route_length_m"] - 5.0, atol=1e-6)
 
 
+def test_trips_set_out_on_the_route_that_is_fastest_when_they_leave():
+    """A queue stands on the short way (0-1-2) of a 3x2 grid; trips due in the next window
+    take the long way round (0-3-4-5-2), trips due later keep their free-flow route."""
+    net = grid_roadnet(3, 2, signals=False)
+    first = int(np.flatnonzero((net.link_from == 0) & (net.link_to == 1))[0])
+    blocked = int(np.flatnonzero((net.link_from == 1) & (net.link_to == 2))[0])
+    departs = np.concatenate([np.arange(10) * 3.0, 200.0 + np.arange(10) * 10.0, [900.0]])
+    n = len(departs)
+    # and one trip along the free top row (3-4-5), due in the window: its route is as fast
+    # as at free flow, so it keeps it
+    demand = trips([0] * n + [3], [2] * n + [5], np.append(departs, 250.0))
+
+    def run(at_departure: bool) -> TrafficSim:
+        sim = TrafficSim(net, demand, seed=2, start_s=0.0, params=Params(teleport=False))
+        sim.arrays.link_closed[blocked] = True  # a queue the router does not know of
+        sim.advance(150)
+        if at_departure:
+            assert sim.route_departures(until_s=450.0) == 10  # the ten due 200-290 s
+        sim.advance(350)
+        return sim
+
+    stuck, routed = run(False), run(True)
+    fl = routed.fleet
+    origin = routed.trips.origin_node[fl.trip]  # per vehicle (the trip table is by departure)
+    depart = routed.trips.depart_s[fl.trip]
+    for v in range(n + 1):
+        links = fl.route_links[fl.route_start[v] : fl.route_end[v]]
+        assert (net.link_to[links[:-1]] == net.link_from[links[1:]]).all()
+        if origin[v] == 3:
+            assert list(net.link_to[links]) == [4, 5]
+        else:  # the first wave (already out) and the 900 s trip (not due yet) keep the short way
+            assert (first in links) == (depart[v] < 100 or depart[v] > 450), v
+    assert routed.routed_at_departure == 10 and stuck.routed_at_departure == 0
+    later = (depart >= 200) & (depart < 450)
+    assert (fl.state[later] == ARRIVED).all()  # 800 m at most ~60 s: all in by 500 s
+    assert not (stuck.fleet.state == ARRIVED)[origin == 0].any()
+
+
 def test_gridlock_is_counted_even_without_teleporting():
     net = corridor_roadnet([500.0, 500.0], speed_mps=SPEED_MPS, signal_nodes=(1,))
     sim = TrafficSim(

@@ -145,7 +145,7 @@ class TrafficComponent:
                 order=LINK_BIN_ORDER,
             )
         )
-        if cfg.reroute_interval > 0 and cfg.reroute_share > 0:
+        if cfg.reroute_interval > 0 and (cfg.reroute_share > 0 or cfg.route_at_departure):
             self._reroute_rng = model.stream("reroute")
             model.clock.register(
                 Process(
@@ -178,7 +178,10 @@ class TrafficComponent:
 
     def _reroute(self, t_s: float) -> None:
         self.sync(t_s)
-        self.sim.reroute(self.model.scenario.traffic.reroute_share, self._reroute_rng)
+        cfg = self.model.scenario.traffic
+        self.sim.reroute(cfg.reroute_share, self._reroute_rng)
+        if cfg.route_at_departure:
+            self.sim.route_departures(t_s + cfg.reroute_interval)
 
     def _flush(self, t_s: float) -> None:
         self.sync(t_s)
@@ -200,6 +203,7 @@ class TrafficComponent:
             results.add_kpi(f"traffic.{key}", value, units.get(key, "count"))
         results.add_kpi("traffic.vehicle_updates", self.sim.updates, "count")
         results.add_kpi("traffic.reroutes", self.sim.rerouted, "count")
+        results.add_kpi("traffic.routed_at_departure", self.sim.routed_at_departure, "count")
         results.tables["trips"] = self.sim.trip_table()
         if self._link_bins:
             results.tables["links"] = pd.concat(self._link_bins, ignore_index=True)

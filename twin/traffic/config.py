@@ -41,6 +41,12 @@ class TrafficConfig(Section):
     reroute_interval: DurationS = 300.0
     #: share of the running vehicles re-routed each time, in [0, 1]; default 0.1
     reroute_share: float = Field(0.1, ge=0, le=1)
+    #: trips due to set out before the next re-routing time get the fastest route on the
+    #: travel times of the moment (as drivers who check the traffic before they leave;
+    #: SUMO's rerouting device routes at insertion too), every ``reroute_interval``;
+    #: false: every trip keeps the free-flow fastest route it was given at the start;
+    #: default true
+    route_at_departure: bool = True
     #: default fixed-time signal plans (Webster): "demand" splits green and sets the cycle by
     #: each approach's planned flow in its busiest hour, from the routed trips (as signals
     #: are timed from traffic counts); "capacity" by the approaches' capacities alone (no

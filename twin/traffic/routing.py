@@ -54,6 +54,14 @@ TURN_PENALTY_S: tuple[float, ...] = tuple(
     }[t]
     for t in range(4)
 )  # indexed by TURN_*
+#: landmarks of the A* bound (ALT, Goldberg & Harrelson 2005): the farthest link from the
+#: network's centre in each of this many equal angle sectors (judgement: 16 is the usual
+#: count in the ALT literature)
+N_LANDMARKS = 16
+#: distinct origins of one routing call from which the landmarks are computed again on the
+#: current link times (times that grew since they were computed keep them valid but looser);
+#: a refresh costs about what 500 searches do on Columbus (0.36 s, 49,000 vertices)
+LANDMARK_REFRESH_ORIGINS = 1000
 ORIGIN_BATCH = 256  # reference: distinct origins per dijkstra call, ~12 B x batch x vertices
 CHUNKS_PER_THREAD = 4  # kernel: pieces of a batch of origins per Numba thread (load balance)
 
@@ -127,6 +135,11 @@ class Router:
         self._link_time_s = np.empty(n_links)
         self._graph: csr_matrix | None = None
         self._csr: LinkGraph | None = None
+        # the landmarks' times, and the edge weights and open edges they were computed on
+        self._landmark_s: tuple[np.ndarray, np.ndarray] | None = None
+        self._landmark_weight = np.zeros(0)
+        self._landmark_keep = np.zeros(0, dtype=bool)
+        self._landmarks_exact = False  # computed on the times and closures in use
         self._cache = _RouteCache()  # key origin node * n_nodes + destination node
         self._link_cache = _RouteCache()  # key origin link * n_nodes + destination node
         self.cache_hits = 0
@@ -150,12 +163,15 @@ class Router:
         return np.flatnonzero(self._closed).astype(np.int32)
 
     def set_link_times(self, link_time_s: np.ndarray) -> None:
-        """Use these link times (s; e.g. current congested ones) from now on; clears the cache."""
+        """Use these link times (s; e.g. current congested ones) from now on; clears the
+        cache unless they are the times in use."""
         t = np.asarray(link_time_s, dtype=np.float64)
         if t.shape != (self.net.n_links,):
             raise ValueError(f"link_time_s must have shape ({self.net.n_links},), got {t.shape}")
         if not np.all(np.isfinite(t) & (t > 0)):
             raise ValueError("link_time_s must be finite and > 0 (close a link to forbid it)")
+        if self._csr is not None and np.array_equal(t, self._link_time_s):
+            return  # the same times: the graph and the cached routes still hold
         self._link_time_s[:] = t
         self._invalidate()
 
@@ -208,9 +224,13 @@ class Router:
             )
         return self._graph
 
-    def kernel_graph(self) -> LinkGraph:
+    def kernel_graph(self, *, exact_landmarks: bool = False) -> LinkGraph:
         """The open link graph as the kernel takes it: CSR arrays with the edges in the
-        reference's order (``_src`` is sorted), and the nodes' in-links."""
+        reference's order (``_src`` is sorted), the nodes' in-links, and the landmarks'
+        times (computed on the times in use with ``exact_landmarks``, else possibly on
+        earlier, lower ones)."""
+        if self._csr is not None and exact_landmarks and not self._landmarks_exact:
+            self._csr = None
         if self._csr is None:
             net = self.net
             n = net.n_links + net.n_nodes
@@ -223,6 +243,7 @@ class Router:
             slowness = (1.0 - 1e-6) * float(
                 (self._link_time_s[fast] / self._chord_m[fast]).min() if fast.any() else 0.0
             )
+            from_s, to_s = self._landmarks(weight, keep, exact_landmarks)
             self._csr = LinkGraph(
                 indptr,
                 self._to[keep].astype(np.int32, copy=False),
@@ -232,8 +253,57 @@ class Router:
                 net.node_in_links.astype(np.int32, copy=False),
                 self._vertex_x_m * slowness,
                 self._vertex_y_m * slowness,
+                from_s,
+                to_s,
             )
         return self._csr
+
+    def _landmarks(
+        self, weight: np.ndarray, keep: np.ndarray, exact: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each vertex's times from and to the landmarks (s, a little less, so that rounding
+        never makes the bound inconsistent), shape (n_vertices, N_LANDMARKS). Computed again
+        when ``exact`` and they were computed on other weights, or when an edge is now
+        cheaper, or open where it was closed, than when they were computed: on a graph whose
+        edges only got dearer they still bound every route."""
+        known = self._landmark_s is not None
+        same = (
+            known
+            and np.array_equal(keep, self._landmark_keep)
+            and np.array_equal(weight, self._landmark_weight)
+        )
+        valid = (
+            known
+            and not (keep & ~self._landmark_keep).any()
+            and bool((weight[keep] >= self._landmark_weight[keep]).all())
+        )
+        self._landmarks_exact = same
+        if not valid or (exact and not same):
+            self._landmarks_exact = True
+            graph = self._link_graph()
+            marks = self._landmark_vertices()
+            shrink = 1.0 - 1e-6
+            from_s = dijkstra(graph, directed=True, indices=marks).T * shrink
+            to_s = dijkstra(graph.T.tocsr(), directed=True, indices=marks).T * shrink
+            self._landmark_s = (np.ascontiguousarray(from_s), np.ascontiguousarray(to_s))
+            self._landmark_weight, self._landmark_keep = weight.copy(), keep.copy()
+        return self._landmark_s
+
+    def _landmark_vertices(self) -> np.ndarray:
+        """The open link farthest from the network's centre in each of N_LANDMARKS equal
+        angle sectors around it (sectors without a link have none)."""
+        links = np.flatnonzero(~self._closed)
+        if len(links) == 0:
+            return np.zeros(0, dtype=np.int64)
+        x, y = self._vertex_x_m[links], self._vertex_y_m[links]
+        dx, dy = x - x.mean(), y - y.mean()
+        sector = np.minimum(
+            ((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * N_LANDMARKS).astype(np.int64),
+            N_LANDMARKS - 1,
+        )
+        order = np.lexsort((-np.hypot(dx, dy), sector))  # by sector, farthest first
+        first = order[np.r_[True, sector[order][1:] != sector[order][:-1]]]
+        return links[first]
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -313,7 +383,7 @@ class Router:
             uniq if from_links else net.n_links + uniq,
             np.append(first, len(pairs)).astype(np.int64),
             np.ascontiguousarray(pairs[:, 1]),
-            self.kernel_graph(),
+            self.kernel_graph(exact_landmarks=len(uniq) >= LANDMARK_REFRESH_ORIGINS),
             CHUNKS_PER_THREAD * numba.get_num_threads(),
         )
         keys = pairs[:, 0] * net.n_nodes + pairs[:, 1]
@@ -325,7 +395,7 @@ class Router:
         starts, ends = offsets[:-1][keep], offsets[1:][keep]
         kept_offsets = np.zeros(len(starts) + 1, dtype=np.int64)
         np.cumsum(ends - starts, out=kept_offsets[1:])
-        cache.add(keys[keep], kept_offsets, links[_ranges(starts, ends)], time_s[keep])
+        cache.add(keys[keep], kept_offsets, links[concat_ranges(starts, ends)], time_s[keep])
         self._route_scipy(cache, pairs[tied], from_links)
 
     def _route_scipy(self, cache: _RouteCache, pairs: np.ndarray, from_links: bool) -> None:
@@ -357,7 +427,7 @@ class Router:
         # each trip's best in-link of its destination: first of its group sorted by (trip, cost)
         starts, ends = net.node_in_offsets[pairs[:, 1]], net.node_in_offsets[pairs[:, 1] + 1]
         trip = np.repeat(np.arange(len(pairs)), ends - starts)
-        cand = net.node_in_links[_ranges(starts, ends)].astype(np.int64)
+        cand = net.node_in_links[concat_ranges(starts, ends)].astype(np.int64)
         cost = dist[row[trip], cand]
         order = np.lexsort((cost, trip))
         head = order[np.r_[True, trip[order][1:] != trip[order][:-1]]] if len(trip) else order
@@ -458,7 +528,7 @@ class _RouteCache:
             time_s = np.where(has, self._time_s[safe], np.inf)
         offsets = np.zeros(len(entries) + 1, dtype=np.int64)
         np.cumsum(length, out=offsets[1:])
-        links = self._links[_ranges(start, start + length)]
+        links = self._links[concat_ranges(start, start + length)]
         return RouteSet(offsets, links, time_s, np.isfinite(time_s))
 
 
@@ -471,7 +541,7 @@ def _grown(a: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def concat_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Concatenated ``arange(s, e)`` for each (s, e) pair, vectorised."""
     lengths = ends - starts
     total = int(lengths.sum())

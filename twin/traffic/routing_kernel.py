@@ -23,9 +23,13 @@ Early exit: a destination is decided once one of its in-links is settled (at dis
 and the heap's smallest key is above ``x``, since every in-link not yet settled then costs more
 than ``x``. The search from an origin stops when all its destinations are decided.
 
-A* for an origin with one destination: the heap's key adds the straight-line distance to the
-destination at the fastest chord speed of any link (a consistent lower bound), which settles
-about a quarter fewer vertices on Baltimore. The routes stay the reference's: every vertex
+A* for an origin with one destination: the heap's key adds a consistent lower bound of the
+time left, the larger of the straight-line distance at the fastest chord speed of any link and
+the landmarks' triangle inequalities (ALT, Goldberg & Harrelson 2005: from each of 16
+landmarks, t(v, goal) >= t(L, goal) - t(L, v) and >= t(v, L) - t(goal, L), the landmarks'
+times computed on link times no larger than the current ones). On Columbus the landmarks cut
+the vertices a search touches from ~8,100 to ~2,100 (mean of 200 random pairs at free flow).
+The routes stay the reference's: every vertex
 whose key is at most the destination's is still settled (the bound is consistent), so every
 candidate predecessor of a vertex on the route is seen, and of equal candidates the one nearer
 the origin, the one Dijkstra settles first, is kept.
@@ -62,6 +66,10 @@ class LinkGraph(NamedTuple):
     # (s), so that the straight-line distance between two is a lower bound of the time
     vertex_x_s: np.ndarray  # float64 per vertex
     vertex_y_s: np.ndarray  # float64 per vertex
+    # for A* with landmarks (ALT): each vertex's time from and to each landmark (s, inf where
+    # not connected), on weights no larger than ``weight``; (n_vertices, 0) for none
+    from_landmark_s: np.ndarray  # float64 (n_vertices, n_landmarks)
+    to_landmark_s: np.ndarray  # float64 (n_vertices, n_landmarks)
 
 
 class Workspace(NamedTuple):
@@ -162,6 +170,41 @@ def _pop_root(key, vertex, pos, size):
     return size
 
 
+@njit(cache=True, inline="always")
+def _goal_landmarks(goal: int, g: LinkGraph, n_lm: int):
+    """Per landmark, the least time from it to any in-link of node ``goal`` and the most
+    time from any of them to it (the bounds' goal terms)."""
+    goal_from = np.full(n_lm, np.inf)
+    goal_to = np.full(n_lm, -np.inf)
+    if n_lm == 0:
+        return goal_from, goal_to
+    for q in range(g.node_in_offsets[goal], g.node_in_offsets[goal + 1]):
+        lk = g.node_in_links[q]
+        for k in range(n_lm):
+            goal_from[k] = min(goal_from[k], g.from_landmark_s[lk, k])
+            goal_to[k] = max(goal_to[k], g.to_landmark_s[lk, k])
+    return goal_from, goal_to
+
+
+@njit(cache=True, inline="always")
+def _bound_s(j: int, gx: float, gy: float, goal_from, goal_to, g: LinkGraph) -> float:
+    """A lower bound of the time from vertex ``j`` to the goal, consistent: the straight
+    line at the fastest speed, and for each landmark L the triangle inequalities
+    t(j, goal) >= t(L, goal) - t(L, j) and >= t(j, L) - t(goal, L). A term with an infinite
+    time is infinite where the goal cannot be reached from ``j`` and is skipped (NaN) where
+    it says nothing."""
+    h = np.sqrt((g.vertex_x_s[j] - gx) ** 2 + (g.vertex_y_s[j] - gy) ** 2)
+    fr, to = g.from_landmark_s, g.to_landmark_s
+    for k in range(len(goal_from)):
+        a = goal_from[k] - fr[j, k]
+        if a > h:
+            h = a
+        b = to[j, k] - goal_to[k]
+        if b > h:
+            h = b
+    return h
+
+
 @njit(cache=True)
 def search(src: int, stamp: int, n_want: int, goal: int, g: LinkGraph, ws: Workspace, pred) -> int:
     """Dijkstra from vertex ``src`` until the ``n_want`` nodes with ``ws.want[node] == stamp``
@@ -183,6 +226,8 @@ def search(src: int, stamp: int, n_want: int, goal: int, g: LinkGraph, ws: Works
     at = len(vx) - (len(g.node_in_offsets) - 1) + goal  # the goal node's source vertex
     gx = vx[at] if astar else 0.0
     gy = vy[at] if astar else 0.0
+    n_lm = g.from_landmark_s.shape[1] if astar else 0
+    goal_from, goal_to = _goal_landmarks(goal, g, n_lm)
     dist[src] = 0.0
     touched[0] = src
     n_touched = 1
@@ -212,7 +257,7 @@ def search(src: int, stamp: int, n_want: int, goal: int, g: LinkGraph, ws: Works
                 tie[j] = False
                 key = nd
                 if astar:
-                    key += np.sqrt((vx[j] - gx) ** 2 + (vy[j] - gy) ** 2)
+                    key += _bound_s(j, gx, gy, goal_from, goal_to, g)
                 slot = heap_pos[j]
                 if slot == NOT_REACHED:
                     touched[n_touched] = j

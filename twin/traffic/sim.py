@@ -28,7 +28,7 @@ from twin.traffic import kernel
 from twin.traffic.demand import Trips
 from twin.traffic.junctions import GapParams
 from twin.traffic.renumber import renumber
-from twin.traffic.routing import Router, RouteSet
+from twin.traffic.routing import Router, RouteSet, concat_ranges
 from twin.traffic.signals import SignalPlans, run_signals, webster_plans
 from twin.traffic.state import (
     ARRIVED,
@@ -46,6 +46,10 @@ from twin.traffic.state import (
 
 SPEED_FACTOR_BOUNDS = (0.2, 2.0)  # SUMO's default vType: speedFactor normc(1, dev, 0.2, 2)
 MIN_ROUTING_SPEED_MPS = 0.5  # m/s, floor of the speed used for travel times when re-routing
+#: a trip about to set out is routed again when its route is now this many times slower
+#: than at free flow (judgement: a driver who sees the usual route slowed by a fifth or more
+#: looks for another)
+DEPARTURE_SLOWDOWN = 1.2
 STATUS_NAMES = {
     SCHEDULED: "scheduled",
     WAITING: "waiting",
@@ -197,6 +201,7 @@ class TrafficSim:
         self.t_s = float(start_s)
         self.updates = 0  # vehicle-updates done (running vehicles x steps)
         self.rerouted = 0  # routes replaced by reroute()
+        self.routed_at_departure = 0  # routes given by route_departures()
         # the running vehicles are renumbered in lane order every so many steps (0: never);
         # vehicle_of_trip maps a trip (row of ``trips``) to its vehicle in ``fleet``
         self.renumber_every_steps = int(
@@ -298,6 +303,29 @@ class TrafficSim:
             return 0
         self.router.set_link_times(self.link_times_now_s())
         return self._new_routes_running(chosen)
+
+    def route_departures(self, until_s: float) -> int:
+        """Fastest routes on current travel times for the trips due to set out before
+        ``until_s`` that are still scheduled and whose route is now more than
+        DEPARTURE_SLOWDOWN times slower than at free flow (as drivers who check the traffic
+        before they leave); returns how many got a new route. Closed links stay closed."""
+        fl = self.fleet
+        order = self._order[self._next_due :]
+        due = order[: int(np.searchsorted(fl.depart_plan_s[order], until_s, side="left"))]
+        if len(due) == 0:
+            return 0
+        now_s = self.link_times_now_s()
+        starts, ends = fl.route_start[due], fl.route_end[due]
+        links = fl.route_links[concat_ranges(starts, ends)]
+        bounds = np.concatenate([[0], np.cumsum(ends - starts)])
+        free_s = self.net.link_length_m / self.arrays.link_speed_mps
+        slow = _sums(now_s[links], bounds) > DEPARTURE_SLOWDOWN * _sums(free_s[links], bounds)
+        if not slow.any():
+            return 0
+        self.router.set_link_times(now_s)
+        done, _ = self.detour(due[slow])
+        self.routed_at_departure += done
+        return done
 
     def routes_through(self, links: np.ndarray) -> np.ndarray:
         """Vehicles not yet arrived whose route ahead (after the link they are on, or
@@ -532,3 +560,9 @@ class TrafficSim:
             arr[:] = 0
         self._bin_start_s = self.t_s
         return frame[(frame["flow_vph"] > 0) | (frame["density_veh_per_km"] > 0)]
+
+
+def _sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Sums of ``values[bounds[i]:bounds[i + 1]]`` for each i (0 for an empty range)."""
+    c = np.concatenate([[0.0], np.cumsum(values)])
+    return c[bounds[1:]] - c[bounds[:-1]]
