@@ -452,6 +452,37 @@ def test_rerouting_moves_vehicles_off_a_jammed_route(roadnet):
     assert np.allclose(done["dist_m"], done["route_length_m"] - 5.0, atol=1e-6)
 
 
+def test_recent_link_times_follow_littles_law():
+    """The routing times: vehicle-seconds on a link over the vehicles that left it since the
+    last call, across a flushed statistics bin; checked against the trips' own durations."""
+    net = corridor_roadnet([500.0, 500.0], speed_mps=SPEED_MPS, signal_nodes=(1,))
+    n = 10
+    sim = TrafficSim(
+        net, trips([0] * n, [2] * n, np.arange(n) * 2.0), seed=3, start_s=0.0,
+        params=Params(teleport=False), plans=red_then_green(red_s=60.0, green_s=1e6),
+    )  # fmt: skip
+    free_s = net.link_length_m / net.link_speed_mps
+    sim.run_until(30.0)
+    first = sim.link_times_s().copy()
+    assert first[1] == free_s[1]  # nobody on it yet: free flow
+    # none has left link 0: the time is the vehicle-seconds on it since each entered
+    entered = sim.fleet.depart_s[np.isfinite(sim.fleet.depart_s)]
+    assert len(entered) >= 5 and abs(first[0] - (30.0 - entered).sum()) <= len(entered)
+    assert sim.link_times_s() is sim.link_times_s()  # the same step: the same times
+    sim.run_until(200.0)
+    sim.flush_link_bin()
+    sim.run_until(400.0)
+    table = sim.trip_table()
+    assert (table["status"] == "arrived").all()
+    later = sim.link_times_s()
+    # every vehicle left both links in the second window: Little's law over the whole run
+    total_s = (table["arrive_s"] - table["depart_s"]).sum()
+    assert abs(first[0] + n * (later[0] + later[1]) - total_s) <= n * 1.0  # arrival step
+    assert later[1] < free_s[1] + 5.0  # the second link flowed freely
+    on_first_s = (first[0] + n * later[0]) / n  # the mean time on link 0, both windows
+    assert free_s[0] + 10.0 < on_first_s < free_s[0] + 65.0  # the red's wait, averaged
+
+
 def test_trips_set_out_on_the_route_that_is_fastest_when_they_leave():
     """A queue stands on the short way (0-1-2) of a 3x2 grid; trips due in the next window
     take the long way round (0-3-4-5-2), trips due later keep their free-flow route."""
