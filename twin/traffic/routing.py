@@ -140,6 +140,9 @@ class Router:
         self._landmark_weight = np.zeros(0)
         self._landmark_keep = np.zeros(0, dtype=bool)
         self._landmarks_exact = False  # computed on the times and closures in use
+        # the edge weights at free flow, below which the landmarks are not computed unless
+        # exact (the traffic loop's routing times never fall below free flow)
+        self._free_weight = self._edges(net.link_length_m / net.link_speed_mps)[0]
         self._cache = _RouteCache()  # key origin node * n_nodes + destination node
         self._link_cache = _RouteCache()  # key origin link * n_nodes + destination node
         self.cache_hits = 0
@@ -202,13 +205,13 @@ class Router:
         self._cache.clear()
         self._link_cache.clear()
 
-    def _edges(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every edge's weight (s) and whether it is open (neither end a closed link)."""
+    def _edges(self, link_time_s: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every edge's weight (s; on ``link_time_s``, default the times in use) and whether
+        it is open (neither end a closed link)."""
         net = self.net
         turn_s = self._turn_penalty_s[net.mov_turn]
-        weight = self._link_time_s[self._to] + np.concatenate(
-            [turn_s, np.zeros(len(net.node_out_links))]
-        )
+        times = self._link_time_s if link_time_s is None else link_time_s
+        weight = times[self._to] + np.concatenate([turn_s, np.zeros(len(net.node_out_links))])
         keep = ~self._closed[self._to]
         keep[: net.n_movements] &= ~self._closed[net.mov_from_link]
         return weight, keep
@@ -279,14 +282,18 @@ class Router:
         )
         self._landmarks_exact = same
         if not valid or (exact and not same):
-            self._landmarks_exact = True
-            graph = self._link_graph()
+            # exact: on these weights; else on the lower of these and free flow's, so that
+            # they stay valid while no edge gets faster than free flow (the loop's times)
+            base = weight if exact else np.minimum(weight, self._free_weight)
+            n = self.net.n_links + self.net.n_nodes
+            graph = csr_matrix((base[keep], (self._src[keep], self._to[keep])), shape=(n, n))
             marks = self._landmark_vertices()
             shrink = 1.0 - 1e-6
             from_s = dijkstra(graph, directed=True, indices=marks).T * shrink
             to_s = dijkstra(graph.T.tocsr(), directed=True, indices=marks).T * shrink
             self._landmark_s = (np.ascontiguousarray(from_s), np.ascontiguousarray(to_s))
-            self._landmark_weight, self._landmark_keep = weight.copy(), keep.copy()
+            self._landmark_weight, self._landmark_keep = base.copy(), keep.copy()
+            self._landmarks_exact = bool(np.array_equal(base, weight))
         return self._landmark_s
 
     def _landmark_vertices(self) -> np.ndarray:
