@@ -219,13 +219,14 @@ class Router:
     def _link_graph(self) -> csr_matrix:
         """The open link graph for :func:`scipy.sparse.csgraph.dijkstra` (the reference)."""
         if self._graph is None:
-            n = self.net.n_links + self.net.n_nodes
-            weight, keep = self._edges()
-            # weights are > 0, so no edge is an explicit zero that csgraph would drop
-            self._graph = csr_matrix(
-                (weight[keep], (self._src[keep], self._to[keep])), shape=(n, n)
-            )
+            self._graph = self._scipy_graph(*self._edges())
         return self._graph
+
+    def _scipy_graph(self, weight: np.ndarray, keep: np.ndarray) -> csr_matrix:
+        """The link graph of the open edges ``keep`` with weights ``weight`` for scipy."""
+        n = self.net.n_links + self.net.n_nodes
+        # weights are > 0, so no edge is an explicit zero that csgraph would drop
+        return csr_matrix((weight[keep], (self._src[keep], self._to[keep])), shape=(n, n))
 
     def kernel_graph(self, *, exact_landmarks: bool = False) -> LinkGraph:
         """The open link graph as the kernel takes it: CSR arrays with the edges in the
@@ -285,8 +286,7 @@ class Router:
             # exact: on these weights; else on the lower of these and free flow's, so that
             # they stay valid while no edge gets faster than free flow (the loop's times)
             base = weight if exact else np.minimum(weight, self._free_weight)
-            n = self.net.n_links + self.net.n_nodes
-            graph = csr_matrix((base[keep], (self._src[keep], self._to[keep])), shape=(n, n))
+            graph = self._scipy_graph(base, keep)
             marks = self._landmark_vertices()
             shrink = 1.0 - 1e-6
             from_s = dijkstra(graph, directed=True, indices=marks).T * shrink

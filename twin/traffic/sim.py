@@ -291,15 +291,18 @@ class TrafficSim:
         may change them). The same times for every call within one step."""
         if self._times_step == self.step_no and self._times_s is not None:
             return self._times_s
-        s, net = self.stats, self.net
+        s = self.stats
         veh_s = self._cum_veh_s + s.veh_steps
         exits = self._cum_exits + s.exits
         spent_s, left = veh_s - self._mark_veh_s, exits - self._mark_exits
         self._mark_veh_s, self._mark_exits = veh_s, exits
-        free_s = net.link_length_m / self.arrays.link_speed_mps
-        self._times_s = np.maximum(spent_s / np.maximum(left, 1), free_s)
+        self._times_s = np.maximum(spent_s / np.maximum(left, 1), self._free_times_s())
         self._times_step = self.step_no
         return self._times_s
+
+    def _free_times_s(self) -> np.ndarray:
+        """Each link's free-flow time (s) at the limits now (interventions may change them)."""
+        return self.net.link_length_m / self.arrays.link_speed_mps
 
     def reroute(self, share: float, rng: np.random.Generator) -> int:
         """Give a random ``share`` of the running vehicles (not on their last link) the
@@ -329,7 +332,7 @@ class TrafficSim:
         starts, ends = fl.route_start[due], fl.route_end[due]
         links = fl.route_links[concat_ranges(starts, ends)]
         bounds = np.concatenate([[0], np.cumsum(ends - starts)])
-        free_s = self.net.link_length_m / self.arrays.link_speed_mps
+        free_s = self._free_times_s()
         slow = _sums(now_s[links], bounds) > DEPARTURE_SLOWDOWN * _sums(free_s[links], bounds)
         if not slow.any():
             return 0
