@@ -33,6 +33,7 @@ from twin.network.synthetic import (
     merge_roadnet,
     roundabout_roadnet,
     t_junction_roadnet,
+    weave_roadnet,
 )
 from twin.traffic.demand import Trips
 from twin.traffic.junctions import GapParams
@@ -402,6 +403,62 @@ def test_exit_traffic_moves_into_the_ramp_lane_before_the_link_that_forks():
     lanes = np.array(list(last_lane.values()))
     assert len(lanes) > 100
     assert (lanes == 0).mean() >= 0.9, np.bincount(lanes)
+
+
+def weave(
+    main_vph: float, exit_share: float, ramp_vph: float, seed: int = 1, params: Params | None = None
+):
+    """Random traffic through :func:`weave_roadnet` (a 3-lane motorway, an on-ramp that adds
+    a lane, a 2 + 2 fork 877 m on) for 40 minutes, the first 15 a warm-up: the section's flow
+    (veh/h), how many vehicles left it from each of its lanes, and the simulation."""
+    net = weave_roadnet()
+    rng = np.random.default_rng(seed)
+    end = 2400.0
+    rates = [(0, 4, main_vph * (1.0 - exit_share)), (0, 7, main_vph * exit_share), (5, 4, ramp_vph)]
+    groups = [(a, b, poisson(r, end, rng)) for a, b, r in rates if r > 0]
+    params = Params(teleport=False) if params is None else params
+    sim = TrafficSim(net, build_trips(groups), seed=seed, start_s=0.0, params=params)
+    section = link_between(net, 2, 3)
+    slot0 = int(sim.arrays.link_lane_offset[section])
+    lanes = int(net.link_lanes[section])
+    sim.run_until(900.0)
+    start = sim.stats.exits[section]
+    per_lane = np.zeros(lanes, dtype=int)
+    heads = sim.fleet.lane_head[slot0 : slot0 + lanes].copy()
+    while sim.t_s < end - 1e-9:
+        sim.step()
+        for k, h in enumerate(heads):
+            if h >= 0 and sim.fleet.link[h] != section:
+                per_lane[k] += 1
+        heads = sim.fleet.lane_head[slot0 : slot0 + lanes].copy()
+    flow = float(sim.stats.exits[section] - start) * 3600.0 / (end - 900.0)
+    return flow, per_lane, sim
+
+
+def test_a_weaving_section_carries_traffic_well_below_its_capacity():
+    # 3,700 veh/h (3,300 on the motorway, 40 % of it for the off-ramp, 400 from the on-ramp)
+    # through a 4-lane weaving section: about half its capacity (HCM 2010 ch. 12 puts a
+    # weaving lane at 1,800-2,400 pc/h). Exit traffic in the two left lanes must cross to the
+    # kerb lanes over 877 m. Before two lane-change fixes it carried ~2,500 veh/h with a queue
+    # back up the motorway: a crawling follower (Krauss creeps towards the point it must stop
+    # at) never let a waiting car in, and a car in a lane it wanted never moved to an emptier
+    # one beside it, so the added lane stayed empty while exit traffic queued in the next.
+    flow, _, sim = weave(3300.0, 0.4, 400.0)
+    assert flow >= 0.9 * 3700.0, flow
+    assert not sim.fleet.gridlocked.any()
+
+
+def test_lanes_that_narrow_at_a_node_take_turns():
+    # all 3,300 veh/h stay on the motorway: the section's four lanes all lead into its two
+    # (a fork's main branch keeps every lane). Without turns the lanes the kernel serves
+    # first can take all the room for good and a lane stands still (vehicles halted 5 min)
+    flow, per_lane, sim = weave(3300.0, 0.0, 0.0)
+    print("flow, vehicles out of each lane:", flow, per_lane)
+    assert not sim.fleet.gridlocked.any()
+    assert per_lane.min() > 0, per_lane
+    assert flow >= 0.75 * 3300.0, flow
+    _, _, unfair = weave(3300.0, 0.0, 0.0, params=Params(teleport=False, narrow_turn_s=np.inf))
+    assert unfair.fleet.gridlocked.any()
 
 
 def priority_t_flows(out_speed_mps: float) -> tuple[float, float]:

@@ -1,5 +1,5 @@
 """Synthetic road networks (grids, corridors, T junctions, crossroads, roundabouts, on-ramp
-merges) for tests.
+merges, off-ramp forks, a weaving section) for tests.
 
 Each builder makes a small osmnx-style projected MultiDiGraph, as
 :func:`twin.network.graph.build_graph` would, and compiles it with
@@ -336,6 +336,50 @@ def diverge_roadnet(
     _add_link(G, k, k + 2, 2, arm_m, lanes=ramp_lanes, **link)
     _add_link(G, k + 2, k + 3, 2, arm_m, lanes=ramp_lanes, **link)
     return _compile(G, f"synthetic:diverge {main_lanes} -> {main_lanes} + {ramp_lanes}")
+
+
+def weave_roadnet(
+    *,
+    main_lanes: int = 3,
+    fork_lanes: int = 2,
+    section_m: float = 877.0,
+    speed_mps: float = 27.78,
+    ramp_speed_mps: float = 16.7,
+) -> RoadNet:
+    """A motorway where an on-ramp adds a lane and an off-ramp leaves soon after, as on
+    Columbus's I-70 (``main_lanes`` + 1 lanes for ``section_m``, then ``fork_lanes`` lanes
+    on and ``fork_lanes`` lanes off; a weaving section): motorway 0 -> 1 (1,000 m) -> 2
+    (1,373 m), ``main_lanes`` lanes; a 1-lane on-ramp 5 -> 2 (482 m) joining from the right;
+    the section 2 -> 3; then the motorway 3 -> 4 (956 m) and the off-ramp 3 -> 6 -> 7 (387 m
+    and 600 m), leaving at 20 degrees to the right."""
+    for lanes in (main_lanes, main_lanes + 1, fork_lanes):
+        _check(lanes, speed_mps)
+    _check(fork_lanes, ramp_speed_mps)
+    r = math.radians(20.0)
+    end = 2_373.0 + section_m
+    xy = np.array(
+        [
+            [0.0, 0.0],
+            [1_000.0, 0.0],
+            [2_373.0, 0.0],
+            [end, 0.0],
+            [end + 956.0, 0.0],
+            [2_373.0 - 482.0 * math.cos(r), -482.0 * math.sin(r)],
+            [end + 387.0 * math.cos(r), -387.0 * math.sin(r)],
+            [end + 987.0 * math.cos(r), -987.0 * math.sin(r)],
+        ]
+    )
+    G = _graph(xy + np.array([ORIGIN_X_M, ORIGIN_Y_M]), ())
+    main = {"speed_mps": float(speed_mps), "highway": "motorway"}
+    _add_link(G, 0, 1, 1, 1_000.0, lanes=main_lanes, **main)
+    _add_link(G, 1, 2, 1, 1_373.0, lanes=main_lanes, **main)
+    _add_link(G, 2, 3, 1, section_m, lanes=main_lanes + 1, **main)
+    _add_link(G, 3, 4, 1, 956.0, lanes=fork_lanes, **main)
+    ramp = {"speed_mps": float(ramp_speed_mps), "highway": "motorway_link"}
+    _add_link(G, 5, 2, 2, 482.0, lanes=1, **ramp)
+    _add_link(G, 3, 6, 3, 387.0, lanes=fork_lanes, **ramp)
+    _add_link(G, 6, 7, 3, 600.0, lanes=fork_lanes, **ramp)
+    return _compile(G, f"synthetic:weave {main_lanes}+1 -> {fork_lanes}+{fork_lanes}")
 
 
 def crossroads_roadnet(

@@ -35,7 +35,7 @@ from numba import njit
 
 import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
 from twin.network.road import CTRL_ALL_WAY_STOP
-from twin.traffic.conflicts import follow_up_ok, may_go, reservation_blocks
+from twin.traffic.conflicts import follow_up_ok, lanes_take_turns, may_go, reservation_blocks
 from twin.traffic.kernel_math import NO_REFCOUNT, safe_speed, uniform01
 from twin.traffic.lanechange import change_lanes
 from twin.traffic.lanes import (
@@ -228,6 +228,7 @@ def plan_speeds(
                     elif go:  # in a lane that does not serve the turn: wait at the line
                         k = slot - link_lane_offset[link]
                         go = mov_lane_first[m] <= k <= mov_lane_last[m]
+                        go = go and lanes_take_turns(net, fl, p, v, link, m)
                     if go:
                         signalised = node_signal[link_to[link]] >= 0
                         rules = not signalised  # priority rules, or a permissive turn

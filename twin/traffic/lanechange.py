@@ -4,11 +4,15 @@ lanes its turns after need) once it is within the look-ahead of the stop line
 (:func:`twin.traffic.lanes.lookahead_m`).
 
 A change needs room in the target lane: no overlap, and both the vehicle and its new follower
-keep Krauss' safe speed (each could still stop behind the one ahead of it). A vehicle that
+keep Krauss' safe speed (each could still stop behind the one ahead of it) or stand (slower
+than ``Params.halt_mps``: Krauss creeps towards the point it must stop at, and a follower
+creeping at 1e-4 m/s against a gap of 1e-4 m never let a waiting car in). A vehicle that
 has come to a halt waiting for a gap asks the nearest vehicle behind it in the target lane to
 hold back (``Fleet.yield_to``), so a stopped queue lets it in (zip merging); two halted
-vehicles side by side that each need the other's lane swap places. Changes are
-instantaneous (as SUMO's default model without sublanes).
+vehicles side by side that each need the other's lane swap places. A slow vehicle already in
+a lane it wants moves to a neighbouring one it also wants with ``Params.shorter_queue_m``
+more room ahead (:func:`_join_shorter_queue`). Changes are instantaneous (as SUMO's default
+model without sublanes).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
     for i in range(fl.run_count[0]):
         v = fl.run_list[i]
         if fl.lane_ok[v]:
+            if speed[v] < p.zipper_mps:
+                changes += _join_shorter_queue(net, fl, p, v, gap0)
             continue
         link = fl.link[v]
         if net.link_length_m[link] - pos[v] > lookahead_m(net, p, link):
@@ -60,10 +66,14 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
         ok = True
         if lead >= 0:
             gap = pos[lead] - gap0 - pos[v]
-            ok = gap >= 0.0 and speed[v] <= safe_speed(gap, speed[lead], b, tau)
+            ok = gap >= 0.0 and (
+                speed[v] < p.halt_mps or speed[v] <= safe_speed(gap, speed[lead], b, tau)
+            )
         if ok and follow >= 0:
             gap = pos[v] - gap0 - pos[follow]
-            ok = gap >= 0.0 and speed[follow] <= safe_speed(gap, speed[v], b, tau)
+            ok = gap >= 0.0 and (
+                speed[follow] < p.halt_mps or speed[follow] <= safe_speed(gap, speed[v], b, tau)
+            )
         if ok:
             lane_remove(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v)
             lane_insert_behind(
@@ -108,3 +118,53 @@ def _wants_my_lane(
         if lo <= k <= hi:
             return w
     return -1
+
+
+@njit(cache=True, inline="always")
+def _join_shorter_queue(net: NetArrays, fl: Fleet, p: Params, v: int, gap0: float) -> int:
+    """Move vehicle ``v``, in a lane it wants, to a neighbouring lane it also wants where it
+    has ``Params.shorter_queue_m`` more room ahead and the change is safe; returns 1 if it
+    moved."""
+    pos, speed = fl.pos_m, fl.speed_mps
+    b, tau = p.decel_mps2, p.tau_s
+    link = fl.link[v]
+    length = net.link_length_m[link]
+    if net.link_lanes[link] < 2 or length - pos[v] > lookahead_m(net, p, link):
+        return 0
+    a = fl.ahead[v]
+    own = pos[a] - gap0 - pos[v] if a >= 0 else length - pos[v]
+    if own >= p.shorter_queue_m + speed[v] * tau:
+        return 0
+    lo, hi, _, _ = lanes_wanted(net, fl, p, v, fl.route_start[v] + fl.route_idx[v])
+    off = net.link_lane_offset[link]
+    k = fl.lane[v] - off
+    best, best_room, best_lead = -1, own + p.shorter_queue_m, -1
+    for d in range(-1, 2, 2):
+        j = k + d
+        if j < lo or j > hi:
+            continue
+        lead = -1
+        h = fl.lane_head[off + j]
+        while h >= 0 and pos[h] > pos[v]:
+            lead = h
+            h = fl.behind[h]
+        room = pos[lead] - gap0 - pos[v] if lead >= 0 else length - pos[v]
+        if room <= best_room:
+            continue
+        if lead >= 0 and not (
+            speed[v] < p.halt_mps or speed[v] <= safe_speed(room, speed[lead], b, tau)
+        ):
+            continue
+        if h >= 0:
+            gap = pos[v] - gap0 - pos[h]
+            if gap < 0.0 or not (
+                speed[h] < p.halt_mps or speed[h] <= safe_speed(gap, speed[v], b, tau)
+            ):
+                continue
+        best, best_room, best_lead = off + j, room, lead
+    if best < 0:
+        return 0
+    lane_remove(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v)
+    lane_insert_behind(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v, best, best_lead)
+    fl.at_line_s[v] = np.inf
+    return 1

@@ -161,6 +161,14 @@ class Params(NamedTuple):
     # entering a link this long per lane it must cross for its next turn (m), a vehicle may
     # take a lane with that much more room and change on the way (judgement)
     lane_change_room_m: float = 200.0
+    # a slow vehicle in a lane it wants moves to a neighbouring one it also wants whose last
+    # vehicle is ahead of it with this much more room than it has behind its own leader (m):
+    # it joins the shorter queue, as drivers fill a lane that opens beside them (judgement)
+    shorter_queue_m: float = 20.0
+    # where a movement narrows (more lanes in than out), a lane head standing at its line
+    # this long goes before lanes served since (s; judgement: a turn for every head that
+    # stops cost a 4-into-2 fork a fifth of its flow)
+    narrow_turn_s: float = 20.0
     stuck_limit_s: float = 300.0  # halted this long = gridlocked (SUMO --time-to-teleport)
     teleport: bool = True  # move gridlocked vehicles on along their route (as SUMO does)
 
