@@ -44,7 +44,12 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
     for i in range(fl.run_count[0]):
         v = fl.run_list[i]
         if fl.lane_ok[v]:
-            if speed[v] < p.zipper_mps:
+            link = fl.link[v]
+            if (
+                speed[v] < p.zipper_mps
+                and net.link_speed_mps[link] >= p.shorter_queue_min_mps
+                and net.link_lanes[link] > 1
+            ):
                 changes += _join_shorter_queue(net, fl, p, v, gap0)
             continue
         link = fl.link[v]
@@ -120,28 +125,32 @@ def _wants_my_lane(
     return -1
 
 
-@njit(cache=True, inline="always")
+@njit(**NO_REFCOUNT)  # not inlined: rarely called, and inlined it slowed the whole pass
 def _join_shorter_queue(net: NetArrays, fl: Fleet, p: Params, v: int, gap0: float) -> int:
     """Move vehicle ``v``, in a lane it wants, to a neighbouring lane it also wants where it
     has ``Params.shorter_queue_m`` more room ahead and the change is safe; returns 1 if it
-    moved."""
+    moved. Only on fast roads (``Params.shorter_queue_min_mps``): there vehicles keep to
+    the lanes they will want from far ahead (:func:`twin.traffic.lanes.entry_lane`), so
+    lanes fill unevenly; urban vehicles spread over the lanes as they enter. (Everywhere, the
+    look along the next lane cost the 10,000-vehicle grid of bench_kernel.py half its
+    throughput.)"""
     pos, speed = fl.pos_m, fl.speed_mps
     b, tau = p.decel_mps2, p.tau_s
     link = fl.link[v]
     length = net.link_length_m[link]
-    if net.link_lanes[link] < 2 or length - pos[v] > lookahead_m(net, p, link):
+    if length - pos[v] > lookahead_m(net, p, link):
         return 0
     a = fl.ahead[v]
     own = pos[a] - gap0 - pos[v] if a >= 0 else length - pos[v]
     if own >= p.shorter_queue_m + speed[v] * tau:
         return 0
-    lo, hi, _, _ = lanes_wanted(net, fl, p, v, fl.route_start[v] + fl.route_idx[v])
     off = net.link_lane_offset[link]
     k = fl.lane[v] - off
+    lo, hi = -1, -2  # the lanes it wants, found only once a lane has the room
     best, best_room, best_lead = -1, own + p.shorter_queue_m, -1
     for d in range(-1, 2, 2):
         j = k + d
-        if j < lo or j > hi:
+        if j < 0 or j >= net.link_lanes[link]:
             continue
         lead = -1
         h = fl.lane_head[off + j]
@@ -161,7 +170,10 @@ def _join_shorter_queue(net: NetArrays, fl: Fleet, p: Params, v: int, gap0: floa
                 speed[h] < p.halt_mps or speed[h] <= safe_speed(gap, speed[v], b, tau)
             ):
                 continue
-        best, best_room, best_lead = off + j, room, lead
+        if lo > hi:
+            lo, hi, _, _ = lanes_wanted(net, fl, p, v, fl.route_start[v] + fl.route_idx[v])
+        if lo <= j <= hi:
+            best, best_room, best_lead = off + j, room, lead
     if best < 0:
         return 0
     lane_remove(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v)

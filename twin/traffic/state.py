@@ -165,6 +165,9 @@ class Params(NamedTuple):
     # vehicle is ahead of it with this much more room than it has behind its own leader (m):
     # it joins the shorter queue, as drivers fill a lane that opens beside them (judgement)
     shorter_queue_m: float = 20.0
+    # ... on roads with a speed limit of at least this (m/s; 60 km/h: motorways, their ramps
+    # and fast arterials, where vehicles keep their lanes early; judgement)
+    shorter_queue_min_mps: float = 16.6
     # where a movement narrows (more lanes in than out), a lane head standing at its line
     # this long goes before lanes served since (s; judgement: a turn for every head that
     # stops cost a 4-into-2 fork a fifth of its flow)
