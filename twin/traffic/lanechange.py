@@ -9,10 +9,10 @@ than ``Params.halt_mps``: Krauss creeps towards the point it must stop at, and a
 creeping at 1e-4 m/s against a gap of 1e-4 m never let a waiting car in). A vehicle that
 has come to a halt waiting for a gap asks the nearest vehicle behind it in the target lane to
 hold back (``Fleet.yield_to``), so a stopped queue lets it in (zip merging); two halted
-vehicles side by side that each need the other's lane swap places. A slow vehicle already in
-a lane it wants moves to a neighbouring one it also wants with ``Params.shorter_queue_m``
-more room ahead (:func:`_join_shorter_queue`). Changes are instantaneous (as SUMO's default
-model without sublanes).
+vehicles side by side that each need the other's lane swap places. On fast roads a slow
+vehicle already in a lane it wants moves to a neighbouring one it also wants with
+``Params.shorter_queue_m`` more room ahead (:func:`_join_shorter_queue`). Changes are
+instantaneous (as SUMO's default model without sublanes).
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
     """One pass over the running vehicles not yet in a lane they want; returns the number of
     lane changes made."""
     gap0 = p.length_m + p.min_gap_m
-    b, tau = p.decel_mps2, p.tau_s
     pos, speed = fl.pos_m, fl.speed_mps
     changes = 0
     for i in range(fl.run_count[0]):
@@ -70,15 +69,9 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
         follow = h
         ok = True
         if lead >= 0:
-            gap = pos[lead] - gap0 - pos[v]
-            ok = gap >= 0.0 and (
-                speed[v] < p.halt_mps or speed[v] <= safe_speed(gap, speed[lead], b, tau)
-            )
+            ok = _room(p, pos[lead] - gap0 - pos[v], speed[v], speed[lead])
         if ok and follow >= 0:
-            gap = pos[v] - gap0 - pos[follow]
-            ok = gap >= 0.0 and (
-                speed[follow] < p.halt_mps or speed[follow] <= safe_speed(gap, speed[v], b, tau)
-            )
+            ok = _room(p, pos[v] - gap0 - pos[follow], speed[follow], speed[v])
         if ok:
             lane_remove(fl.lane_head, fl.lane_tail, fl.ahead, fl.behind, fl.lane, v)
             lane_insert_behind(
@@ -104,6 +97,18 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
             if follow >= 0:
                 fl.yield_to[follow] = v
     return changes
+
+
+@njit(cache=True, inline="always")
+def _room(p: Params, gap_m: float, follower_mps: float, leader_mps: float) -> bool:
+    """Whether a follower at ``follower_mps`` may have a leader at ``leader_mps`` ``gap_m``
+    ahead (beyond length and minimum gap): no overlap, and it keeps Krauss' safe speed or
+    stands (slower than ``Params.halt_mps``)."""
+    if gap_m < 0.0:
+        return False
+    return follower_mps < p.halt_mps or follower_mps <= safe_speed(
+        gap_m, leader_mps, p.decel_mps2, p.tau_s
+    )
 
 
 @njit(cache=True, inline="always")
@@ -135,14 +140,13 @@ def _join_shorter_queue(net: NetArrays, fl: Fleet, p: Params, v: int, gap0: floa
     look along the next lane cost the 10,000-vehicle grid of bench_kernel.py half its
     throughput.)"""
     pos, speed = fl.pos_m, fl.speed_mps
-    b, tau = p.decel_mps2, p.tau_s
     link = fl.link[v]
     length = net.link_length_m[link]
     if length - pos[v] > lookahead_m(net, p, link):
         return 0
     a = fl.ahead[v]
     own = pos[a] - gap0 - pos[v] if a >= 0 else length - pos[v]
-    if own >= p.shorter_queue_m + speed[v] * tau:
+    if own >= p.shorter_queue_m + speed[v] * p.tau_s:
         return 0
     off = net.link_lane_offset[link]
     k = fl.lane[v] - off
@@ -160,16 +164,10 @@ def _join_shorter_queue(net: NetArrays, fl: Fleet, p: Params, v: int, gap0: floa
         room = pos[lead] - gap0 - pos[v] if lead >= 0 else length - pos[v]
         if room <= best_room:
             continue
-        if lead >= 0 and not (
-            speed[v] < p.halt_mps or speed[v] <= safe_speed(room, speed[lead], b, tau)
-        ):
+        if lead >= 0 and not _room(p, room, speed[v], speed[lead]):
             continue
-        if h >= 0:
-            gap = pos[v] - gap0 - pos[h]
-            if gap < 0.0 or not (
-                speed[h] < p.halt_mps or speed[h] <= safe_speed(gap, speed[v], b, tau)
-            ):
-                continue
+        if h >= 0 and not _room(p, pos[v] - gap0 - pos[h], speed[h], speed[v]):
+            continue
         if lo > hi:
             lo, hi, _, _ = lanes_wanted(net, fl, p, v, fl.route_start[v] + fl.route_idx[v])
         if lo <= j <= hi:

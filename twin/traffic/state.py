@@ -161,9 +161,9 @@ class Params(NamedTuple):
     # entering a link this long per lane it must cross for its next turn (m), a vehicle may
     # take a lane with that much more room and change on the way (judgement)
     lane_change_room_m: float = 200.0
-    # a slow vehicle in a lane it wants moves to a neighbouring one it also wants whose last
-    # vehicle is ahead of it with this much more room than it has behind its own leader (m):
-    # it joins the shorter queue, as drivers fill a lane that opens beside them (judgement)
+    # a slow vehicle in a lane it wants moves to a neighbouring one it also wants where it has
+    # this much more room ahead than behind its own leader (m): it joins the shorter queue,
+    # as drivers fill a lane that opens beside them (judgement)
     shorter_queue_m: float = 20.0
     # ... on roads with a speed limit of at least this (m/s; 60 km/h: motorways, their ramps
     # and fast arterials, where vehicles keep their lanes early; judgement)
