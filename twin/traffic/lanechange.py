@@ -61,12 +61,7 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
             fl.lane_ok[v] = True
             continue
         target = fl.lane[v] + (1 if k < lo else -1)
-        lead = -1
-        h = fl.lane_head[target]
-        while h >= 0 and pos[h] > pos[v]:
-            lead = h
-            h = fl.behind[h]
-        follow = h
+        lead, follow = _lead_follow(fl, target, pos[v])
         ok = True
         if lead >= 0:
             ok = _room(p, pos[lead] - gap0 - pos[v], speed[v], speed[lead])
@@ -97,6 +92,18 @@ def change_lanes(net: NetArrays, fl: Fleet, p: Params) -> int:
             if follow >= 0:
                 fl.yield_to[follow] = v
     return changes
+
+
+@njit(cache=True, inline="always")
+def _lead_follow(fl: Fleet, slot: int, x_m: float) -> tuple[int, int]:
+    """The vehicles of lane ``slot`` just ahead of and at or behind position ``x_m`` (-1:
+    none)."""
+    lead = -1
+    h = fl.lane_head[slot]
+    while h >= 0 and fl.pos_m[h] > x_m:
+        lead = h
+        h = fl.behind[h]
+    return lead, h
 
 
 @njit(cache=True, inline="always")
@@ -156,11 +163,7 @@ def _join_shorter_queue(net: NetArrays, fl: Fleet, p: Params, v: int, gap0: floa
         j = k + d
         if j < 0 or j >= net.link_lanes[link]:
             continue
-        lead = -1
-        h = fl.lane_head[off + j]
-        while h >= 0 and pos[h] > pos[v]:
-            lead = h
-            h = fl.behind[h]
+        lead, h = _lead_follow(fl, off + j, pos[v])
         room = pos[lead] - gap0 - pos[v] if lead >= 0 else length - pos[v]
         if room <= best_room:
             continue
