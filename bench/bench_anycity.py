@@ -14,7 +14,7 @@ converge, idle substations, the region preset, wall time and peak memory. Target
 15): every map completes >= 95 % of its due trips with < 1 % gridlocked; every grid
 synthesises and solves.
 
-    python bench/bench_anycity.py [--maps baltimore dortmund ...] [--duration 24h]
+    python bench/bench_anycity.py [--maps baltimore dortmund ...] [--duration 24h] [--keep DIR]
 
 Rows of maps not named in ``--maps`` are kept from an existing output file, so the maps can
 be run one at a time (columbus, the largest, takes longest).
@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--maps", nargs="+", default=list(CITIES), choices=list(CITIES))
     ap.add_argument("--duration", default="24h")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "anycity.json")
+    ap.add_argument("--keep", type=Path, help="keep each map's run directory here")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -115,7 +116,7 @@ def main() -> None:
         twin_run(warm, tmp / "warm-run", "--no-report")
         for name in args.maps:
             scenario = _scenario(tmp, name, args.duration)
-            run_dir = tmp / f"run-{name}"
+            run_dir = (args.keep or tmp) / f"run-{name}"
             rows.append(_row(name, run_dir, *twin_run(scenario, run_dir, "--no-report")))
             print(json.dumps(rows[-1], default=float), flush=True)
     if args.out.exists():  # keep the rows of maps not run this time (one map at a time works)

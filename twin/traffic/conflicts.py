@@ -11,13 +11,16 @@ Numba helpers inlined into the plan and move passes of :mod:`twin.traffic.kernel
   A driver who has waited at the line grows impatient (SUMO's ``--time-to-impatience``,
   ``Params.impatience_s``) and takes, in the end, any gap the other vehicle can brake for.
   Where the major road's traffic is slower than ``Params.zipper_mps`` (a crawling queue),
-  the minor road and each major lane take turns, and the major vehicle waits for the
-  crossing to clear;
+  the minor road and each major lane take turns: a crawling major head bound for the same
+  lanes holds back at its line while it is the waiting minor vehicle's turn (:func:`let_in`),
+  else it takes every metre of room that opens and the minor road never gets in;
 - **permissive left turns** at a signal yield to the opposing approach's through and right
   traffic while that approach has green; a protected left (opposing on red) does not;
 - **two-way stop / give way**: a minor approach yields to every major approach (a roundabout
   entry only to circulating traffic that does not leave there); with a stop sign it must
-  first halt at the line. A left turn from the major road yields to the opposing major road.
+  first halt at the line. A right turn from the minor road yields only to traffic bound for
+  the same road (it crosses no stream); a left turn from the major road yields to the
+  opposing major road.
   Where nothing is mapped, a lower road class gives way to higher ones (``class_gap_s``);
 - **merges** (an on-ramp joining, see :func:`twin.traffic.junctions.merges`): the merging
   approach yields only to the major road's vehicles in the lanes it merges into, with a lag
@@ -38,22 +41,28 @@ from numba import njit
 import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
 from twin.network.road import (
     CTRL_ALL_WAY_STOP,
+    CTRL_PRIORITY,
     CTRL_ROUNDABOUT,
     OPPOSING_MIN_DEG,
     TURN_RIGHT,
     TURN_THROUGH,
 )
 from twin.traffic.junctions import YIELD_NONE, YIELD_STOP
+from twin.traffic.kernel_math import NO_REFCOUNT
 from twin.traffic.lanes import find_movement
 from twin.traffic.state import RED, Fleet, NetArrays, Params
 
-# which vehicles of a conflicting approach count
-ANY, OPPOSING, CIRCULATING = 0, 1, 2
+# which vehicles of a conflicting approach count: all, those going through or right (against a
+# left turn from the major road), those staying on a roundabout, those bound for the same road
+# (against a minor right turn, which crosses no stream: the HCM's conflicting flow of a minor
+# right turn is the near-side major traffic only, v_c,9 = v_2 / N + 0.5 v_3, 6th ed. ch. 20)
+ANY, OPPOSING, CIRCULATING, SAME_OUT = 0, 1, 2, 3
 
 
 @njit(cache=True, inline="always")
-def _counts(net: NetArrays, fl: Fleet, h: int, link: int, mode: int) -> bool:
-    """Whether vehicle ``h``, about to leave ``link``, conflicts in ``mode``."""
+def _counts(net: NetArrays, fl: Fleet, h: int, link: int, mode: int, onto: int) -> bool:
+    """Whether vehicle ``h``, about to leave ``link``, conflicts in ``mode`` (``onto``: the
+    yielding vehicle's next link)."""
     i = fl.route_start[h] + fl.route_idx[h]
     while i < fl.route_end[h] and fl.route_links[i] != link:  # h may still be upstream
         i += 1
@@ -65,6 +74,8 @@ def _counts(net: NetArrays, fl: Fleet, h: int, link: int, mode: int) -> bool:
         return m >= 0 and (net.mov_turn[m] == TURN_THROUGH or net.mov_turn[m] == TURN_RIGHT)
     if mode == CIRCULATING:
         return net.link_roundabout[nxt]
+    if mode == SAME_OUT:
+        return nxt == onto
     return True
 
 
@@ -114,7 +125,7 @@ def stream_clear(
         v = fl.speed_mps[h]
         remaining = net.link_length_m[link] - fl.pos_m[h]
         zipper = v < p.zipper_mps and turn_s < math.inf and remaining < p.at_line_m
-        if (v < p.halt_mps and not zipper) or not _counts(net, fl, h, link, mode):
+        if (v < p.halt_mps and not zipper) or not _counts(net, fl, h, link, mode, onto):
             continue  # a halted vehicle counts only for turn-taking (cheap test first)
         if zipper:
             if net.lane_enter_s[slot] > turn_s:
@@ -130,7 +141,7 @@ def stream_clear(
             return False
     if seen or net.link_length_m[link] >= net.link_speed_mps[link] * window_s:
         return True
-    return upstream_clear(net, fl, p, link, window_s, mode, -1, imp)
+    return upstream_clear(net, fl, p, link, window_s, mode, onto if mode == SAME_OUT else -1, imp)
 
 
 @njit(cache=True, inline="always")
@@ -160,7 +171,7 @@ def upstream_clear(
             if onto >= 0:
                 if j + 1 >= fl.route_end[h] or fl.route_links[j + 1] != onto:
                     continue
-            elif not _counts(net, fl, h, link, mode):
+            elif not _counts(net, fl, h, link, mode, onto):
                 continue
             dist = net.link_length_m[up] - fl.pos_m[h] + net.link_length_m[link]
             if _reaches(p, dist, fl.speed_mps[h], window_s, imp):
@@ -195,6 +206,57 @@ def merge_clear(net: NetArrays, fl: Fleet, p: Params, v: int, m: int, window_s: 
     if net.link_length_m[major] >= net.link_speed_mps[major] * window_s:
         return True
     return upstream_clear(net, fl, p, major, window_s, ANY, out, 0.0)
+
+
+@njit(**NO_REFCOUNT)
+def let_in(net: NetArrays, fl: Fleet, p: Params, v: int, link: int, m: int, t_s: float) -> bool:
+    """Whether major-road head ``v``, queued at its line (it has come to a stop there, or
+    crawls), about to take movement ``m`` at a junction without signals, holds back to let a
+    waiting minor-road vehicle in: one has stopped at its line bound for the same road, its
+    lane went before ``v``'s did, and the lanes both may enter have a crawling queue reaching
+    back to the junction (so each metre of room that opens is raced for). The minor vehicle
+    then goes at the next room (its stream test already lets a crawling major lane that went
+    last pass; see :func:`stream_clear`), and the turn passes back. A major vehicle that only
+    slows behind a minor one that has just turned in does not hold. Out of line: called only
+    for heads queued at such junctions."""
+    node = net.link_to[link]
+    if net.node_control[node] != CTRL_PRIORITY or net.link_yield[link] != YIELD_NONE:
+        return False
+    out = net.mov_to_link[m]
+    off_out = net.link_lane_offset[out]
+    mine = net.lane_enter_s[fl.lane[v]]
+    k_mine = fl.lane[v] - net.link_lane_offset[link]
+    gap0 = p.length_m + p.min_gap_m
+    for i in range(net.node_in_offsets[node], net.node_in_offsets[node + 1]):
+        k = net.node_in_links[i]
+        if k == link or net.link_yield[k] == YIELD_NONE:
+            continue
+        mk = find_movement(net.link_mov_offsets, net.mov_to_link, k, out)
+        if mk < 0:
+            continue
+        if net.mov_merge_major[mk] >= 0 and not (
+            net.mov_merge_major[mk] == link
+            and net.mov_merge_first[mk] <= k_mine <= net.mov_merge_last[mk]
+        ):
+            continue  # a merge that does not join this lane
+        lo = max(net.mov_out_first[m], net.mov_out_first[mk])
+        hi = min(net.mov_out_last[m], net.mov_out_last[mk])
+        scarce = False
+        for q in range(lo, hi + 1):
+            tail = fl.lane_tail[off_out + q]
+            if tail >= 0 and fl.pos_m[tail] < 2.0 * gap0 and fl.speed_mps[tail] < p.zipper_mps:
+                scarce = True
+        if not scarce:
+            continue
+        off = net.link_lane_offset[k]
+        for q in range(net.mov_lane_first[mk], net.mov_lane_last[mk] + 1):
+            h = fl.lane_head[off + q]
+            if h < 0 or fl.at_line_s[h] >= t_s or net.lane_enter_s[off + q] >= mine:
+                continue
+            j = fl.route_start[h] + fl.route_idx[h] + 1
+            if j < fl.route_end[h] and fl.route_links[j] == out:
+                return True
+    return False
 
 
 @njit(cache=True, inline="always")
@@ -358,6 +420,8 @@ def may_go(
         else:
             lo, hi = net.node_in_offsets[node], net.node_in_offsets[node + 1]
             mode = CIRCULATING if roundabout else ANY
+            if not roundabout and net.mov_turn[m] == TURN_RIGHT:
+                mode = SAME_OUT  # a right turn only joins the stream from its left
             turn_s = math.inf if roundabout else net.lane_enter_s[fl.lane[v]]
             onto = net.mov_to_link[m]
         mapped = net.mov_tf_s[m] > 0.0

@@ -35,7 +35,13 @@ from numba import njit
 
 import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
 from twin.network.road import CTRL_ALL_WAY_STOP
-from twin.traffic.conflicts import follow_up_ok, lanes_take_turns, may_go, reservation_blocks
+from twin.traffic.conflicts import (
+    follow_up_ok,
+    lanes_take_turns,
+    let_in,
+    may_go,
+    reservation_blocks,
+)
 from twin.traffic.kernel_math import NO_REFCOUNT, safe_speed, uniform01
 from twin.traffic.lanechange import change_lanes
 from twin.traffic.lanes import (
@@ -246,6 +252,8 @@ def plan_speeds(
                                 rules = go and mov_tc_s[m] > 0.0
                         if rules:
                             go = may_go(net, fl, p, v, link, m, t_s, dt_s, signalised)
+                        if go and not signalised and fl.at_line_s[v] < t_s and speed < p.zipper_mps:
+                            go = not let_in(net, fl, p, v, link, m, t_s)
                     if go:
                         # slow down for the turn: at most the movement's speed at the line
                         v_turn = net.mov_speed_mps[m]
