@@ -41,7 +41,6 @@ from numba import njit
 import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
 from twin.network.road import (
     CTRL_ALL_WAY_STOP,
-    CTRL_PRIORITY,
     CTRL_ROUNDABOUT,
     OPPOSING_MIN_DEG,
     TURN_RIGHT,
@@ -218,10 +217,8 @@ def let_in(net: NetArrays, fl: Fleet, p: Params, v: int, link: int, m: int, t_s:
     then goes at the next room (its stream test already lets a crawling major lane that went
     last pass; see :func:`stream_clear`), and the turn passes back. A major vehicle that only
     slows behind a minor one that has just turned in does not hold. Out of line: called only
-    for heads queued at such junctions."""
+    for heads queued on a major approach (``link_yield`` none) of a priority junction."""
     node = net.link_to[link]
-    if net.node_control[node] != CTRL_PRIORITY or net.link_yield[link] != YIELD_NONE:
-        return False
     out = net.mov_to_link[m]
     off_out = net.link_lane_offset[out]
     mine = net.lane_enter_s[fl.lane[v]]
@@ -246,6 +243,7 @@ def let_in(net: NetArrays, fl: Fleet, p: Params, v: int, link: int, m: int, t_s:
             tail = fl.lane_tail[off_out + q]
             if tail >= 0 and fl.pos_m[tail] < 2.0 * gap0 and fl.speed_mps[tail] < p.zipper_mps:
                 scarce = True
+                break
         if not scarce:
             continue
         off = net.link_lane_offset[k]
@@ -419,9 +417,12 @@ def may_go(
             lo, hi, mode, turn_s, onto = 0, 1, OPPOSING, math.inf, 0
         else:
             lo, hi = net.node_in_offsets[node], net.node_in_offsets[node + 1]
-            mode = CIRCULATING if roundabout else ANY
-            if not roundabout and net.mov_turn[m] == TURN_RIGHT:
+            if roundabout:
+                mode = CIRCULATING
+            elif net.mov_turn[m] == TURN_RIGHT:
                 mode = SAME_OUT  # a right turn only joins the stream from its left
+            else:
+                mode = ANY
             turn_s = math.inf if roundabout else net.lane_enter_s[fl.lane[v]]
             onto = net.mov_to_link[m]
         mapped = net.mov_tf_s[m] > 0.0

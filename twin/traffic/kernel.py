@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit
 
 import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
-from twin.network.road import CTRL_ALL_WAY_STOP
+from twin.network.road import CTRL_ALL_WAY_STOP, CTRL_PRIORITY
 from twin.traffic.conflicts import (
     follow_up_ok,
     lanes_take_turns,
@@ -42,6 +42,7 @@ from twin.traffic.conflicts import (
     may_go,
     reservation_blocks,
 )
+from twin.traffic.junctions import YIELD_NONE
 from twin.traffic.kernel_math import NO_REFCOUNT, safe_speed, uniform01
 from twin.traffic.lanechange import change_lanes
 from twin.traffic.lanes import (
@@ -252,7 +253,13 @@ def plan_speeds(
                                 rules = go and mov_tc_s[m] > 0.0
                         if rules:
                             go = may_go(net, fl, p, v, link, m, t_s, dt_s, signalised)
-                        if go and not signalised and fl.at_line_s[v] < t_s and speed < p.zipper_mps:
+                        if (
+                            go
+                            and net.node_control[link_to[link]] == CTRL_PRIORITY
+                            and net.link_yield[link] == YIELD_NONE
+                            and fl.at_line_s[v] < t_s
+                            and speed < p.zipper_mps
+                        ):  # a queued major head: its turn, or a waiting minor vehicle's?
                             go = not let_in(net, fl, p, v, link, m, t_s)
                     if go:
                         # slow down for the turn: at most the movement's speed at the line
