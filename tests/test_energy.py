@@ -257,3 +257,36 @@ def test_an_ev_gets_home_with_its_whole_tour_off_the_battery():
     # more than the legs that reach home alone: the drive out counts too
     last_legs_kwh = (el.plan_dist_m * el.reaches_home * (el.plan_arrive_s < 86400.0)).sum()
     assert used_kwh.sum() > 1.3 * last_legs_kwh / 1000.0 * evs.kwh_per_km.mean()
+
+
+def test_the_power_flow_solved_beside_the_traffic_gives_the_same_results(tmp_path):
+    """With two Numba threads each batch of ticks is solved on a second thread while the
+    traffic goes on; with one, in turn. Every table and reading is the same bit for bit, and
+    each recording's grid reading is the last solved tick before it (filled in once solved)."""
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two Numba threads")
+    sc = scenario(tmp_path, duration="2h", population="ev_share = 0.3")
+    before = numba.get_num_threads()
+    runs = {}
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            model = CityModel(sc)
+            runs[threads] = model.run(progress=False)
+            assert (model.energy._executor is not None) == (threads > 1)
+    finally:
+        numba.set_num_threads(before)
+    one, two = runs[1], runs[2]
+    for name in ("energy", "transformers", "transformer_loading", "substations"):
+        pd.testing.assert_frame_equal(one.tables[name], two.tables[name])
+    pd.testing.assert_frame_equal(one.timeseries, two.timeseries)
+    energy_kpis = [(k, v) for k, v, _ in one.kpis if k.startswith("energy.")]
+    assert energy_kpis == [(k, v) for k, v, _ in two.kpis if k.startswith("energy.")]
+    ticks = two.tables["energy"].set_index("t_s")
+    readings = two.timeseries.set_index("time_s")["energy_v_min_pu"].iloc[1:]  # 0: no tick yet
+    tick_s = float(ticks.index[1] - ticks.index[0])
+    expected = ticks.loc[readings.index - tick_s, "v_min_pu"].to_numpy()
+    assert len(readings) == 4 and np.isfinite(readings).all()
+    np.testing.assert_array_equal(readings.to_numpy(), expected)

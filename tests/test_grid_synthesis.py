@@ -35,9 +35,10 @@ from twin.energy.osm_power import (
     parse_voltage_kv,
     read_power_features,
 )
-from twin.energy.plot import grid_summary, plot_grid
+from twin.energy.plot import plot_grid
 from twin.energy.powerflow import solve
 from twin.energy.siting import MIN_EDGE_M, road_graph
+from twin.energy.summary import grid_summary
 from twin.energy.synthesis import (
     KIND_LV_CABLE,
     KIND_MV_CABLE,

@@ -211,7 +211,7 @@ def _grid_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_grid_info(args: argparse.Namespace) -> int:
-    from twin.energy.plot import grid_summary
+    from twin.energy.summary import grid_summary
 
     if args.households is not None and args.households < 1:
         raise TwinError("--households must be >= 1")

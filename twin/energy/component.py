@@ -5,26 +5,35 @@ computed (:class:`~twin.energy.consumers.Consumers`: base load, heating/cooling,
 after the traffic engine's arrivals, minus PV) and kept; the power flow of the whole city grid
 is solved for the kept ticks in one batched kernel call once an hour of ticks is kept and at
 every recording instant. KPIs accumulate from each batch (see :meth:`add_results`).
+
+With more than one Numba thread the batch is solved on a second thread while the traffic goes
+on (the serial sweep releases the GIL): the same results bit for bit. A batch's figures are
+folded in, in order, before the next batch is handed over and before any result is read; the
+``energy_v_min_pu`` and ``energy_trafo_loading_max`` readings of a recording are filled in then
+(NaN in the live data collector until the next recording or :meth:`CityModel.results`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, NamedTuple
 
+import numba
 import numpy as np
 import pandas as pd
 
 from twin.clock import Process
 from twin.energy.consumers import Consumers
-from twin.energy.powerflow import solve
+from twin.energy.powerflow import PowerFlowResult, solve
 from twin.energy.synthesis import CityGrid
 from twin.errors import ScenarioError
 from twin.synth_cache import cached_grid
 from twin.timefmt import format_clock
 
 if TYPE_CHECKING:
+    from twin.energy.grid import Grid
     from twin.model import CityModel
     from twin.results import Results
 
@@ -39,10 +48,26 @@ ANSI_BAND_PU = (0.95, 1.05)  # ANSI C84.1 range A service voltage
 EN50160_BAND_PU = (0.90, 1.10)  # EN 50160 supply voltage, +-10 %
 
 
+class _Batch(NamedTuple):
+    """A batch of ticks handed to the power flow: its loads, tick times, and the answer."""
+
+    p_mw: np.ndarray
+    t_s: np.ndarray
+    result: Future[tuple[PowerFlowResult, float]]
+    late_rows: list[tuple[str, int]]  # (reporter, data-collector row) to fill in when folded
+
+
 def _hourly(value: float | tuple[float, ...], t_s: np.ndarray) -> np.ndarray:
     if isinstance(value, tuple):
         return np.asarray(value)[(t_s // 3600).astype(int) % 24]
     return np.full(len(t_s), float(value))
+
+
+def _solve_timed(grid: Grid, p: np.ndarray, q: np.ndarray) -> tuple[PowerFlowResult, float]:
+    """One batch on the serial sweep (safe beside the model's own Numba work), and its wall."""
+    wall0 = time.perf_counter()
+    res = solve(grid, p_mw=p, q_mvar=q, max_iter=MAX_SWEEPS, check=False, parallel=False)
+    return res, time.perf_counter() - wall0
 
 
 class EnergyComponent:
@@ -102,7 +127,10 @@ class EnergyComponent:
         self._line_peak_pct = np.zeros(self.grid.n_branch)
         self._trafo_bins: dict[int, np.ndarray] = {}  # report interval -> peak loading %
         self._comfort_deg_h = 0.0
-        self._solve_wall_s = 0.0
+        self._solve_wall_s = 0.0  # inside the solver, on whichever thread
+        self._wait_wall_s = 0.0  # the model's thread waiting for a batch solved beside it
+        self._pending: list[_Batch] = []
+        self._executor: ThreadPoolExecutor | None = None
         self._not_converged = 0  # power-flow snapshots that did not converge
         self._latest: dict[str, float] = {}
         # transformer outages (what-ifs): out-of-service count per transformer, the households
@@ -117,8 +145,10 @@ class EnergyComponent:
         model.clock.register(
             Process("energy", self.tick_s, self._tick, order=ENERGY_ORDER, offset_s=self.tick_s)
         )
-        for name in ("load_kw", "ev_kw", "hvac_kw", "pv_kw", "v_min_pu", "trafo_loading_max"):
+        for name in ("load_kw", "ev_kw", "hvac_kw", "pv_kw"):
             model.add_reporter(f"energy_{name}", lambda m, k=name: self._latest.get(k, np.nan))
+        for name in ("v_min_pu", "trafo_loading_max"):
+            model.add_reporter(f"energy_{name}", lambda m, k=name: self._grid_reading(k))
 
     def connect(self) -> None:
         """With population demand on the traffic engine, EVs follow its vehicles."""
@@ -193,17 +223,55 @@ class EnergyComponent:
         """Solve the power flow of the ticks kept so far (called at recording instants)."""
         self._solve_batch()
 
+    def _grid_reading(self, key: str) -> float:
+        """A reporter's grid figure of the latest tick; NaN, filled in later, while its batch
+        is still being solved."""
+        if self._pending and self._pending[-1].result.done():
+            self._drain()
+        if self._pending and self.model.datacollector is not None:
+            var = f"energy_{key}"
+            row = len(self.model.datacollector.model_vars.get(var, ()))
+            self._pending[-1].late_rows.append((var, row))
+            return np.nan
+        return self._latest.get(key, np.nan)
+
     def _solve_batch(self) -> None:
+        """Hand the kept ticks to the power flow (beside the model's thread when Numba has
+        more than one) after folding in the batch before."""
+        self._drain()
         if not self._p_rows:
             return
         p = np.vstack(self._p_rows)
         self._p_rows = []
         q = self._tan_phi * np.maximum(p, 0.0)
-        wall0 = time.perf_counter()
-        res = solve(self.grid, p_mw=p, q_mvar=q, max_iter=MAX_SWEEPS, check=False)
-        self._solve_wall_s += time.perf_counter() - wall0
-        k0 = len(self._ticks) - len(p)
-        t = np.array([row[0] for row in self._ticks[k0:]])
+        t = np.array([row[0] for row in self._ticks[len(self._ticks) - len(p) :]])
+        grid = self.grid
+        result: Future[tuple[PowerFlowResult, float]] = Future()
+        if numba.get_num_threads() > 1:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="twin-powerflow")
+            result = self._executor.submit(_solve_timed, grid, p, q)
+        else:
+            result.set_result(_solve_timed(grid, p, q))
+        self._pending.append(_Batch(p, t, result, []))
+
+    def _drain(self) -> None:
+        """Fold in every batch handed to the power flow, in order (waiting for it if need be)."""
+        while self._pending:
+            batch = self._pending.pop(0)
+            wall0 = time.perf_counter()
+            res, solve_s = batch.result.result()
+            self._wait_wall_s += time.perf_counter() - wall0
+            self._solve_wall_s += solve_s
+            self._fold(batch.p_mw, batch.t_s, res)
+            collected = self.model.datacollector
+            for var, row in batch.late_rows:
+                if collected is not None:
+                    key = var.removeprefix("energy_")
+                    collected.model_vars[var][row] = self._latest.get(key, np.nan)
+
+    def _fold(self, p: np.ndarray, t: np.ndarray, res: PowerFlowResult) -> None:
+        """Accumulate one solved batch into the KPIs and the per-tick grid series."""
         bad = ~res.converged
         if bad.any():  # recorded, and the run goes on; those snapshots count in no statistic
             self._not_converged += int(bad.sum())
@@ -266,6 +334,7 @@ class EnergyComponent:
 
     def trafo_loading_table(self) -> pd.DataFrame:
         """Per reporting interval and MV/LV transformer: its peak loading (% of rating)."""
+        self._drain()
         m = self.model
         n = len(self.city.trafo_branch)
         bins = sorted(self._trafo_bins)
@@ -284,6 +353,7 @@ class EnergyComponent:
     def series(self) -> pd.DataFrame:
         """Per tick: household draw by use, and the grid's state (power-flow results)."""
         self._solve_batch()
+        self._drain()
         ticks = pd.DataFrame(
             self._ticks,
             columns=["t_s", "base_kw", "hvac_kw", "ev_kw", "pv_kw", "households_kw"],
@@ -299,7 +369,7 @@ class EnergyComponent:
         cfg, city = self.cfg, self.city
         h = self.tick_s / 3600.0
         add = results.add_kpi
-        from twin.energy.plot import grid_summary
+        from twin.energy.summary import grid_summary
 
         summary = grid_summary(city)
         for key, value in summary.items():
@@ -310,6 +380,7 @@ class EnergyComponent:
                 add(f"grid.{key}", value, unit)
         add("run.energy_build_wall_s", self.build_s, "s")
         add("run.power_flow_wall_s", self._solve_wall_s, "s")
+        add("run.power_flow_wait_wall_s", self._wait_wall_s, "s")
         add("energy.power_flow_not_converged", self._not_converged, "count")
         if s.empty or "substation_p_kw" not in s:
             return

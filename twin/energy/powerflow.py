@@ -303,6 +303,7 @@ def solve(
     max_iter: int = DEFAULT_MAX_ITER,
     check: bool = True,
     warm_start: bool = True,
+    parallel: bool | None = None,
     out: PowerFlowResult | None = None,
 ) -> PowerFlowResult:
     """Solve the grid's power flow for one or many load snapshots in one kernel call.
@@ -323,7 +324,9 @@ def solve(
     ``warm_start=False`` every snapshot starts flat, and a batch gives bit for bit what one
     call per snapshot gives. ``out``: a result of the same grid and number of snapshots to
     overwrite and return instead of allocating new arrays (saves the page faults of a large
-    batch when solving many).
+    batch when solving many). ``parallel``: False for the serial sweep (it releases the GIL: safe
+    on a thread of its own beside other Numba work); None chooses as :func:`run_kernel` does.
+    Either gives the same results bit for bit.
     """
     c = compile_grid(grid)
     if p_mw is None and q_mvar is None and sgen_p_mw is None and sgen_q_mvar is None:
@@ -343,7 +346,16 @@ def solve(
         gp = _snapshots(sgen_p_mw, grid.sgen_p_mw, n_steps, "sgen_p_mw")
         gq = _snapshots(sgen_q_mvar, grid.sgen_q_mvar, n_steps, "sgen_q_mvar")
     result = run_kernel(
-        c, p, q, gp, gq, tol_pu=tol_pu, max_iter=max_iter, warm_start=warm_start, out=out
+        c,
+        p,
+        q,
+        gp,
+        gq,
+        tol_pu=tol_pu,
+        max_iter=max_iter,
+        warm_start=warm_start,
+        out=out,
+        kernel=sweep if parallel is False else None,
     )
     n_iter = result.n_iter
     if check and (n_iter < 0).any():

@@ -516,7 +516,7 @@ def _solve_run(
         losses_mw[t] = _sum4(s_r, 1) * sn_mva
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def sweep(
     segment_start,
     segment_is_level,
