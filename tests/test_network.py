@@ -242,6 +242,45 @@ def test_single_street_with_default_options(tmp_path: Path) -> None:
     assert (net.n_nodes, net.n_links) == (2, 2)
 
 
+def test_carriageways_cut_by_the_extract_leave_gateways_where_they_were_dropped(
+    tmp_path: Path,
+) -> None:
+    """A dual carriageway cut by the extract: its outbound one-way ends in a dead end and its
+    inbound one-way starts in one, so the strongly connected filter drops both back to the
+    square of streets they hang on. The two corners they hung on are marked as cut ends (the
+    road leaves the map there: exit and entry gateways); a one-way residential dead end is
+    dropped too but marks nothing (streets that small do end for real)."""
+    from twin.population.external import ExternalModel, cut_ends
+
+    d = 0.002  # ~220 m north-south, ~140 m east-west
+    a, b, c, e = 1, 2, 3, 4  # the square: a (SW), b (SE), c (NE), e (NW)
+    body = (
+        osm_node(a, LAT0, LON0)
+        + osm_node(b, LAT0, LON0 + d)
+        + osm_node(c, LAT0 + d, LON0 + d)
+        + osm_node(e, LAT0 + d, LON0)
+        + osm_node(11, LAT0, LON0 + 2 * d)  # outbound carriageway, cut at 12
+        + osm_node(12, LAT0, LON0 + 3 * d)
+        + osm_node(21, LAT0 + d, LON0 + 3 * d)  # inbound carriageway, cut at 21
+        + osm_node(22, LAT0 + d, LON0 + 2 * d)
+        + osm_node(31, LAT0 + 2 * d, LON0)  # a one-way residential dead end
+        + osm_way(1, [a, b, c, e, a], {"highway": "residential"})
+        + osm_way(2, [b, 11, 12], {"highway": "primary", "oneway": "yes", "lanes": "2"})
+        + osm_way(3, [21, 22, c], {"highway": "primary", "oneway": "yes", "lanes": "2"})
+        + osm_way(4, [e, 31], {"highway": "residential", "oneway": "yes"})
+    )
+    net = build_roadnet(write_osm(tmp_path / "cut.osm", body), BuildOptions(consolidate_m=0))
+    # the stubs' ends are dropped (a, 11 and 22 are no junctions: simplified away)
+    assert sorted(net.node_osmid.tolist()) == [b, c, e]
+    assert net.meta["report"]["scc_nodes_dropped"] == 3  # 12, 21 and 31
+    node = {int(osm): i for i, osm in enumerate(net.node_osmid)}
+    assert sorted(net.meta["cut_end_nodes"]) == sorted([node[b], node[c]])
+    assert net.summary()["cut_carriageway_ends"] == 2
+    assert np.flatnonzero(cut_ends(net)).tolist() == sorted([node[b], node[c]])
+    ext = ExternalModel.build(net)
+    assert {node[b], node[c]} <= set(ext.exit_node.tolist())
+
+
 # --- every shipped map loads --------------------------------------------------------------
 
 

@@ -96,6 +96,11 @@ def cmd_map_info(args: argparse.Namespace) -> int:
         f"  graph: {report['raw_nodes']:,} raw nodes -> {report['simplified_nodes']:,} "
         f"simplified -> {report['consolidated_nodes']:,} consolidated; routing component "
         f"dropped {report['scc_nodes_dropped']} nodes, {report['scc_edges_dropped']} links"
+        + (
+            f" ({report['scc_cut_ends']} where a carriageway cut by the extract left: gateways)"
+            if report.get("scc_cut_ends")
+            else ""
+        )
     )
     _print_junctions(junctions)
     print(f"  bbox (lon/lat) W {w:.5f} S {s:.5f} E {e:.5f} N {n:.5f}")

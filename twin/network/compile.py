@@ -201,6 +201,8 @@ def compile_roadnet(
         "highway_classes": list(HIGHWAY_CLASSES),
         "link_names": [_name(d.get("name")) for *_, d in edges],
         "links_lengthened": int(sum(float(d["length"]) < MIN_LINK_LENGTH_M for *_, d in edges)),
+        # nodes where a carriageway cut by the extract left the routing component (gateways)
+        "cut_end_nodes": [i for i, d in enumerate(nd) if d.get("cut_end")],
     }
     return RoadNet(
         node_x_m=node_x,

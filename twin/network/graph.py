@@ -16,7 +16,12 @@ The steps, in order, each counted in the :class:`BuildReport`:
    ``2 x consolidate_m`` that are connected form one intersection (as SUMO's
    ``--junctions.join``); signalised junctions use the larger radius ``signal_join_m``, so the
    nodes of one signalised crossing of dual carriageways become one controlled intersection;
-5. the largest strongly connected component is kept for routing.
+5. the largest strongly connected component is kept for routing. A one-way carriageway cut by
+   the extract (a dual carriageway or a motorway leaving the map) ends in a dead end that no
+   route can leave, so the filter drops it back to its last junction; the nodes of the kept
+   component where a road of tertiary class or above led into or out of such a dropped stub
+   are marked ``cut_end``: the road leaves the map there (a gateway, see
+   :func:`~twin.population.external.cut_ends`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,13 @@ from pyproj import Transformer
 
 from twin.network.osm import OsmExtract
 from twin.network.road import BuildOptions
-from twin.network.tags import is_roundabout_way, road_attributes, turn_lanes_by_direction
+from twin.network.tags import (
+    CUT_END_MIN_RANK,
+    DRIVABLE_HIGHWAYS,
+    is_roundabout_way,
+    road_attributes,
+    turn_lanes_by_direction,
+)
 
 
 @dataclass
@@ -54,6 +65,7 @@ class BuildReport:
     self_loops_dropped: int = 0
     scc_nodes_dropped: int = 0
     scc_edges_dropped: int = 0
+    scc_cut_ends: int = 0  # kept nodes where a dropped stub of a cut carriageway began
     signal_nodes: int = 0
     signals_on_junction: int = 0
     signals_snapped: int = 0
@@ -317,10 +329,50 @@ def build_graph(
     if options.keep_largest_scc and len(G):
         keep = max(nx.strongly_connected_components(G), key=len)
         n0, e0 = len(G), G.number_of_edges()
+        cut = _cut_carriageway_ends(G, keep)
         G = G.subgraph(keep).copy()
+        for n in cut:
+            G.nodes[n]["cut_end"] = True
+        report.scc_cut_ends = len(cut)
         report.scc_nodes_dropped = n0 - len(G)
         report.scc_edges_dropped = e0 - G.number_of_edges()
     return G, report, attached
+
+
+def _rank(highway: str | list[str] | None) -> int:
+    names = highway if isinstance(highway, list) else [highway]
+    return max(DRIVABLE_HIGHWAYS.get(str(h), 0) for h in names)
+
+
+def _cut_carriageway_ends(G: nx.MultiDiGraph, keep: set[int]) -> set[int]:
+    """Nodes of ``keep`` where a road of tertiary class or above leads into (or comes out of) a
+    part the strongly connected filter drops that holds a dead end of such a road: a one-way
+    carriageway cut by the extract, dropped back to its last junction."""
+    dropped = G.subgraph([n for n in G if n not in keep])
+    ends = {
+        n
+        for n in dropped
+        if (
+            G.out_degree(n) == 0
+            and any(_rank(h) >= CUT_END_MIN_RANK for *_, h in G.in_edges(n, data="highway"))
+        )
+        or (
+            G.in_degree(n) == 0
+            and any(_rank(h) >= CUT_END_MIN_RANK for *_, h in G.out_edges(n, data="highway"))
+        )
+    }
+    cut: set[int] = set()
+    for part in nx.weakly_connected_components(dropped):
+        if not part & ends:
+            continue
+        for n in part:
+            for u, _, h in G.in_edges(n, data="highway"):
+                if u in keep and _rank(h) >= CUT_END_MIN_RANK:
+                    cut.add(u)
+            for _, w, h in G.out_edges(n, data="highway"):
+                if w in keep and _rank(h) >= CUT_END_MIN_RANK:
+                    cut.add(w)
+    return cut
 
 
 def _roundabouts(G: nx.MultiDiGraph) -> list[set[int]]:

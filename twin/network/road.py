@@ -175,6 +175,7 @@ class RoadNet:
             "ways_excluded_not_drivable": sum(report.get("excluded_ways", {}).values()),
             "scc_nodes_dropped": report.get("scc_nodes_dropped", 0),
             "scc_links_dropped": report.get("scc_edges_dropped", 0),
+            "cut_carriageway_ends": len(self.meta.get("cut_end_nodes", [])),
             "bbox_lonlat": [round(v, 6) for v in self.bbox_lonlat()],
         }
 

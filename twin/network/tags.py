@@ -44,6 +44,8 @@ DRIVABLE_HIGHWAYS: dict[str, int] = {
     "living_street": 2,
     "service": 1,
 }
+#: a dead end of a road this big (tertiary_link and up) was cut by the extract: they rarely end
+CUT_END_MIN_RANK = DRIVABLE_HIGHWAYS["tertiary_link"]
 # Integer codes stored in arrays are indices into this tuple: keep the order stable.
 HIGHWAY_CLASSES: tuple[str, ...] = (*DRIVABLE_HIGHWAYS, "other")
 

@@ -52,7 +52,7 @@ import shapely
 from scipy.spatial import ConvexHull, cKDTree
 
 from twin.network.road import RoadNet
-from twin.network.tags import DRIVABLE_HIGHWAYS
+from twin.network.tags import CUT_END_MIN_RANK, DRIVABLE_HIGHWAYS
 from twin.population.destinations import SCHOOL, SHOP, WORK, Gravity
 
 KM_PER_MI = 1.609344
@@ -68,12 +68,13 @@ OUTSIDE_SPEED_MPS = 45 / 3.6  # mean speed outside the map (NHTS 2017: ~10.5 mi 
 EDGE_MARGIN_M = 250.0  # a node this close to the hull's boundary is a gateway
 GATEWAY_DECAY_M = 1000.0  # gateway choice: weight exp(-d / this) from the boundary crossing
 MIN_OUTSIDE_M = 500.0  # an outside stop is at least this far beyond its gateway
-CUT_END_MIN_RANK = DRIVABLE_HIGHWAYS["tertiary_link"]  # roads this big rarely end for real
 
 
 def cut_ends(net: RoadNet) -> np.ndarray:
     """Mask of the nodes where a road of tertiary class or above (a link of it) ends with no
-    other neighbouring node: a road cut by the extract's boundary."""
+    other neighbouring node, or where a one-way carriageway of such a road cut by the extract
+    left the routing component (``meta["cut_end_nodes"]``, see :mod:`twin.network.graph`): a
+    road cut by the extract's boundary."""
     a = np.concatenate([net.link_from, net.link_to])
     b = np.concatenate([net.link_to, net.link_from])
     pairs = np.unique(np.column_stack([a, b])[a != b], axis=0)
@@ -82,7 +83,9 @@ def cut_ends(net: RoadNet) -> np.ndarray:
     top = np.zeros(net.n_nodes, dtype=np.int64)
     np.maximum.at(top, net.link_from, rank)
     np.maximum.at(top, net.link_to, rank)
-    return (neighbours == 1) & (top >= CUT_END_MIN_RANK)
+    cut = (neighbours == 1) & (top >= CUT_END_MIN_RANK)
+    cut[np.asarray(net.meta.get("cut_end_nodes", []), dtype=np.int64)] = True
+    return cut
 
 
 def trip_length_km(purpose: int, u: np.ndarray, scale: float = 1.0) -> np.ndarray:
