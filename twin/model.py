@@ -233,6 +233,10 @@ class CityModel(mesa.Model):
             while not self.finished:
                 self.step()
                 bar.update(self.now_s)
+        if self.energy is not None:  # the last power-flow batch, inside the run's wall time
+            t0 = time.perf_counter()
+            self.energy.finish()
+            self._run_wall_s += time.perf_counter() - t0
         return self.results()
 
     def results(self) -> Results:

@@ -129,8 +129,9 @@ def arrays_hash(obj: Any) -> str:
 
 
 def roadnet_hash(net: RoadNet) -> str:
-    """Hash of a network's arrays and of the metadata synthesis reads (crs, road classes)."""
-    meta = {k: net.meta.get(k) for k in ("crs", "highway_classes")}
+    """Hash of a network's arrays and of the metadata synthesis reads (crs, road classes, the
+    cut ends that are gateways)."""
+    meta = {k: net.meta.get(k) for k in ("crs", "highway_classes", "cut_end_nodes")}
     return hashlib.sha256(
         (arrays_hash(net) + json.dumps(meta, sort_keys=True, default=str)).encode()
     ).hexdigest()

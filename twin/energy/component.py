@@ -63,6 +63,18 @@ def _hourly(value: float | tuple[float, ...], t_s: np.ndarray) -> np.ndarray:
     return np.full(len(t_s), float(value))
 
 
+_SOLVER: ThreadPoolExecutor | None = None
+
+
+def _solver() -> ThreadPoolExecutor:
+    """The one power-flow thread of the process, shared by every model (each model folds its
+    own batches in order; models built one after another leave no idle threads behind)."""
+    global _SOLVER
+    if _SOLVER is None:
+        _SOLVER = ThreadPoolExecutor(1, thread_name_prefix="twin-powerflow")
+    return _SOLVER
+
+
 def _solve_timed(grid: Grid, p: np.ndarray, q: np.ndarray) -> tuple[PowerFlowResult, float]:
     """One batch on the serial sweep (safe beside the model's own Numba work), and its wall."""
     wall0 = time.perf_counter()
@@ -130,7 +142,7 @@ class EnergyComponent:
         self._solve_wall_s = 0.0  # inside the solver, on whichever thread
         self._wait_wall_s = 0.0  # the model's thread waiting for a batch solved beside it
         self._pending: list[_Batch] = []
-        self._executor: ThreadPoolExecutor | None = None
+        self._beside = False  # some batch was solved on the power-flow thread
         self._not_converged = 0  # power-flow snapshots that did not converge
         self._latest: dict[str, float] = {}
         # transformer outages (what-ifs): out-of-service count per transformer, the households
@@ -223,6 +235,10 @@ class EnergyComponent:
         """Solve the power flow of the ticks kept so far (called at recording instants)."""
         self._solve_batch()
 
+    def finish(self) -> None:
+        """Wait for the batches still being solved and fold them in (the end of a run)."""
+        self._drain()
+
     def _grid_reading(self, key: str) -> float:
         """A reporter's grid figure of the latest tick; NaN, filled in later, while its batch
         is still being solved."""
@@ -248,9 +264,8 @@ class EnergyComponent:
         grid = self.grid
         result: Future[tuple[PowerFlowResult, float]] = Future()
         if numba.get_num_threads() > 1:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="twin-powerflow")
-            result = self._executor.submit(_solve_timed, grid, p, q)
+            result = _solver().submit(_solve_timed, grid, p, q)
+            self._beside = True
         else:
             result.set_result(_solve_timed(grid, p, q))
         self._pending.append(_Batch(p, t, result, []))
@@ -258,9 +273,10 @@ class EnergyComponent:
     def _drain(self) -> None:
         """Fold in every batch handed to the power flow, in order (waiting for it if need be)."""
         while self._pending:
-            batch = self._pending.pop(0)
+            batch = self._pending[0]
             wall0 = time.perf_counter()
-            res, solve_s = batch.result.result()
+            res, solve_s = batch.result.result()  # a failure raises here, the batch kept
+            self._pending.pop(0)
             self._wait_wall_s += time.perf_counter() - wall0
             self._solve_wall_s += solve_s
             self._fold(batch.p_mw, batch.t_s, res)
