@@ -261,13 +261,13 @@ class EnergyComponent:
         self._p_rows = []
         q = self._tan_phi * np.maximum(p, 0.0)
         t = np.array([row[0] for row in self._ticks[len(self._ticks) - len(p) :]])
-        grid = self.grid
-        result: Future[tuple[PowerFlowResult, float]] = Future()
+        result: Future[tuple[PowerFlowResult, float]]
         if numba.get_num_threads() > 1:
-            result = _solver().submit(_solve_timed, grid, p, q)
+            result = _solver().submit(_solve_timed, self.grid, p, q)
             self._beside = True
         else:
-            result.set_result(_solve_timed(grid, p, q))
+            result = Future()
+            result.set_result(_solve_timed(self.grid, p, q))
         self._pending.append(_Batch(p, t, result, []))
 
     def _drain(self) -> None:
@@ -280,11 +280,9 @@ class EnergyComponent:
             self._wait_wall_s += time.perf_counter() - wall0
             self._solve_wall_s += solve_s
             self._fold(batch.p_mw, batch.t_s, res)
-            collected = self.model.datacollector
-            for var, row in batch.late_rows:
-                if collected is not None:
-                    key = var.removeprefix("energy_")
-                    collected.model_vars[var][row] = self._latest.get(key, np.nan)
+            for var, row in batch.late_rows:  # rows exist only once a collector does
+                value = self._latest.get(var.removeprefix("energy_"), np.nan)
+                self.model.datacollector.model_vars[var][row] = value
 
     def _fold(self, p: np.ndarray, t: np.ndarray, res: PowerFlowResult) -> None:
         """Accumulate one solved batch into the KPIs and the per-tick grid series."""

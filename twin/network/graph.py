@@ -339,9 +339,10 @@ def build_graph(
     return G, report, attached
 
 
-def _rank(highway: str | list[str] | None) -> int:
+def _big(highway: str | list[str] | None) -> bool:
+    """Whether a road of this class (the biggest of a list) is tertiary_link or above."""
     names = highway if isinstance(highway, list) else [highway]
-    return max(DRIVABLE_HIGHWAYS.get(str(h), 0) for h in names)
+    return max(DRIVABLE_HIGHWAYS.get(str(h), 0) for h in names) >= CUT_END_MIN_RANK
 
 
 def _cut_carriageway_ends(G: nx.MultiDiGraph, keep: set[int]) -> set[int]:
@@ -352,26 +353,15 @@ def _cut_carriageway_ends(G: nx.MultiDiGraph, keep: set[int]) -> set[int]:
     ends = {
         n
         for n in dropped
-        if (
-            G.out_degree(n) == 0
-            and any(_rank(h) >= CUT_END_MIN_RANK for *_, h in G.in_edges(n, data="highway"))
-        )
-        or (
-            G.in_degree(n) == 0
-            and any(_rank(h) >= CUT_END_MIN_RANK for *_, h in G.out_edges(n, data="highway"))
-        )
+        if (G.out_degree(n) == 0 and any(_big(h) for *_, h in G.in_edges(n, data="highway")))
+        or (G.in_degree(n) == 0 and any(_big(h) for *_, h in G.out_edges(n, data="highway")))
     }
     cut: set[int] = set()
     for part in nx.weakly_connected_components(dropped):
-        if not part & ends:
-            continue
-        for n in part:
-            for u, _, h in G.in_edges(n, data="highway"):
-                if u in keep and _rank(h) >= CUT_END_MIN_RANK:
-                    cut.add(u)
-            for _, w, h in G.out_edges(n, data="highway"):
-                if w in keep and _rank(h) >= CUT_END_MIN_RANK:
-                    cut.add(w)
+        if part & ends:
+            for n in part:
+                cut.update(u for u, _, h in G.in_edges(n, data="highway") if u in keep and _big(h))
+                cut.update(w for _, w, h in G.out_edges(n, data="highway") if w in keep and _big(h))
     return cut
 
 
