@@ -94,3 +94,24 @@ def test_no_helper_when_the_kernels_are_cached(monkeypatch) -> None:
     assert not precompile.wanted(["traffic", "energy"])
     monkeypatch.setattr("twin.progress.kernels_cached", lambda _: False)
     assert precompile.wanted(["traffic", "energy"])
+
+
+@pytest.mark.parametrize(("stdin", "want"), [(b"go\n", "True"), (b"", "False"), (None, "False")])
+def test_the_helper_waits_for_go_but_not_forever(stdin, want) -> None:
+    # "go": compile the loop; EOF (the model went away): stop; silence: stop after the timeout
+    import subprocess
+    import sys
+
+    code = "from twin.precompile import _told_go; print(_told_go(0.5))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        if stdin is not None:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        out = proc.stdout.read()  # the helper ends by itself in each case
+    finally:
+        proc.kill()
+        proc.wait()
+    assert out.decode().strip() == want
