@@ -31,6 +31,22 @@ class _NoCopy(types.SimpleNamespace):
         return x
 
 
+def _same_shape(worker: type) -> bool:
+    """Whether Numba's InlineWorker has the methods this patch calls, as written for."""
+    import inspect
+
+    try:
+        own = list(inspect.signature(worker.inline_function).parameters)
+        ir = list(inspect.signature(worker.inline_ir).parameters)
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover
+        return False
+    return (
+        own == ["self", "caller_ir", "block", "i", "function", "arg_typs"]
+        and ir[:6] == ["self", "caller_ir", "block", "i", "callee_ir", "callee_freevars"]
+        and hasattr(worker, "run_untyped_passes")
+    )
+
+
 def install() -> bool:
     """Patch ``InlineWorker.inline_function`` (once); whether the patch is in place."""
     global _installed, _original
@@ -43,7 +59,7 @@ def install() -> bool:
     except ImportError:  # pragma: no cover - a Numba without this module inlines its own way
         return False
     worker = getattr(icc, "InlineWorker", None)
-    if worker is None or getattr(icc, "copy", None) is not copy:
+    if worker is None or getattr(icc, "copy", None) is not copy or not _same_shape(worker):
         return False  # pragma: no cover - not the code this patch was written for
     no_copy = _NoCopy()
 
