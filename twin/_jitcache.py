@@ -271,4 +271,4 @@ class DependencyStampLocator(caching._CacheLocator):
 
 register_package(os.path.dirname(os.path.abspath(__file__)))
 install()
-_install_inline()  # cheaper inlining of fresh IR (a cold compile ~25 % faster)
+_install_inline()  # inlining without copies of fresh IR (~9 % less compile, one process)

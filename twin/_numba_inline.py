@@ -4,11 +4,12 @@ Numba's ``InlineWorker.inline_function`` builds the callee's IR for one call sit
 to ``inline_ir``, which deep-copies it twice (a copy to mutate, and an "unmutated original"
 that this path discards) and copies each block with its own memo, so every block drags a copy
 of the whole variable scope along. In twin's traffic kernels, whose junction rules are inlined
-helpers, that copying was about 40 % of a cold compile. The IR built for the call belongs to
-that call alone, so this path skips the copies (the approach of numba-cuda's PR #689,
-"Reduce copy overhead in inline passes"); Numba's typed inlining of overloads, which passes a
-shared IR, keeps them. The compiled code is the same: the copies only protected IR no one
-else holds. Off with ``TWIN_NUMBA_INLINE_COPY=1``.
+helpers, a profile put 24 of 64 profiled seconds of the plan pass's compile there, and a
+cold compile in one process takes ~9 % less without it (bench/RESULTS.md). The IR built for
+the call belongs to that call alone, so this path skips the copies (the approach of
+numba-cuda's PR #689, "Reduce copy overhead in inline passes"); Numba's typed inlining of
+overloads, which passes a shared IR, keeps them. The compiled code is the same: the copies
+only protected IR no one else holds. Off with ``TWIN_NUMBA_INLINE_COPY=1``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,8 @@ _installed = False
 _original = None  # Numba's own inline_function, kept for tests
 
 
-class _NoCopy(types.SimpleNamespace):
-    """Stands in for the ``copy`` module inside ``inline_ir`` while it inlines fresh IR."""
-
-    @staticmethod
-    def deepcopy(x, memo=None):
-        return x
+# stands in for the ``copy`` module inside ``inline_ir`` while it inlines fresh IR
+_NO_COPY = types.SimpleNamespace(deepcopy=lambda x, memo=None: x)
 
 
 def _same_shape(worker: type) -> bool:
@@ -61,12 +58,11 @@ def install() -> bool:
     worker = getattr(icc, "InlineWorker", None)
     if worker is None or getattr(icc, "copy", None) is not copy or not _same_shape(worker):
         return False  # pragma: no cover - not the code this patch was written for
-    no_copy = _NoCopy()
 
     def inline_function(self, caller_ir, block, i, function, arg_typs=None):
         callee_ir = self.run_untyped_passes(function)  # built for this call site alone
         freevars = function.__code__.co_freevars
-        icc.copy = no_copy  # Numba compiles under its global lock: no other compile sees it
+        icc.copy = _NO_COPY  # Numba compiles under its global lock: no other compile sees it
         try:
             return self.inline_ir(caller_ir, block, i, callee_ir, freevars, arg_typs=arg_typs)
         finally:

@@ -19,6 +19,7 @@ import atexit
 import os
 import subprocess
 import sys
+from functools import cache
 from typing import Any
 
 ENV = "TWIN_PARALLEL_COMPILE"
@@ -140,6 +141,7 @@ def compile_passes(*, main: bool) -> None:
             dispatcher.compile(signature)
 
 
+@cache
 def _tiny_sim() -> Any:
     """A TrafficSim on a 2 x 2 grid with one trip (no routing kernel): the kernel's inputs."""
     import numpy as np
@@ -205,8 +207,6 @@ def _main(jobs: list[str]) -> int:
     if "steps" in jobs and _told_go(WAIT_S):  # the other passes are in the cache
         dispatcher, signature = steps_loop()
         dispatcher.compile(signature)
-    if "powerflow" in jobs:
-        _compile_powerflow()
     return 0
 
 
