@@ -19,6 +19,7 @@ from typing import Any
 
 from numba.core import caching
 
+from twin._numba_codegen import install as _install_codegen
 from twin._numba_inline import install as _install_inline
 
 __all__ = [
@@ -272,3 +273,4 @@ class DependencyStampLocator(caching._CacheLocator):
 register_package(os.path.dirname(os.path.abspath(__file__)))
 install()
 _install_inline()  # inlining without copies of fresh IR (~9 % less compile, one process)
+_install_codegen()  # no LLVM function pass before linking twin's kernels (same results)
