@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,6 +51,7 @@ from twin.energy.synthesis import (
     synthesize_grid,
 )
 from twin.errors import GridError
+from twin.geometry import grid_lines_table
 from twin.network.road import RoadNet
 from twin.network.synthetic import ORIGIN_X_M, ORIGIN_Y_M, grid_roadnet
 from twin.population.config import PopulationConfig
@@ -750,6 +752,20 @@ def test_plot_and_summary(city: Callable[[str], City], tmp_path: Path) -> None:
     assert s["max_lv_feeder_m"] <= c.grid.cfg.max_lv_feeder_m
     out = plot_grid(c.grid, c.net, tmp_path / "grid.png", power=c.power)
     assert out.stat().st_size > 10_000
+
+
+def test_the_cable_table_needs_no_plotting_library(
+    city: Callable[[str], City], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run writes its cables' polylines (grid_lines) without importing matplotlib."""
+    c = city("west-oakland")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # any import of it now fails
+    monkeypatch.delitem(sys.modules, "twin.energy.plot", raising=False)
+    kind = c.grid.branch_kind
+    table = grid_lines_table(c.grid, c.net, np.zeros(c.grid.grid.n_branch))
+    cables = (kind == KIND_MV_CABLE) | (kind == KIND_LV_CABLE)
+    assert len(table) == cables.sum() > 0
+    assert table["geometry_wkt"].str.startswith("LINESTRING (").all()
 
 
 def test_a_substation_with_no_transformer_in_its_area_stays_idle(roadnet, map_file) -> None:

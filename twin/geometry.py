@@ -72,7 +72,7 @@ def grid_lines_table(
     city: CityGrid, net: RoadNet, peak_loading_percent: np.ndarray
 ) -> pd.DataFrame:
     """MV and LV cables with their level, type, peak loading and polyline."""
-    from twin.energy.plot import cable_polylines
+    from twin.energy.cable_geometry import cable_polylines
     from twin.energy.synthesis import KIND_LV_CABLE, KIND_MV_CABLE
 
     kind = city.branch_kind

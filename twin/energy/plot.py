@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 
+from twin.energy.cable_geometry import cable_polylines
 from twin.energy.osm_power import PowerFeatures
 from twin.energy.summary import grid_summary
 from twin.energy.synthesis import (
@@ -31,33 +32,6 @@ COLOURS = {  # by voltage level
     "service": "#a9cce3",
     "transformer": "#f39c12",
 }
-
-
-def _piece(xy: np.ndarray, f0: float, f1: float) -> np.ndarray:
-    """The part of the polyline ``xy`` between the fractions ``f0`` and ``f1`` of its length."""
-    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
-    if cum[-1] <= 0:
-        return xy[[0, -1]]
-    lo, hi = sorted((f0 * cum[-1], f1 * cum[-1]))
-    inner = (cum > lo) & (cum < hi)
-    at = np.concatenate([[lo], cum[inner], [hi]])
-    return np.column_stack([np.interp(at, cum, xy[:, 0]), np.interp(at, cum, xy[:, 1])])
-
-
-def cable_polylines(city: CityGrid, net: RoadNet, branches: np.ndarray) -> list[np.ndarray]:
-    """Polylines of cables: the stretch of their road link's geometry they follow, or a
-    straight line between the buses."""
-    g = city.grid
-    out = []
-    for k in branches.tolist():
-        link = city.branch_link[k]
-        if link >= 0:
-            f0, f1 = city.branch_link_frac_from[k], city.branch_link_frac_to[k]
-            out.append(_piece(net.link_geometry(int(link)), f0, f1))
-        else:
-            a, b = g.branch_from[k], g.branch_to[k]
-            out.append(np.array([[g.bus_x_m[a], g.bus_y_m[a]], [g.bus_x_m[b], g.bus_y_m[b]]]))
-    return out
 
 
 def plot_grid(
