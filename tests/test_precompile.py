@@ -32,7 +32,7 @@ def test_the_passes_compiled_apart_are_the_ones_a_step_uses() -> None:
     )
     TrafficSim(net, trips, seed=0, start_s=0.0).advance(30)
     passes = precompile.traffic_passes()
-    assert {d.py_func.__name__ for d, _, helper in passes if helper} == {"plan_speeds", "move"}
+    assert {d.py_func.__name__ for d, _, helper in passes if helper} == {"plan_speeds"}
     loop, loop_sig = precompile.steps_loop()
 
     def compile_all() -> None:
@@ -42,6 +42,35 @@ def test_the_passes_compiled_apart_are_the_ones_a_step_uses() -> None:
 
     again = compiled_during(compile_all)
     assert not again & ({d.py_func.__name__ for d, _, _ in passes} | {"run_steps"}), again
+
+
+def test_the_router_compiled_apart_is_the_one_a_run_routes_with() -> None:
+    # a real sim's routing (trips at the start, running vehicles when re-routed) first; the
+    # helper's tiny router must then compile nothing new
+    net = grid_roadnet(4, 4)
+    trips = random_trips(
+        net, rng=np.random.default_rng(1), start_s=0.0, end_s=60.0, n_trips=30, profile="flat"
+    )
+    sim = TrafficSim(net, trips, seed=0, start_s=0.0)
+    sim.router.routes_from_links(np.array([0, 3]), np.array([15, 12]))
+    again = compiled_during(precompile._compile_router)
+    assert not again, again
+
+
+def test_the_helper_says_when_the_router_is_cached_and_before_routing_waits(monkeypatch) -> None:
+    monkeypatch.setattr(precompile, "wanted", lambda components: True)
+    compiled = []
+    monkeypatch.setattr(precompile, "compile_passes", lambda *, main: compiled.append(main))
+    assert precompile.start(["traffic"])
+    helper = precompile._helper
+    lines = []
+    monkeypatch.setattr(precompile, "_read_line", lambda s, t: lines.append(s.readline()))
+    precompile.before_routing()
+    assert compiled == [True]  # this process's passes, while the helper compiles the router
+    assert lines == [(precompile.ROUTER_READY + "\n").encode()]
+    assert precompile.finish() == 0
+    assert compiled == [True]  # finish() does not compile them again
+    assert helper.returncode == 0
 
 
 def test_the_power_flow_compiled_apart_is_the_one_a_solve_uses() -> None:

@@ -169,6 +169,8 @@ class CityModel(mesa.Model):
             wall0 = time.perf_counter()
             if progress:
                 building(spec.name)
+                if spec.name == "traffic":  # a cold cache: the helper compiles the router
+                    precompile.before_routing()
             component = spec.factory(self)
             self.build_wall_s[spec.name] = time.perf_counter() - wall0
             setattr(self, spec.name, component)

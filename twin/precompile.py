@@ -2,15 +2,18 @@
 
 Numba compiles on one thread, and a first run (nothing in Numba's on-disk cache) spends most
 of its wall time compiling. With two or more cores, :func:`start` launches a helper process
-that compiles the traffic kernel's plan and move passes (:func:`twin.traffic.kernel.plan_speeds`
-and :func:`~twin.traffic.kernel.move`) into the shared cache, while this process builds the
-model and compiles the router. :func:`finish` then compiles the kernel's other passes here and
-tells the helper, which compiles the step loop (:func:`~twin.traffic.kernel.run_steps`,
-linking all the passes from the cache) while this process compiles the power-flow sweep; it
-then waits for the helper, and the first step loads the helper's machine code from the cache.
-The functions and their signatures are the ones a run compiles anyway (the helper takes them
-from tiny inputs built by the same code, :func:`traffic_passes`), so the results do not
-change. Off with ``TWIN_PARALLEL_COMPILE=0``; a helper that fails only costs the time it saved.
+that compiles the router's kernel (:mod:`twin.traffic.routing_kernel`, on a tiny network), says
+so on its stdout, then compiles the traffic kernel's plan and move passes
+(:func:`twin.traffic.kernel.plan_speeds` and :func:`~twin.traffic.kernel.move`) into the shared
+cache, while this process builds the model. :func:`before_routing` compiles the kernel's other
+passes here and waits for the router's kernel before the first trips are routed (which then
+load it from the cache). :func:`finish` tells the helper, which compiles the step loop
+(:func:`~twin.traffic.kernel.run_steps`, linking all the passes from the cache) while this
+process compiles the power-flow sweep; it then waits for the helper, and the first step loads
+the helper's machine code from the cache. The functions and their signatures are the ones a
+run compiles anyway (the helper takes them from tiny inputs built by the same code,
+:func:`traffic_passes`), so the results do not change. Off with ``TWIN_PARALLEL_COMPILE=0``;
+a helper that fails only costs the time it saved.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ WAIT_S = 600.0  # the longest the first step waits for the helper before compili
 
 _helper: subprocess.Popen[bytes] | None = None
 _powerflow_here = False  # finish() compiles the power-flow sweep (the run has a grid)
+_passes_done = False  # before_routing() compiled this process's passes
+ROUTER_READY = "router"  # the helper's line on stdout once the router's kernel is cached
 
 
 def wanted(components: list[str]) -> bool:
@@ -49,16 +54,17 @@ def _cores() -> int:
 
 def start(components: list[str]) -> bool:
     """Launch the helper if :func:`wanted`; whether one runs now."""
-    global _helper, _powerflow_here
+    global _helper, _powerflow_here, _passes_done
     if _helper is not None and _helper.poll() is None:
         return True
     if not wanted(components):
         return False
     _powerflow_here = "energy" in components
+    _passes_done = False
     _helper = subprocess.Popen(
-        [sys.executable, "-m", "twin.precompile", "plan", "steps"],
+        [sys.executable, "-m", "twin.precompile", "router", "plan", "steps"],
         stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
     atexit.register(_stop)  # a run that ends early (an error) does not leave it compiling
@@ -81,6 +87,32 @@ def _go() -> None:
         pass
 
 
+def before_routing() -> None:
+    """Before the first trips are routed: compile this process's traffic passes (the helper
+    compiles the router's kernel meanwhile), then wait for the router's kernel to be cached."""
+    global _passes_done
+    if _helper is None:
+        return
+    compile_passes(main=True)
+    _passes_done = True
+    if _helper.stdout is not None:
+        _read_line(_helper.stdout, WAIT_S)  # EOF (the helper failed) or silence: route anyway
+
+
+def _read_line(stream: Any, timeout_s: float) -> str:
+    """One line of ``stream``, or "" at EOF or after ``timeout_s``."""
+    import threading
+
+    line: list[bytes | str] = []
+    reader = threading.Thread(target=lambda: line.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    if not line:
+        return ""
+    text = line[0]
+    return (text.decode() if isinstance(text, bytes) else text).strip()
+
+
 def finish() -> int | None:
     """Before the first traffic step: compile the traffic kernel's passes the helper does not
     and the power-flow sweep (while it works), then wait for it; its exit status (None: no
@@ -89,7 +121,8 @@ def finish() -> int | None:
     if _helper is None:
         return None
     try:
-        compile_passes(main=True)
+        if not _passes_done:
+            compile_passes(main=True)
         _go()
         if _powerflow_here:
             _compile_powerflow()
@@ -119,7 +152,7 @@ def traffic_passes() -> list[tuple[Any, tuple[Any, ...], bool]]:
         (kernel.plan_speeds, (n, fl_t, p_t, i32, f64, f64, i64, i64), True),
         (kernel.insert_waiting, (n, fl_t, p_t, st_t, i32, i64, f64), False),
         (lanes.occupied_lanes, (fl_t, i32), False),
-        (kernel.move, (n, fl_t, p_t, st_t, i32, f64, f64, moved, i64), True),
+        (kernel.move, (n, fl_t, p_t, st_t, i32, f64, f64, moved, i64), False),
         (lanechange.change_lanes, (n, fl_t, p_t), False),
     ]
 
@@ -187,21 +220,31 @@ def _compile_powerflow() -> None:
     solve(grid, p_mw=np.full((1, 1), 0.1), q_mvar=np.full((1, 1), 0.01), check=False)
 
 
+def _compile_router() -> None:
+    """The router's kernel, by routing trips and running vehicles on a tiny network the way
+    :class:`~twin.traffic.sim.TrafficSim` routes them (the same types)."""
+    import numpy as np
+
+    from twin.network.synthetic import grid_roadnet
+    from twin.traffic.routing import Router
+
+    router = Router(grid_roadnet(3, 3))
+    router.routes(np.array([0, 1]), np.array([8, 7]))
+    router.routes_from_links(np.array([0]), np.array([8]))
+
+
 def _told_go(timeout_s: float) -> bool:
     """Whether "go" arrives on stdin within ``timeout_s`` (a model that never calls
     :func:`finish` does not keep the helper waiting past that)."""
-    import threading
-
-    line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(sys.stdin.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout_s)
-    return bool(line) and line[0].strip() == "go"
+    return _read_line(sys.stdin, timeout_s) == "go"
 
 
 def _main(jobs: list[str]) -> int:
     import twin  # noqa: F401  (installs the cache locator first)
 
+    if "router" in jobs:
+        _compile_router()
+        print(ROUTER_READY, flush=True)
     if "plan" in jobs:
         compile_passes(main=False)
     if "steps" in jobs and _told_go(WAIT_S):  # the other passes are in the cache
