@@ -2,18 +2,18 @@
 
 Numba compiles on one thread, and a first run (nothing in Numba's on-disk cache) spends most
 of its wall time compiling. With two or more cores, :func:`start` launches a helper process
-that compiles the router's kernel (:mod:`twin.traffic.routing_kernel`, on a tiny network), says
-so on its stdout, then compiles the traffic kernel's plan and move passes
-(:func:`twin.traffic.kernel.plan_speeds` and :func:`~twin.traffic.kernel.move`) into the shared
-cache, while this process builds the model. :func:`before_routing` compiles the kernel's other
-passes here and waits for the router's kernel before the first trips are routed (which then
-load it from the cache). :func:`finish` tells the helper, which compiles the step loop
-(:func:`~twin.traffic.kernel.run_steps`, linking all the passes from the cache) while this
-process compiles the power-flow sweep; it then waits for the helper, and the first step loads
-the helper's machine code from the cache. The functions and their signatures are the ones a
-run compiles anyway (the helper takes them from tiny inputs built by the same code,
-:func:`traffic_passes`), so the results do not change. Off with ``TWIN_PARALLEL_COMPILE=0``;
-a helper that fails only costs the time it saved.
+that compiles the router's kernel (:mod:`twin.traffic.routing_kernel`, on a tiny network),
+says so on its stdout, then compiles the traffic kernel's plan pass
+(:func:`twin.traffic.kernel.plan_speeds`, the largest) into the shared cache, while this
+process builds the model. :func:`before_routing` compiles the kernel's other passes here
+(movement, insertion, lane changes) and waits for the router's kernel before the first trips
+are routed (which then load it from the cache). :func:`finish` tells the helper, which
+compiles the step loop (:func:`~twin.traffic.kernel.run_steps`, linking all the passes from
+the cache) while this process compiles the power-flow sweep; it then waits for the helper,
+and the first step loads the helper's machine code from the cache. The functions and their
+signatures are the ones a run compiles anyway (the helper takes them from tiny inputs built
+by the same code, :func:`traffic_passes`), so the results do not change. Off with
+``TWIN_PARALLEL_COMPILE=0``; a helper that fails only costs the time it saved.
 """
 
 from __future__ import annotations
