@@ -227,13 +227,15 @@ def test_tou_makes_a_new_peak_when_off_peak_begins(tou, uncontrolled):
     assert ev[ev.index < OFF_PEAK_S].max() == 0.0  # nothing charges before 22:00
     first = ev.loc[OFF_PEAK_S]  # the tick [22:00, 22:01)
     assert first > 1000.0
-    # the evening's peak comes with the timer: 22:00 itself, or within 2 % of it at a decision
-    # of the next 45 minutes, when the EVs that got home since start too while the first ones
-    # still charge at full power (measured: 22:31, 1.3 % above 22:00)
+    # the evening's peak comes with the timer: 22:00 itself, or within 5 % of it at a decision
+    # of the next hour, when the EVs that got home since start too while the first ones
+    # still charge at full power (measured: 22:46, 3 % above 22:00; the plans' evening
+    # trips follow the NHTS profile, so cars still get home after 22:00)
     hh = s["households_kw"]
-    assert OFF_PEAK_S <= hh.idxmax() <= OFF_PEAK_S + 2700 and hh.loc[OFF_PEAK_S] >= 0.98 * hh.max()
+    assert OFF_PEAK_S <= hh.idxmax() <= OFF_PEAK_S + 3600 and hh.loc[OFF_PEAK_S] >= 0.95 * hh.max()
     assert hh[hh.index < OFF_PEAK_S].max() < 0.8 * hh.loc[OFF_PEAK_S]
-    assert first > 0.95 * ev.max()  # EVs that got home since wait for 22:15 and add a little
+    # EVs that got home since wait for the next decision and add a little (measured: 6 %)
+    assert first > 0.9 * ev.max()
     _, plain = uncontrolled
     # well above charging on arrival (measured 1.43x; 1.5x before whole tours came off the
     # batteries, which lengthens the sessions and so their overlap on arrival)

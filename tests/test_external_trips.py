@@ -232,7 +232,11 @@ def test_no_car_is_lost_over_a_day(tmp_path):
     out = own & (legs.outside_post_m[leg] > 0)
     back = own & (legs.outside_pre_m[leg] > 0)
     assert out.sum() > 100
-    assert (status == "arrived").all()  # none lost on the way, none stuck outside
+    # none lost on the way, none stuck outside; a trip that set out in the day's last minutes
+    # may still be driving at midnight
+    late = trips["depart_plan_s"].to_numpy() > 23.5 * 3600
+    assert (status[~late] == "arrived").all()
+    assert np.isin(status[late], ["arrived", "running"]).all()
     # every car the simulation drives out is driven back in: the car's next simulated leg
     # re-enters the map (a car whose home is a gateway node leaves without driving inside)
     after = trips["after_trip_id"].to_numpy()

@@ -82,12 +82,15 @@ class PopulationConfig(Section):
     #: multiplies those trip lengths, in (0, 10] (e.g. < 1 for a region whose trips are
     #: shorter than the US's); default 1
     trip_length_scale: float = Field(1.0, gt=0, le=10)
-    #: centre of the morning peak: mean departure time from home to work; default "07:30"
+    #: centre of the morning peak: the US Census 2000 times of leaving home for work
+    #: (twin/population/timing.py), whose busiest half hours meet at 07:30, are shifted to
+    #: centre here; default "07:30"
     am_peak: ClockS = Field(7.5 * 3600.0)
-    #: centre of the evening peak: mean departure time from work; default "17:00"
+    #: centre of the evening peak: a commuter leaving home at ``am_peak`` leaves work at
+    #: this time on average (the working day is ``pm_peak - am_peak``); default "17:00"
     pm_peak: ClockS = Field(17.0 * 3600.0)
-    #: spread (standard deviation) of work departures around each peak; default "75min"
-    #: (calibrated so the busiest morning hour carries 8-12 % of the day's vehicle trips)
+    #: spread (standard deviation) of the working day's length, hence of the time leaving
+    #: work; default "75min" (judgement)
     peak_spread: PositiveDurationS = 4500.0
 
     @field_validator("persons_shares", "car_shares", "local_shares", mode="before")

@@ -7,17 +7,19 @@ CSR form), so the default plans of 100,000 households are drawn vectorised; a re
 
 Default weekday plan of a household (all draws from named streams, see ``plan_tours``):
 
-- work: each worker travels to work with probability ``work_day_share``; leaves home at
-  N(``am_peak``, ``peak_spread``) clipped to 05:00-11:00, leaves work at N(``pm_peak``,
-  ``peak_spread``), at least 4 h later; ``WORK_STOP_SHARE`` of commutes stop at a shop on
+- work: each worker travels to work with probability ``work_day_share``; leaves home at a
+  time from the US Census 2000 distribution (twin/population/timing.py, centred on
+  ``am_peak``), leaves work a working day later (N(``pm_peak - am_peak``, ``peak_spread``),
+  at least 4 h, by 23:30); ``WORK_STOP_SHARE`` of commutes stop at a shop on
   the way home (McGuckin & Murakami 1999: about a third of commutes chain a stop, more on
   the way home);
 - school: a household with children and a car free of commutes drives them to school with
   probability ``SCHOOL_ESCORT_SHARE`` (NHTS 2017: about half of school trips of children
   are made in a family vehicle), leaving at N(07:35, 15 min), back home after drop-off;
 - other (shopping, errands, leisure): Poisson(``other_tours_per_adult``) tours per adult,
-  leaving home at times drawn from the NHTS weekday trip-start profile within 06:00-21:00,
-  staying 10 min + Exp(35 min);
+  leaving home within 05:00-23:00 at the hours that make all the households' driven legs
+  follow the NHTS weekday trip-start profile (what the commutes and school runs leave of
+  each hour, twin/population/timing.py), staying 10 min + Exp(35 min);
 - mode: a tour is driven with probability ``car_mode_share`` if a car is free for it: commutes
   take the household's cars in order; a school run needs a car no commuter took; another tour
   takes a free car, or the first commuter's car outside the commute. Tours not driven are
@@ -46,6 +48,7 @@ from twin.population.config import PopulationConfig
 from twin.population.destinations import HOME, PURPOSES, SCHOOL, SHOP, THROUGH, WORK, Gravity
 from twin.population.external import ExternalModel, outside_time_s
 from twin.population.households import HouseholdArrays
+from twin.population.timing import commute_departures_s, fill_profile_times
 from twin.rng import stream
 from twin.traffic.profiles import hourly_shares
 
@@ -53,10 +56,9 @@ H = 3600.0
 WORK_STOP_SHARE = 0.25
 SCHOOL_ESCORT_SHARE = 0.5
 SCHOOL_DEPART_S, SCHOOL_SPREAD_S, SCHOOL_DROP_S = 7 * H + 35 * 60, 15 * 60.0, 5 * 60.0
-WORK_DEPART_RANGE_S = (5 * H, 11 * H)
 MIN_WORK_S = 4 * H
 LATEST_S = 23.5 * H
-OTHER_WINDOW_S = (6 * H, 21 * H)
+OTHER_WINDOW_S = (5 * H, 23 * H)
 OTHER_MIN_STAY_S, OTHER_MEAN_STAY_S = 10 * 60.0, 35 * 60.0
 SHOP_STOP_STAY_S = (10 * 60.0, 30 * 60.0)  # uniform range of a stop on the way home
 EVENING_DELAY_MEAN_S = 45 * 60.0  # an errand moved after the commute starts this long after
@@ -274,8 +276,10 @@ def plan_tours(
     car_rank = np.full(n, -1)
     car_rank[wants_car] = _rank_within(w_hh[wants_car])
     w_car = np.where(wants_car & (car_rank < cars[w_hh]), car_rank, -1)
-    leave = np.clip(rng.normal(cfg.am_peak, cfg.peak_spread, n), *WORK_DEPART_RANGE_S)
-    back = np.clip(rng.normal(cfg.pm_peak, cfg.peak_spread, n), leave + MIN_WORK_S, LATEST_S)
+    leave = commute_departures_s(rng.random(n), rng.random(n), cfg.am_peak)
+    leave = np.minimum(leave, LATEST_S - MIN_WORK_S)
+    workday = rng.normal(cfg.pm_peak - cfg.am_peak, cfg.peak_spread, n)
+    back = np.clip(leave + workday, leave + MIN_WORK_S, LATEST_S)
     work = gravity.choose(WORK, home[w_hh], rng)
     chain = rng.random(n) < WORK_STOP_SHARE
     shop = gravity.choose(SHOP, work, rng)
@@ -313,11 +317,12 @@ def plan_tours(
     o_hh = np.repeat(np.arange(len(hh)), per_hh)
     m = len(o_hh)
     o_person = rng.integers(0, np.maximum(hh.adults[o_hh], 1))
-    o_leave = _profile_times(rng, m, *OTHER_WINDOW_S)
+    u_hour, u_in = rng.random(m), rng.random(m)
     stay = OTHER_MIN_STAY_S + rng.exponential(OTHER_MEAN_STAY_S, m)
     dest = gravity.choose(SHOP, home[o_hh], rng)
-    o_back = o_leave + gravity.time_min(home[o_hh], dest) * 60.0 + stay
+    out_and_stay = gravity.time_min(home[o_hh], dest) * 60.0 + stay
     driven = (cars[o_hh] > 0) & (rng.random(m) < cfg.car_mode_share)
+    evening_delay = rng.exponential(EVENING_DELAY_MEAN_S, m)
     rank = _rank_within(o_hh)
     free = free_cars[o_hh]
     o_car = np.where(free > 0, car_commuters[o_hh] + rank % np.maximum(free, 1), -1)
@@ -333,11 +338,25 @@ def plan_tours(
         commutes.stop_depart_s[commutes.stop_offsets[1:] - 1][fc_safe] + 30 * 60.0
         if n else np.zeros(m)
     )  # fmt: skip
-    fits = (o_back + 30 * 60.0 < commute_leave) | (o_leave > commute_home)
-    # a tour that does not fit moves to the evening, after the commuter is back
-    later = has_fc & ~fits
-    shift = np.where(later, commute_home + rng.exponential(EVENING_DELAY_MEAN_S, m) - o_leave, 0.0)
-    o_leave, o_back = o_leave + shift, o_back + shift
+
+    def placed(o_leave: np.ndarray) -> np.ndarray:
+        """Departures after the move to the evening of tours whose car is out commuting."""
+        fits = (o_leave + out_and_stay + 30 * 60.0 < commute_leave) | (o_leave > commute_home)
+        later = has_fc & ~fits
+        return np.where(later, commute_home + evening_delay, o_leave)
+
+    def legs_of(o_leave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = placed(o_leave)
+        w = np.where(has_fc, t < EVENING_LATEST_S, free > 0) * (
+            (cars[o_hh] > 0) * cfg.car_mode_share
+        )
+        return np.concatenate([t, t + out_and_stay]), np.tile(w, 2)
+
+    # the driven legs planned so far: car commutes (out, and from each stop), school runs
+    fixed = np.concatenate([leave[w_car >= 0], s_dep[np.repeat(w_car >= 0, n_stops)],
+                            s_leave, s_back])  # fmt: skip
+    o_leave = placed(fill_profile_times(fixed, legs_of, u_hour, u_in, OTHER_WINDOW_S))
+    o_back = o_leave + out_and_stay
     o_car = np.where(has_fc & (o_leave < EVENING_LATEST_S), 0, o_car)
     o_car = np.where(driven, o_car, -1)
     others = _one_stop(o_hh, o_person, o_car, o_leave, SHOP, dest, o_back)
