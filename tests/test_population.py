@@ -6,8 +6,8 @@ README's "Population" section):
 - vehicle trips per household-day 4-6 (NHTS 2017: 5.1; 1,865 per household-year);
 - the day's driven trips follow the NHTS 2001 weekday trip-start profile (twin/traffic/
   profiles.py; 7.7 % in the busiest morning hour): within 7 % in total variation, the busiest
-  morning hour under 9.5 % (the car commutes alone, from the Census 2000 departure times,
-  put ~7.4 % of the day's trips in 07:00-07:59, and the school runs come on top);
+  morning hour under 9.5 % (the car commutes, from the Census 2000 departure times, put
+  ~4 % of the day's trips in 07:00-07:59, with the school runs ~8.3 %);
 - trip lengths: at least half of the internal driven trips are 3 miles (4.8 km) or shorter
   (NHTS 2017: about half of all trips), median network distance 1-5 km on these city maps.
 """

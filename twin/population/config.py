@@ -86,8 +86,9 @@ class PopulationConfig(Section):
     #: (twin/population/timing.py), whose busiest half hours meet at 07:30, are shifted to
     #: centre here; default "07:30"
     am_peak: ClockS = Field(7.5 * 3600.0)
-    #: centre of the evening peak: a commuter leaving home at ``am_peak`` leaves work at
-    #: this time on average (the working day is ``pm_peak - am_peak``); default "17:00"
+    #: a commuter leaving home at ``am_peak`` leaves work at this time on average (the
+    #: working day is ``pm_peak - am_peak``; the census times average 07:50, so the
+    #: commuters leave work at ~17:15 on average); default "17:00"
     pm_peak: ClockS = Field(17.0 * 3600.0)
     #: spread (standard deviation) of the working day's length, hence of the time leaving
     #: work; default "75min" (judgement)

@@ -10,9 +10,9 @@ Default weekday plan of a household (all draws from named streams, see ``plan_to
 - work: each worker travels to work with probability ``work_day_share``; leaves home at a
   time from the US Census 2000 distribution (twin/population/timing.py, centred on
   ``am_peak``), leaves work a working day later (N(``pm_peak - am_peak``, ``peak_spread``),
-  at least 4 h, by 23:30); ``WORK_STOP_SHARE`` of commutes stop at a shop on
-  the way home (McGuckin & Murakami 1999: about a third of commutes chain a stop, more on
-  the way home);
+  at least 4 h; a shift that would end after 23:30 ends in the hour before);
+  ``WORK_STOP_SHARE`` of commutes stop at a shop on the way home (McGuckin & Murakami
+  1999: about a third of commutes chain a stop, more on the way home);
 - school: a household with children and a car free of commutes drives them to school with
   probability ``SCHOOL_ESCORT_SHARE`` (NHTS 2017: about half of school trips of children
   are made in a family vehicle), leaving at N(07:35, 15 min), back home after drop-off;
@@ -276,10 +276,12 @@ def plan_tours(
     car_rank = np.full(n, -1)
     car_rank[wants_car] = _rank_within(w_hh[wants_car])
     w_car = np.where(wants_car & (car_rank < cars[w_hh]), car_rank, -1)
-    leave = commute_departures_s(rng.random(n), rng.random(n), cfg.am_peak)
-    leave = np.minimum(leave, LATEST_S - MIN_WORK_S)
+    leave = commute_departures_s(rng.random(n), rng.random(n), cfg.am_peak, LATEST_S - MIN_WORK_S)
     workday = rng.normal(cfg.pm_peak - cfg.am_peak, cfg.peak_spread, n)
-    back = np.clip(leave + workday, leave + MIN_WORK_S, LATEST_S)
+    # a late shift that would end after LATEST_S ends in its last hour (not all at LATEST_S)
+    last_hour = rng.uniform(np.maximum(leave + MIN_WORK_S, LATEST_S - H), LATEST_S)
+    back = np.maximum(leave + workday, leave + MIN_WORK_S)
+    back = np.where(back > LATEST_S, last_hour, back)
     work = gravity.choose(WORK, home[w_hh], rng)
     chain = rng.random(n) < WORK_STOP_SHARE
     shop = gravity.choose(SHOP, work, rng)
@@ -347,10 +349,8 @@ def plan_tours(
 
     def legs_of(o_leave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = placed(o_leave)
-        w = np.where(has_fc, t < EVENING_LATEST_S, free > 0) * (
-            (cars[o_hh] > 0) * cfg.car_mode_share
-        )
-        return np.concatenate([t, t + out_and_stay]), np.tile(w, 2)
+        w = np.where(has_fc, t < EVENING_LATEST_S, free > 0) & driven
+        return np.concatenate([t, t + out_and_stay]), np.tile(w.astype(np.float64), 2)
 
     # the driven legs planned so far: car commutes (out, and from each stop), school runs
     fixed = np.concatenate([leave[w_car >= 0], s_dep[np.repeat(w_car >= 0, n_stops)],

@@ -6,7 +6,10 @@
   and shifted by ``am_peak - 07:30``.
 - **The other tours** (shopping, errands, leisure) leave at the hours that make all the
   households' driven legs together follow the NHTS weekday trip-start profile
-  (twin/traffic/profiles.py): each hour gets what the commutes and school runs leave of it.
+  (twin/traffic/profiles.py): each hour gets what the commutes and school runs leave of it
+  (none where they alone exceed the profile, as at 07:00-07:59 with the default plans), so
+  these times depend on the whole population's commutes. The fit is on the tours as planned,
+  before stops beyond the map's edge lengthen them and tours sharing a car are moved apart.
   Drawing them from that profile directly, as before, counted the commute peaks twice: the
   busiest morning hour carried 10.5 % of Baltimore's trips against NHTS's 7.7 %, and the
   midday hours 3 % against 5-6.5 %.
@@ -30,13 +33,17 @@ CENSUS_PEAK_S = 7.5 * H  # the distribution's busiest half hours meet at 07:30
 FIT_ROUNDS = 8
 
 
-def commute_departures_s(u_bin: np.ndarray, u_in: np.ndarray, am_peak_s: float) -> np.ndarray:
-    """Times leaving home for work from two uniform draws each (bin, place in the bin)."""
-    edges = np.asarray(COMMUTE_BIN_EDGES_H) * H
+def commute_departures_s(
+    u_bin: np.ndarray, u_in: np.ndarray, am_peak_s: float, latest_s: float = 16 * H
+) -> np.ndarray:
+    """Times leaving home for work from two uniform draws each (bin, place in the bin).
+
+    The bins move by ``am_peak_s - 07:30``; a bin moved past 00:00 or ``latest_s`` is cut
+    there (its share stays, spread over what is left of it)."""
+    edges = np.clip(np.asarray(COMMUTE_BIN_EDGES_H) * H + (am_peak_s - CENSUS_PEAK_S), 0, latest_s)
     cdf = np.cumsum(COMMUTE_BIN_PCT) / np.sum(COMMUTE_BIN_PCT)
     k = np.minimum(np.searchsorted(cdf, u_bin, side="right"), len(cdf) - 1)
-    t = edges[k] + u_in * (edges[k + 1] - edges[k]) + (am_peak_s - CENSUS_PEAK_S)
-    return np.clip(t, 0.0, edges[-1])
+    return edges[k] + u_in * (edges[k + 1] - edges[k])
 
 
 def fill_profile_times(
@@ -65,7 +72,8 @@ def fill_profile_times(
         # what the fixed legs leave of each hour of the profile
         target = np.maximum(shares * (fixed.sum() + leg_w.sum()) - fixed, 0.0)[hours % 24]
         have = got[hours % 24]
-        w = np.maximum(w * np.where(have > 0, target / np.maximum(have, 1e-9), 1.0), 1e-9)
+        w = w * np.where(have > 0, target / np.maximum(have, 1e-9), 1.0)
+        w = np.maximum(w / w.sum(), 1e-6)  # an hour the fixed legs overfill keeps a trace
     return _draw(w, hours, u_hour, u_in, window_s)
 
 
