@@ -147,8 +147,9 @@ def test_thermal_kernel_matches_the_plain_reference():
     t_out = weather.outdoor_temp_c(MINUTE_S, w.min_c - 12.0, w.max_c)  # heats and cools
     gains = thermal.heat_gains_w_per_m2(400.0) * a.floor_area_m2
     for k in range(0, 1440, 3):
-        p_kernel = a.step(t_out[k], gains, 180.0)
-        p_ref = _reference_step(b, t_out[k], gains, 180.0)
+        dt = 180.0 if k % 2 == 0 else 60.0  # two step lengths: each its own decay factors
+        p_kernel = a.step(t_out[k], gains, dt)
+        p_ref = _reference_step(b, t_out[k], gains, dt)
         np.testing.assert_allclose(p_kernel, p_ref, rtol=0, atol=1e-12)
     np.testing.assert_allclose(a.temp_c, b.temp_c, rtol=0, atol=1e-9)
     assert np.array_equal(a.heat_on, b.heat_on) and np.array_equal(a.cool_on, b.cool_on)

@@ -15,7 +15,7 @@ temperature derating). State is struct-of-arrays; :func:`thermal_step` is the Nu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -73,6 +73,16 @@ def heat_gains_w_per_m2(ghi_w_m2: np.ndarray | float) -> np.ndarray:
 
 
 @njit(cache=True)
+def step_decay(ua_w_per_k, c_j_per_k, dt_s):
+    """exp(-dt / RC) of each dwelling: how much of its departure from equilibrium is left
+    after a step of ``dt_s`` (the exact 1R1C update)."""
+    out = np.empty(ua_w_per_k.shape[0])
+    for i in range(ua_w_per_k.shape[0]):
+        out[i] = np.exp(-dt_s * ua_w_per_k[i] / c_j_per_k[i])
+    return out
+
+
+@njit(cache=True)
 def thermal_step(
     temp_c,
     heat_on,
@@ -80,7 +90,7 @@ def thermal_step(
     t_out_c,
     q_gain_w,
     ua_w_per_k,
-    c_j_per_k,
+    decay,
     heat_cap_w,
     cool_cap_w,
     cop_heat,
@@ -88,13 +98,13 @@ def thermal_step(
     heat_set_c,
     cool_set_c,
     deadband_k,
-    dt_s,
     p_kw,
 ):
     """One step of all dwellings: thermostat at the start, exact 1R1C update in place.
 
     ``temp_c``, ``heat_on``, ``cool_on`` are updated; ``p_kw[i]`` receives dwelling i's mean
-    electric HVAC power over the step. ``t_out_c`` and ``dt_s`` are scalars.
+    electric HVAC power over the step. ``t_out_c`` is a scalar; ``decay`` is
+    :func:`step_decay` of the step length.
     """
     for i in range(temp_c.shape[0]):
         t = temp_c[i]
@@ -116,7 +126,7 @@ def thermal_step(
             q -= cool_cap_w[i]
             p = cool_cap_w[i] / cop_cool[i] * 1e-3
         t_eq = t_out_c + q / ua_w_per_k[i]
-        temp_c[i] = t_eq + (t - t_eq) * np.exp(-dt_s * ua_w_per_k[i] / c_j_per_k[i])
+        temp_c[i] = t_eq + (t - t_eq) * decay[i]
         p_kw[i] = p
 
 
@@ -144,6 +154,7 @@ def thermal_block(
     n = temp_c.shape[0]
     q = np.empty(n)
     p = np.empty(n)
+    decay = step_decay(ua_w_per_k, c_j_per_k, dt_s)
     for k in range(t_out_c.shape[0]):
         for i in range(n):
             q[i] = gain_w_per_m2[k] * floor_area_m2[i]
@@ -154,7 +165,7 @@ def thermal_block(
             t_out_c[k],
             q,
             ua_w_per_k,
-            c_j_per_k,
+            decay,
             heat_cap_w,
             cool_cap_w,
             cop_heat,
@@ -162,7 +173,6 @@ def thermal_block(
             heat_set_c,
             cool_set_c,
             deadband_k,
-            dt_s,
             p,
         )
         for i in range(n):
@@ -186,6 +196,8 @@ class Dwellings:
     temp_c: np.ndarray  # state: indoor temperature
     heat_on: np.ndarray  # state: bool
     cool_on: np.ndarray  # state: bool
+    #: step_decay by step length (the parameters above are fixed once drawn)
+    _decay: dict[float, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.temp_c)
@@ -208,7 +220,11 @@ class Dwellings:
         p_kw = np.empty(len(self))
         q = np.broadcast_to(np.asarray(q_gain_w, dtype=np.float64), (len(self),)).copy()
         state = (self.temp_c, self.heat_on, self.cool_on)
-        thermal_step(*state, float(t_out_c), q, *self._params(), float(dt_s), p_kw)
+        ua, c, *rest = self._params()
+        decay = self._decay.get(float(dt_s))
+        if decay is None:
+            decay = self._decay[float(dt_s)] = step_decay(ua, c, float(dt_s))
+        thermal_step(*state, float(t_out_c), q, ua, decay, *rest, p_kw)
         return p_kw
 
     def run(self, t_out_c: np.ndarray, gain_w_per_m2: np.ndarray, dt_s: float) -> np.ndarray:
