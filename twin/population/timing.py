@@ -41,8 +41,7 @@ def commute_departures_s(
     The bins move by ``am_peak_s - 07:30``; a bin moved past 00:00 or ``latest_s`` is cut
     there (its share stays, spread over what is left of it)."""
     edges = np.clip(np.asarray(COMMUTE_BIN_EDGES_H) * H + (am_peak_s - CENSUS_PEAK_S), 0, latest_s)
-    cdf = np.cumsum(COMMUTE_BIN_PCT) / np.sum(COMMUTE_BIN_PCT)
-    k = np.minimum(np.searchsorted(cdf, u_bin, side="right"), len(cdf) - 1)
+    k = _pick(np.asarray(COMMUTE_BIN_PCT), u_bin)
     return edges[k] + u_in * (edges[k + 1] - edges[k])
 
 
@@ -77,7 +76,12 @@ def fill_profile_times(
     return _draw(w, hours, u_hour, u_in, window_s)
 
 
+def _pick(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Index drawn by inverse CDF: weight ``weights[k]`` for each uniform draw ``u``."""
+    cdf = np.cumsum(weights) / np.sum(weights)
+    return np.minimum(np.searchsorted(cdf, u, side="right"), len(weights) - 1)
+
+
 def _draw(w, hours, u_hour, u_in, window_s) -> np.ndarray:
-    cdf = np.cumsum(w) / w.sum()
-    k = np.minimum(np.searchsorted(cdf, u_hour, side="right"), len(hours) - 1)
+    k = _pick(w, u_hour)
     return np.clip((hours[k] + u_in) * H, window_s[0], np.nextafter(window_s[1], 0))
