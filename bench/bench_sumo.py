@@ -306,15 +306,16 @@ def run_sumo(
     workdir: Path,
     *,
     capped_only: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """One sumo run until every vehicle has left (SUMO's default end) or, where that is later
     than ``cap_s``, again with ``--end cap_s`` (``capped_only``: that run alone); wall time,
-    <performance>, trip figures."""
+    <performance>, trip figures. ``extra``: further sumo options."""
     if capped_only:
-        return _sumo_once(home, net_xml, trips_xml, begin_s, cap_s, workdir)
-    out = _sumo_once(home, net_xml, trips_xml, begin_s, None, workdir)
+        return _sumo_once(home, net_xml, trips_xml, begin_s, cap_s, workdir, extra)
+    out = _sumo_once(home, net_xml, trips_xml, begin_s, None, workdir, extra)
     if out["end_s"] > cap_s:
-        out = _sumo_once(home, net_xml, trips_xml, begin_s, cap_s, workdir)
+        out = _sumo_once(home, net_xml, trips_xml, begin_s, cap_s, workdir, extra)
     return out
 
 
@@ -325,6 +326,7 @@ def _sumo_once(
     begin_s: float,
     end_s: float | None,
     workdir: Path,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     stats_xml, tripinfo_xml = workdir / "stats.xml", workdir / "tripinfo.xml"
     cmd = [
@@ -342,6 +344,7 @@ def _sumo_once(
     ]  # fmt: skip
     if end_s is not None:
         cmd += ["--end", f"{end_s:g}"]
+    cmd += list(extra)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     wall_s = time.perf_counter() - t0

@@ -73,6 +73,12 @@ def main() -> None:
     ap.add_argument("--start", default="06:00")
     ap.add_argument("--window", default="90min")
     ap.add_argument("--cap", default="2h", help="simulated time after --start to stop at")
+    ap.add_argument(
+        "--sumo-routing",
+        default="dijkstra",
+        choices=("dijkstra", "astar", "CH"),
+        help="SUMO's router for the trips it loads (dijkstra: SUMO's default; CH for big maps)",
+    )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     home = sumo_home()
@@ -94,7 +100,10 @@ def main() -> None:
         tw = run_twin(net, same, start_s, cap_s, block=60)
         print(f"  twin: {tw['completed']:,} completed, {tw['vehicles_gridlocked']:,} gridlocked,"
               f" {tw['wall_s']:.0f} s")  # fmt: skip
-        su = run_sumo(home, sumo_net.net_xml, trips_xml, start_s, cap_s, tmp, capped_only=True)
+        su = run_sumo(
+            home, sumo_net.net_xml, trips_xml, start_s, cap_s, tmp, capped_only=True,
+            extra=("--routing-algorithm", args.sumo_routing),
+        )  # fmt: skip
         print(f"  SUMO: {su['completed']:,} completed, {su['teleports']:,} teleports,"
               f" {su['wall_s']:.0f} s")  # fmt: skip
     both = sorted(set(tw["per_trip"]) & set(su["per_trip"]))
@@ -112,6 +121,7 @@ def main() -> None:
             "cap": args.cap,
             "household_trips": len(trips),
             "sumo_cycle_s": cycle_s,
+            "sumo_routing": args.sumo_routing,
             "numba_num_threads": os.environ.get("NUMBA_NUM_THREADS", "default"),
         },
         "twin": {**{k: tw[k] for k in keys}, "gridlocked": tw["vehicles_gridlocked"]},
