@@ -17,9 +17,11 @@ class TrafficConfig(Section):
     enabled: bool = True
     #: time step of the vehicle kernel, a duration; default "1s" (SUMO's default step)
     step: PositiveDurationS = 1.0
-    #: simulated time the traffic process runs per wake-up of the clock, in whole steps;
-    #: signal policies and recorders see the state at these boundaries; default "5s"
-    block: PositiveDurationS = 5.0
+    #: simulated time the traffic process runs per wake-up of the clock when nothing else
+    #: wakes it, in whole steps; a cost, not a result: every process that reads the traffic
+    #: (recorders, energy, policies, interventions) first brings it up to its own time, so
+    #: runs are the same for any block (a kernel call costs ~40 us of Python); default "60s"
+    block: PositiveDurationS = 60.0
     #: a vehicle halted this long is counted as gridlocked (SUMO --time-to-teleport); > 0;
     #: default "300s"
     gridlock_after: PositiveDurationS = 300.0
