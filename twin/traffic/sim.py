@@ -109,6 +109,12 @@ TRIP_COLUMNS = (
     "teleports", "gridlocked", "state",
 )  # fmt: skip
 
+#: the Fleet arrays the network KPIs read
+_KPI_COLUMNS = ("state", "dist_m", "depart_s", "arrive_s", "time_loss_s")
+#: by state: not arrived yet (a trip held for it waits whatever its dwell)
+_NOT_ARRIVED = np.zeros(len(STATUS_NAMES), dtype=bool)
+_NOT_ARRIVED[[SCHEDULED, WAITING, RUNNING]] = True
+
 
 class _ByTrip:
     """One fleet array read by trip: ``a[trips]`` is ``array[vehicle_of_trip[trips]]``."""
@@ -219,6 +225,7 @@ class TrafficSim:
             RENUMBER_MIN_RUNNING if renumber_min_running is None else renumber_min_running
         )
         self.vehicle_of_trip = np.arange(n, dtype=np.int64)
+        self._renumbered = False  # vehicle i is trip i until the first renumbering
         self._routes_used = len(self.fleet.route_links)  # route_links beyond: spare room
         self.by_trip = TripView(self)  # read the fleet by trip
         self._renumbered_at = 0
@@ -249,6 +256,7 @@ class TrafficSim:
         ids = renumber(self.fleet, [self._moved, self.route_length_m])
         if ids is not None:
             self.vehicle_of_trip[self.fleet.trip[ids]] = ids
+            self._renumbered = True
 
     def run_steps_args(self, n_steps: int) -> tuple:
         """The arguments of :func:`twin.traffic.kernel.run_steps` for ``n_steps`` steps from
@@ -452,28 +460,28 @@ class TrafficSim:
         """Which vehicles wait, at the current time, for the trip they follow to arrive (and
         their dwell time to pass) rather than for room on their first link (bool per vehicle)."""
         fl, t = self.fleet, self.t_s
-        prev = np.maximum(fl.after, 0)
+        out = (fl.state == WAITING) & (fl.after >= 0)
+        v = np.flatnonzero(out)
+        prev = fl.after[v]
         s = fl.state[prev]
-        waits_for_prev = np.isin(s, (SCHEDULED, WAITING, RUNNING)) | (
-            (s == ARRIVED) & (t < fl.arrive_s[prev] + fl.min_dwell_s)
-        )
-        return (fl.state == WAITING) & (fl.after >= 0) & waits_for_prev
+        out[v] = _NOT_ARRIVED[s] | ((s == ARRIVED) & (t < fl.arrive_s[prev] + fl.min_dwell_s[v]))
+        return out
 
     def active(self) -> int:
         """Vehicles not yet released, waiting to enter or running (cheap: no scan)."""
         return len(self._order) - self._next_due + self._n_waiting + int(self.fleet.run_count[0])
 
     def counts(self) -> Counts:
-        state = self.fleet.state
+        n = np.bincount(self.fleet.state, minlength=len(STATUS_NAMES))
         return Counts(
-            scheduled=int((state == SCHEDULED).sum()),
-            waiting=int((state == WAITING).sum()),
-            running=int((state == RUNNING).sum()),
-            arrived=int((state == ARRIVED).sum()),
-            unroutable=int((state == UNROUTABLE).sum()),
-            teleported=int((self.fleet.teleports > 0).sum()),
-            gridlocked=int(self.fleet.gridlocked.sum()),
-            held=int(self.held().sum()),
+            scheduled=int(n[SCHEDULED]),
+            waiting=int(n[WAITING]),
+            running=int(n[RUNNING]),
+            arrived=int(n[ARRIVED]),
+            unroutable=int(n[UNROUTABLE]),
+            teleported=int(np.count_nonzero(self.fleet.teleports)),
+            gridlocked=int(np.count_nonzero(self.fleet.gridlocked)),
+            held=int(np.count_nonzero(self.held())),
         )
 
     def unroutable_examples(self, k: int = 5) -> list[tuple[int, int, int]]:
@@ -528,7 +536,10 @@ class TrafficSim:
         those held for their previous leg (``vehicles_held``, a part of it); a waiting or
         held vehicle adds no vehicle-hours (those start at insertion)."""
         c = self.counts()
-        fl = self._in_trip_order()  # sums in trip order: the same whatever the numbering
+        fl = self.fleet
+        if self._renumbered:  # sums in trip order: the same whatever the numbering
+            v = self.vehicle_of_trip
+            fl = fl._replace(**{f: getattr(fl, f)[v] for f in _KPI_COLUMNS})
         done = fl.state == ARRIVED
         vkt = float(fl.dist_m.sum() / 1000.0)
         vht = float(
