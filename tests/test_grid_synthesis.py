@@ -16,6 +16,7 @@ import pytest
 import shapely
 from pydantic import ValidationError
 
+from twin.energy import cable_geometry
 from twin.energy.catalogue import (
     HV_MV_TRANSFORMERS,
     LV_CABLES,
@@ -766,6 +767,46 @@ def test_the_cable_table_needs_no_plotting_library(
     cables = (kind == KIND_MV_CABLE) | (kind == KIND_LV_CABLE)
     assert len(table) == cables.sum() > 0
     assert table["geometry_wkt"].str.startswith("LINESTRING (").all()
+
+
+def _piece_reference(xy: np.ndarray, f0: float, f1: float) -> np.ndarray:
+    """One cable's stretch of its link's polyline, by np.interp over the cumulative length."""
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+    if cum[-1] <= 0:
+        return xy[[0, -1]]
+    lo, hi = sorted((f0 * cum[-1], f1 * cum[-1]))
+    at = np.concatenate([[lo], cum[(cum > lo) & (cum < hi)], [hi]])
+    return np.column_stack([np.interp(at, cum, xy[:, 0]), np.interp(at, cum, xy[:, 1])])
+
+
+@pytest.mark.parametrize("name", ["west-oakland", "dortmund"])
+def test_cable_polylines_are_their_links_stretches(
+    city: Callable[[str], City], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All cables' polylines at once (blocks of padded links) are, point for point, each
+    cable's own interpolation along its link, or the straight line between its buses."""
+    monkeypatch.setattr(cable_geometry, "PAD_POINTS", 500)  # many blocks, sorted by length
+    c = city(name)
+    g = c.grid.grid
+    kinds = (KIND_MV_CABLE, KIND_LV_CABLE, KIND_SERVICE)
+    branches = np.flatnonzero(np.isin(c.grid.branch_kind, kinds))[::-1]  # any order
+    lines = cable_geometry.cable_polylines(c.grid, c.net, branches)
+    assert len(lines) == len(branches)
+    along = 0
+    for k, line in zip(branches.tolist(), lines, strict=True):
+        link = int(c.grid.branch_link[k])
+        if link >= 0:
+            along += 1
+            want = _piece_reference(
+                c.net.link_geometry(link),
+                c.grid.branch_link_frac_from[k],
+                c.grid.branch_link_frac_to[k],
+            )
+        else:
+            a, b = g.branch_from[k], g.branch_to[k]
+            want = np.array([[g.bus_x_m[a], g.bus_y_m[a]], [g.bus_x_m[b], g.bus_y_m[b]]])
+        np.testing.assert_array_equal(line, want)
+    assert 0 < along < len(branches)  # both kinds checked
 
 
 def test_a_substation_with_no_transformer_in_its_area_stays_idle(roadnet, map_file) -> None:

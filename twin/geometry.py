@@ -72,15 +72,12 @@ def grid_lines_table(
     city: CityGrid, net: RoadNet, peak_loading_percent: np.ndarray
 ) -> pd.DataFrame:
     """MV and LV cables with their level, type, peak loading and polyline."""
-    from twin.energy.cable_geometry import cable_polylines
+    from twin.energy.cable_geometry import cable_xy
     from twin.energy.synthesis import KIND_LV_CABLE, KIND_MV_CABLE
 
     kind = city.branch_kind
     branches = np.flatnonzero((kind == KIND_MV_CABLE) | (kind == KIND_LV_CABLE))
-    lines = cable_polylines(city, net, branches)
-    sizes = np.array([len(p) for p in lines], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    xy = np.concatenate(lines) if lines else np.zeros((0, 2))
+    xy, offsets = cable_xy(city, net, branches)
     lon, lat = _to_lonlat(net).transform(xy[:, 0], xy[:, 1]) if len(xy) else ([], [])
     return pd.DataFrame(
         {
