@@ -333,7 +333,7 @@ class BaseLoadBlocks:
         self.chunk = chunk
         self.blocks_made = 0
         n = day.n_households
-        self._kw = np.empty((n, self.block_steps), dtype=np.float32)
+        self._kw = np.empty((self.block_steps, n), dtype=np.float32)  # a step's row: contiguous
         self._acc = np.zeros(n)  # running sum of event switch-ons minus -offs before _lo
         self._lo = self._hi = 0  # steps of the day held in _kw: [_lo, _hi)
 
@@ -355,7 +355,7 @@ class BaseLoadBlocks:
             self._make_block(fill=False)
         if j >= self._hi:
             self._make_block()
-        return self._kw[:, j - self._lo]
+        return self._kw[j - self._lo]
 
     def _make_block(self, *, fill: bool = True) -> None:
         """Generate the block that starts at ``_hi`` (only its running sum if not ``fill``)
@@ -389,6 +389,6 @@ class BaseLoadBlocks:
                 continue
             p = day.scale[lo_h:hi_h, None] * rest[None, :] + events[:, 1:]
             np.maximum(p, 0.0, out=p)  # cumsum round-off only
-            self._kw[lo_h:hi_h, : hi - lo] = p.reshape(hi_h - lo_h, -1, per).mean(axis=2)
+            self._kw[: hi - lo, lo_h:hi_h] = p.reshape(hi_h - lo_h, -1, per).mean(axis=2).T
         self._lo, self._hi = (lo, hi) if fill else (hi, hi)
         self.blocks_made += 1
