@@ -72,7 +72,6 @@ class PopulationComponent:
             self.legs, model.start_s, model.end_s
         )
         self._home_fleet = np.empty(0, dtype=np.int64)
-        self._notified = np.empty(0, dtype=bool)
         self._by_index = {h.index: h for h in self.households}
         self._arrivals: list[tuple[int, int, float, float]] = []
 
@@ -99,7 +98,12 @@ class PopulationComponent:
         self._home_fleet = np.array(
             [trip_pos[int(self.trips.trip_id[k])] for k in home_legs], dtype=np.int64
         )
-        self._notified = np.zeros(len(home_legs), dtype=bool)
+        # a leg can arrive only once it is due: watch the due ones not yet notified
+        plan_s = sim.by_trip.depart_plan_s[self._home_fleet]
+        self._by_plan = np.argsort(plan_s, kind="stable")
+        self._plan_sorted_s = plan_s[self._by_plan]
+        self._n_due = 0
+        self._open = np.zeros(0, dtype=np.int64)  # due, not notified (ascending)
         self.model.clock.register(
             Process("home-arrivals", ARRIVALS_PERIOD_S, self._arrivals_tick,
                     order=ARRIVALS_ORDER, offset_s=ARRIVALS_PERIOD_S)
@@ -112,11 +116,16 @@ class PopulationComponent:
         traffic = self.model.traffic
         traffic.sync(t_s)
         fleet = traffic.sim.by_trip  # by trip: running vehicles are renumbered
-        new = ~self._notified & (fleet.state[self._home_fleet] == ARRIVED)
-        if not new.any():
+        n_due = int(np.searchsorted(self._plan_sorted_s, t_s, side="right"))
+        if n_due > self._n_due:
+            due = self._by_plan[self._n_due : n_due]
+            self._open = np.sort(np.concatenate([self._open, due]))
+            self._n_due = n_due
+        arrived = fleet.state[self._home_fleet[self._open]] == ARRIVED
+        if not arrived.any():
             return
-        self._notified |= new
-        idx = np.flatnonzero(new)
+        idx = self._open[arrived]  # ascending, as the home legs
+        self._open = self._open[~arrived]
         v = self._home_fleet[idx]
         legs = self.trip_leg[self._home_trip[idx]]
         arrive_s, dist_m = fleet.arrive_s[v], fleet.dist_m[v]
