@@ -17,7 +17,11 @@ the cap, teleports (SUMO) and gridlocked vehicles (twin), mean duration and time
 trips both completed, and the wall time of each.
 
     NUMBA_NUM_THREADS=1 python bench/bench_sumo_households.py --map columbus \\
-        [--start 06:00 --window 90min --cap 2h]
+        [--start 06:00 --window 90min --cap 2h] [--sumo-routing duarouter]
+
+On a big map give ``--sumo-routing duarouter``: SUMO then drives routes duarouter computed at
+free flow before the run (twin's set-up routes at free flow too), where routing each trip as
+it is inserted takes SUMO hours on Columbus.
 """
 
 from __future__ import annotations
