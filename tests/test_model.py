@@ -259,7 +259,7 @@ def test_traffic_block_changes_no_result(tmp_path, monkeypatch):
 
     trips_a, ts_a, res_a = run("7s")  # divides neither the energy tick nor the report interval
     trips_b, ts_b, res_b = run("60s")
-    assert res_a.kpi("traffic.trips_completed") > 50  # a real morning's traffic
+    assert res_a.kpi("traffic.trips_completed") > 50  # a real evening's traffic
     pd.testing.assert_frame_equal(trips_a, trips_b)
     pd.testing.assert_frame_equal(ts_a, ts_b)
     assert (res_a.tables["evs"]["energy_kwh"] > 0).sum() > 10  # EVs charged in the hour

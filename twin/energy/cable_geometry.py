@@ -33,13 +33,16 @@ def cable_xy(city: CityGrid, net: RoadNet, branches: np.ndarray) -> tuple[np.nda
     rows, cols, inner = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [first[:0]]
     i = 0
     while i < len(along):
-        j = i + max(1, PAD_POINTS // int(n_pts[min(i + PAD_POINTS, len(along)) - 1]))
-        j = min(j, len(along))
+        # no block is wider than the longest link among the next PAD_POINTS cables
+        width = int(n_pts[min(i + PAD_POINTS, len(along)) - 1])
+        j = min(i + max(1, PAD_POINTS // width), len(along))
         block = along[i:j]
         r, c, xy, ends = _along_links(city, net, branches[block], link[block])
         first[block], last[block] = ends
         counts[block] += np.bincount(r, minlength=len(block))
-        rows.append(block[r]), cols.append(c), inner.append(xy)
+        rows.append(block[r])
+        cols.append(c)
+        inner.append(xy)
         i = j
     r, c, xy_in = np.concatenate(rows), np.concatenate(cols), np.concatenate(inner)
     order = np.lexsort((c, r))  # by cable, then along its link

@@ -497,10 +497,10 @@ class TrafficSim:
             for i in bad
         ]
 
-    def _in_trip_order(self) -> Fleet:
-        """The fleet's TRIP_COLUMNS in trip order (copies; the other arrays as they are)."""
+    def _in_trip_order(self, columns: tuple[str, ...] = TRIP_COLUMNS) -> Fleet:
+        """The fleet's ``columns`` in trip order (copies; the other arrays as they are)."""
         v = self.vehicle_of_trip
-        return self.fleet._replace(**{f: getattr(self.fleet, f)[v] for f in TRIP_COLUMNS})
+        return self.fleet._replace(**{f: getattr(self.fleet, f)[v] for f in columns})
 
     def trip_table(self) -> pd.DataFrame:
         """One row per trip: timing, route, time loss, waiting, stops, teleports, status."""
@@ -536,10 +536,9 @@ class TrafficSim:
         those held for their previous leg (``vehicles_held``, a part of it); a waiting or
         held vehicle adds no vehicle-hours (those start at insertion)."""
         c = self.counts()
-        fl = self.fleet
-        if self._renumbered:  # sums in trip order: the same whatever the numbering
-            v = self.vehicle_of_trip
-            fl = fl._replace(**{f: getattr(fl, f)[v] for f in _KPI_COLUMNS})
+        # sums in trip order (the same whatever the numbering): vehicle i is trip i until
+        # the first renumbering
+        fl = self._in_trip_order(_KPI_COLUMNS) if self._renumbered else self.fleet
         done = fl.state == ARRIVED
         vkt = float(fl.dist_m.sum() / 1000.0)
         vht = float(
