@@ -18,7 +18,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from twin.network.road import RoadNet
 from twin.network.synthetic import grid_roadnet
-from twin.traffic.routing import N_LANDMARKS, Router, RouteSet
+from twin.traffic.routing import ASTAR_MAX_DESTS, N_LANDMARKS, Router, RouteSet
 from twin.traffic.routing_kernel import _bound_s, _goal_landmarks, route_trips
 
 SHIPPED = ("baltimore", "dortmund")  # the maps of scenarios/baltimore.toml and dortmund.toml
@@ -118,6 +118,29 @@ def test_routes_are_the_references_on_shipped_maps(maps, name) -> None:
     assert_valid(router, got, o, d)
     assert np.array_equal(got.ok, o != d)  # one strongly connected network
     assert (router.cache_hits, router.cache_misses) == (ref.cache_hits, ref.cache_misses)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("from_links", [False, True])
+def test_origins_with_few_and_many_destinations_get_the_references_routes(
+    maps, name, from_links
+) -> None:
+    # an origin with up to ASTAR_MAX_DESTS destinations gets an A* search per destination,
+    # one with more a single Dijkstra search: both must give the reference's routes
+    net = maps[name]
+    rng = np.random.default_rng(17)
+    n_origins = net.n_links if from_links else net.n_nodes
+    sizes = [2, ASTAR_MAX_DESTS, ASTAR_MAX_DESTS + 1, 60]
+    origins = np.repeat(rng.choice(n_origins, len(sizes), replace=False), sizes)
+    dests = rng.integers(0, net.n_nodes, len(origins))
+    router, ref = Router(net), ScipyRouter(net)
+    congest_and_close([router, ref], seed=18, share_closed=0.0)
+    if from_links:
+        got, want = router.routes_from_links(origins, dests), ref.routes_from_links(origins, dests)
+    else:
+        got, want = router.routes(origins, dests), ref.routes(origins, dests)
+    assert_same(got, want)
+    assert_valid(router, got, origins, dests, from_links=from_links)
 
 
 @pytest.mark.parametrize("name", SHIPPED)

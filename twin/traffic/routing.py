@@ -8,10 +8,11 @@ link's time. A route from node ``o`` to node ``d`` is a chain of links whose fir
 ``o`` and whose last link enters ``d``; its cost is the time from leaving ``o`` to arriving at
 ``d`` (the sum of link times and turn penalties), the minimum over ``d``'s in-links.
 
-Shortest paths come from :func:`twin.traffic.routing_kernel.route_trips`: a Dijkstra search
-per distinct origin (Numba, a 4-ary heap, stopping once the origin's destinations are decided,
-origins spread over Numba's threads) that backtracks the routes of all the origin's trips
-itself. They are the routes :func:`scipy.sparse.csgraph.dijkstra` gives (the reference,
+Shortest paths come from :func:`twin.traffic.routing_kernel.route_trips` (Numba, a 4-ary
+heap, searches spread over Numba's threads), which backtracks the routes itself: an A* search
+per (origin, destination) pair where the origin has at most :data:`ASTAR_MAX_DESTS`
+destinations, else one Dijkstra search per origin, stopping once its destinations are decided.
+They are the routes :func:`scipy.sparse.csgraph.dijkstra` gives (the reference,
 :meth:`Router._route_scipy`), link for link: where two equally fast routes meet at one link
 with the same cost so far, the choice depends on the heap, and the kernel hands those few trips
 to the reference (see :mod:`twin.traffic.routing_kernel`). Routes are cached per (origin,
@@ -58,10 +59,15 @@ TURN_PENALTY_S: tuple[float, ...] = tuple(
 #: network's centre in each of this many equal angle sectors (judgement: 16 is the usual
 #: count in the ALT literature)
 N_LANDMARKS = 16
-#: distinct origins of one routing call from which the landmarks are computed again on the
-#: current link times (times that grew since they were computed keep them valid but looser);
-#: a refresh costs about what 500 searches do on Columbus (0.36 s, 49,000 vertices)
-LANDMARK_REFRESH_ORIGINS = 1000
+#: searches of one routing call from which the landmarks are computed again on the current
+#: link times (times that grew since they were computed keep them valid but looser); a
+#: refresh costs about what 1,000 A* searches do on Columbus (0.26 s, 49,000 vertices)
+LANDMARK_REFRESH_SEARCHES = 1000
+#: an origin with at most this many destinations gets one A* search per destination, one
+#: with more a single Dijkstra search until all are decided: on Columbus an A* touches
+#: ~1,700-2,400 vertices, a Dijkstra ~10,000-26,000 (measured at free flow and in the
+#: afternoon's jam; splitting up to 16 routed re-routing calls 1.6-2.8x faster)
+ASTAR_MAX_DESTS = 16
 ORIGIN_BATCH = 256  # reference: distinct origins per dijkstra call, ~12 B x batch x vertices
 CHUNKS_PER_THREAD = 4  # kernel: pieces of a batch of origins per Numba thread (load balance)
 
@@ -385,12 +391,15 @@ class Router:
         ``from_links``) with the kernel into ``cache``; the reference takes the tied ones."""
         net = self.net
         pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
-        uniq, first = np.unique(pairs[:, 0], return_index=True)
+        _, first, count = np.unique(pairs[:, 0], return_index=True, return_counts=True)
+        # a search per pair where its origin has few destinations (A*), else one per origin
+        starts = np.union1d(first, np.flatnonzero(np.repeat(count <= ASTAR_MAX_DESTS, count)))
+        sources = pairs[starts, 0]
         offsets, links, time_s, tied = route_trips(
-            uniq if from_links else net.n_links + uniq,
-            np.append(first, len(pairs)).astype(np.int64),
+            sources if from_links else net.n_links + sources,
+            np.append(starts, len(pairs)).astype(np.int64),
             np.ascontiguousarray(pairs[:, 1]),
-            self.kernel_graph(exact_landmarks=len(uniq) >= LANDMARK_REFRESH_ORIGINS),
+            self.kernel_graph(exact_landmarks=len(starts) >= LANDMARK_REFRESH_SEARCHES),
             CHUNKS_PER_THREAD * numba.get_num_threads(),
         )
         keys = pairs[:, 0] * net.n_nodes + pairs[:, 1]

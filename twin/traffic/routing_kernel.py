@@ -82,6 +82,7 @@ class Workspace(NamedTuple):
     heap_key: np.ndarray  # float64
     heap_vertex: np.ndarray  # int32
     heap_pos: np.ndarray  # int32, a vertex's heap slot, or NOT_REACHED, or SETTLED
+    bound_s: np.ndarray  # float64, A*'s bound of the time left from a reached vertex
 
 
 class TripRoutes(NamedTuple):
@@ -104,6 +105,7 @@ def workspace(n_vertices: int, n_nodes: int) -> Workspace:
         np.empty(n_vertices),
         np.empty(n_vertices, dtype=np.int32),
         np.full(n_vertices, NOT_REACHED, dtype=np.int32),
+        np.empty(n_vertices),
     )
 
 
@@ -219,7 +221,7 @@ def search(src: int, stamp: int, n_want: int, goal: int, g: LinkGraph, ws: Works
     never improved and never ties again.
     """
     dist, tie, touched = ws.dist, ws.tie, ws.touched
-    heap_key, heap_vertex, heap_pos = ws.heap_key, ws.heap_vertex, ws.heap_pos
+    heap_key, heap_vertex, heap_pos, bound = ws.heap_key, ws.heap_vertex, ws.heap_pos, ws.bound_s
     indptr, head, weight, link_node, want = g.indptr, g.head, g.weight, g.link_node, ws.want
     vx, vy = g.vertex_x_s, g.vertex_y_s
     astar = goal >= 0
@@ -255,17 +257,19 @@ def search(src: int, stamp: int, n_want: int, goal: int, g: LinkGraph, ws: Works
                 dist[j] = nd
                 pred[j] = v
                 tie[j] = False
-                key = nd
-                if astar:
-                    key += _bound_s(j, gx, gy, goal_from, goal_to, g)
                 slot = heap_pos[j]
                 if slot == NOT_REACHED:
                     touched[n_touched] = j
                     n_touched += 1
-                    _sift_up(heap_key, heap_vertex, heap_pos, size, key, j)
+                    if astar:  # a vertex's bound, once per search
+                        bound[j] = _bound_s(j, gx, gy, goal_from, goal_to, g)
+                        nd += bound[j]
+                    _sift_up(heap_key, heap_vertex, heap_pos, size, nd, j)
                     size += 1
                 else:
-                    _sift_up(heap_key, heap_vertex, heap_pos, slot, key, j)
+                    if astar:
+                        nd += bound[j]
+                    _sift_up(heap_key, heap_vertex, heap_pos, slot, nd, j)
             elif nd == dj:
                 dp = dist[pred[j]]
                 if dv < dp:  # A* only: Dijkstra would have settled v first and kept it
@@ -324,8 +328,9 @@ def _route_origin(
 
 @njit(parallel=True, cache=True)
 def route_trips(sources, trip_start, dest, g: LinkGraph, n_chunks: int):
-    """Routes of trips grouped by origin: origin ``i`` starts at vertex ``sources[i]`` and its
-    trips are ``trip_start[i]:trip_start[i + 1]``, ending at nodes ``dest``. A route is the
+    """Routes of trips grouped by search: search ``i`` starts at vertex ``sources[i]`` and its
+    trips are ``trip_start[i]:trip_start[i + 1]``, ending at nodes ``dest`` (a source may
+    start several searches; one with a single destination is an A* search). A route is the
     chain of link vertices after the source up to an in-link of the destination.
 
     Returns ``(offsets, links, time_s, tied)``: CSR routes in trip order (int64 offsets, int32
