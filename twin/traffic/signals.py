@@ -22,6 +22,7 @@ from numba import njit
 import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
 from twin.network.road import RoadNet
 from twin.traffic.kernel_math import NO_REFCOUNT
+from twin.traffic.routing import concat_ranges
 from twin.traffic.state import GREEN, RED, YELLOW
 
 YELLOW_S = 3.0  # s, ITE: 3-6 s for 30-60 km/h approaches; SUMO's netconvert default is 3-4 s
@@ -151,34 +152,26 @@ def webster_plans(
 ) -> SignalPlans:
     """Webster fixed-time plans for every signal of ``net`` (see the module docstring)."""
     n_sig = net.n_signals
-    green = np.zeros(net.n_phases)
-    cycle = np.zeros(n_sig)
-    for s in range(n_sig):
-        phases = range(net.signal_phase_offsets[s], net.signal_phase_offsets[s + 1])
-        ratios = []
-        for ph in phases:
-            movs = net.phase_movs[net.phase_mov_offsets[ph] : net.phase_mov_offsets[ph + 1]]
-            links = np.unique(net.mov_from_link[movs])
-            sat = SATURATION_VPH_PER_LANE * net.link_lanes[links]
-            if approach_flow_vph is None:
-                ratios.append(phase_capacity_vph(net, movs))
-            else:
-                ratios.append(float((approach_flow_vph[links] / sat).max()))
-        y = np.asarray(ratios)
+    first, stop = net.signal_phase_offsets[:-1], net.signal_phase_offsets[1:]
+    n_ph = stop - first
+    y = phase_ratios(net, approach_flow_vph)  # per phase
+    total = np.add.reduceat(y, first) if n_sig else np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a signal without demand: all 0
         if approach_flow_vph is None:
-            y = DESIGN_Y * y / y.sum()
-        elif y.sum() > MAX_Y:
-            y = MAX_Y * y / y.sum()
-        y = np.maximum(y, 1e-3)
-        if len(y) == 1:  # one approach axis: permanent green
-            green[phases.start] = np.inf
-            cycle[s] = np.inf
-            continue
-        lost = len(y) * (YELLOW_S + ALL_RED_S)
-        c0 = np.clip((1.5 * lost + 5.0) / (1.0 - y.sum()), CYCLE_MIN_S, CYCLE_MAX_S)
-        g = np.maximum((c0 - lost) * y / y.sum(), MIN_GREEN_S)
-        green[phases.start : phases.stop] = np.round(g)
-        cycle[s] = np.round(g).sum() + lost
+            y = DESIGN_Y * y / np.repeat(total, n_ph)
+        else:
+            over = np.repeat(total > MAX_Y, n_ph)
+            y = np.where(over, MAX_Y * y / np.repeat(total, n_ph), y)
+    y = np.maximum(y, 1e-3)
+    y_sum = np.add.reduceat(y, first) if n_sig else np.zeros(0)
+    lost = n_ph * (YELLOW_S + ALL_RED_S)
+    c0 = np.clip((1.5 * lost + 5.0) / (1.0 - y_sum), CYCLE_MIN_S, CYCLE_MAX_S)
+    per_phase = np.repeat(np.arange(n_sig), n_ph)
+    green = np.round(np.maximum((c0 - lost)[per_phase] * y / y_sum[per_phase], MIN_GREEN_S))
+    cycle = (np.add.reduceat(green, first) if n_sig else np.zeros(0)) + lost
+    one = n_ph == 1  # one approach axis: permanent green
+    green[first[one]] = np.inf
+    cycle[one] = np.inf
     offsets = np.where(
         np.isfinite(cycle), rng.random(n_sig) * np.where(np.isfinite(cycle), cycle, 0.0), 0.0
     )
@@ -207,18 +200,32 @@ def webster_plans(
     return plans
 
 
-def phase_capacity_vph(net: RoadNet, movs: np.ndarray) -> float:
-    """The largest capacity of one approach over the lanes its movements in a phase use (a
-    protected-left phase counts only its left-turn lanes)."""
-    best = 0.0
-    for link in np.unique(net.mov_from_link[movs]):
-        mine = movs[net.mov_from_link[movs] == link]
-        used = np.zeros(int(net.link_lanes[link]), dtype=bool)
-        for m in mine:
-            used[net.mov_lane_first[m] : net.mov_lane_last[m] + 1] = True
-        per_lane = net.link_capacity_vph[link] / net.link_lanes[link]
-        best = max(best, float(per_lane * used.sum()))
-    return best
+def phase_ratios(net: RoadNet, approach_flow_vph: np.ndarray | None) -> np.ndarray:
+    """Per phase, what Webster's split weighs it by: with flows, the largest flow over
+    saturation flow of its approaches; without, the largest capacity (veh/h) of one
+    approach over the lanes its movements in the phase use (a protected-left phase counts
+    only its left-turn lanes)."""
+    movs = net.phase_movs
+    phase = np.repeat(np.arange(net.n_phases), np.diff(net.phase_mov_offsets))
+    link = net.mov_from_link[movs].astype(np.int64)
+    out = np.zeros(net.n_phases)
+    if approach_flow_vph is not None:
+        ratio = approach_flow_vph[link] / (SATURATION_VPH_PER_LANE * net.link_lanes[link])
+        out[:] = -np.inf
+        np.maximum.at(out, phase, ratio)
+        return out
+    lo, hi = net.mov_lane_first[movs], net.mov_lane_last[movs] + 1
+    per_lane = np.repeat(np.arange(len(movs)), hi - lo)
+    lane = concat_ranges(lo, hi)
+    # the distinct (phase, link, lane) the movements use, as one key; then lanes per
+    # (phase, link)
+    n_keys = int(lane.max()) + 1 if len(lane) else 1
+    key = (phase[per_lane] * net.n_links + link[per_lane]) * n_keys + lane
+    approach, n_lanes = np.unique(np.unique(key) // n_keys, return_counts=True)
+    ap_link = approach % net.n_links
+    cap = net.link_capacity_vph[ap_link] / net.link_lanes[ap_link] * n_lanes
+    np.maximum.at(out, approach // net.n_links, cap)
+    return out
 
 
 @njit(**NO_REFCOUNT)
