@@ -105,3 +105,28 @@ def test_a_city_run_is_the_same_renumbered_or_not(monkeypatch: pytest.MonkeyPatc
     assert a == b
     for name in ("trips", "home_arrivals", "evs"):
         pd.testing.assert_frame_equal(plain.tables[name], renumbered.tables[name])
+
+
+def test_the_waiting_queue_keeps_the_fleets_first_links_and_leaders(baltimore: RoadNet) -> None:
+    # the insert pass reads each waiting vehicle's first link and leader from copies in the
+    # queue: they must follow new routes (a detour) and renumbered leaders
+    trips = _trips(baltimore, 6000, seed=5)
+    sim = TrafficSim(
+        baltimore, trips, seed=2, start_s=0.0, renumber_every_steps=37, renumber_min_running=0
+    )
+    rng = np.random.default_rng(6)
+    detoured = 0
+    for _ in range(8):
+        sim.advance(60)
+        wq, n, fl = sim._wait, sim._n_waiting, sim.fleet
+        waiting = wq.vehicle[:n]
+        # make the first links of half the waiting vehicles slow, and route those again
+        chosen = waiting[rng.random(n) < 0.5]
+        times = sim.router.link_time_s.copy()
+        times[fl.route_links[fl.route_start[chosen]]] *= 50.0
+        sim.router.set_link_times(times)
+        detoured += sim.detour(chosen)[0]
+        fl = sim.fleet  # a grown route store replaces the fleet's arrays
+        np.testing.assert_array_equal(wq.first_link[:n], fl.route_links[fl.route_start[waiting]])
+        np.testing.assert_array_equal(wq.after[:n], fl.after[waiting])
+    assert detoured > 100 and sim.counts().held > 0  # it was tested on detours and leaders

@@ -150,7 +150,7 @@ def traffic_passes() -> list[tuple[Any, tuple[Any, ...], bool]]:
     moved = typeof(np.empty(1, dtype=np.int64))
     return [
         (kernel.plan_speeds, (n, fl_t, p_t, i32, f64, f64, i64, i64), True),
-        (kernel.insert_waiting, (n, fl_t, p_t, st_t, i32, i64, f64), False),
+        (kernel.insert_waiting, (n, fl_t, p_t, st_t, typeof(sim._wait), i64, f64), False),
         (lanes.occupied_lanes, (fl_t, i32), False),
         (kernel.move, (n, fl_t, p_t, st_t, i32, f64, f64, moved, i64), False),
         (lanechange.change_lanes, (n, fl_t, p_t), False),

@@ -69,6 +69,7 @@ from twin.traffic.state import (
     LinkStats,
     NetArrays,
     Params,
+    WaitQueue,
 )
 
 __all__ = ["run_steps", "safe_speed", "uniform01"]
@@ -126,27 +127,26 @@ def insert_waiting(
     fl: Fleet,
     p: Params,
     stats: LinkStats,
-    waiting: np.ndarray,
+    wq: WaitQueue,
     n_waiting: int,
     t_s: float,
 ) -> int:
     """Put waiting vehicles on their first link where there is room; returns how many still
-    wait (compacted at the front of ``waiting``, in departure order). A vehicle held for the
-    one it follows (``fl.after``) stays in the list, in its place, and is skipped. Once a
+    wait (compacted at the front of ``wq``, in departure order). A vehicle held for the
+    one it follows (``fl.after``) stays in the queue, in its place, and is skipped. Once a
     departure onto a link fails in a step, the others waiting for that link are not tried
     again in the step (the lane with most room had none; nothing else changes on the link)."""
     keep = 0
-    state, arrive_s, follows, min_dwell_s = fl.state, fl.arrive_s, fl.after, fl.min_dwell_s
+    state, arrive_s, min_dwell_s = fl.state, fl.arrive_s, fl.min_dwell_s
+    vehicle, first_link, after = wq.vehicle, wq.first_link, wq.after
     for i in range(n_waiting):
-        v = waiting[i]
-        prev = follows[v]
-        if prev >= 0 and held(state, arrive_s, prev, min_dwell_s[v], t_s):
-            waiting[keep] = v
-            keep += 1
-            continue
-        first = fl.route_links[fl.route_start[v]]
-        if net.link_full_s[first] == t_s:
-            waiting[keep] = v
+        v = vehicle[i]
+        prev = after[i]
+        first = first_link[i]
+        if (prev >= 0 and held(state, arrive_s, prev, min_dwell_s[v], t_s)) or (
+            net.link_full_s[first] == t_s
+        ):
+            vehicle[keep], first_link[keep], after[keep] = v, first, prev
             keep += 1
             continue
         if _place(net, fl, p, stats, v, fl.route_start[v], True):
@@ -155,7 +155,7 @@ def insert_waiting(
             fl.depart_s[v] = t_s
         else:
             net.link_full_s[first] = t_s
-            waiting[keep] = v
+            vehicle[keep], first_link[keep], after[keep] = v, first, prev
             keep += 1
     return keep
 
@@ -491,7 +491,7 @@ def run_steps(
     fl: Fleet,
     p: Params,
     stats: LinkStats,
-    waiting: np.ndarray,
+    wq: WaitQueue,
     n_waiting: int,
     moved: np.ndarray,
     order: np.ndarray,
@@ -520,10 +520,12 @@ def run_steps(
         while next_due < order.shape[0] and depart[order[next_due]] <= t:
             v = order[next_due]
             fl.state[v] = WAITING
-            waiting[n_waiting] = v
+            wq.vehicle[n_waiting] = v
+            wq.first_link[n_waiting] = fl.route_links[fl.route_start[v]]
+            wq.after[n_waiting] = fl.after[v]
             n_waiting += 1
             next_due += 1
-        n_waiting = insert_waiting(net, fl, p, stats, waiting, n_waiting, t)
+        n_waiting = insert_waiting(net, fl, p, stats, wq, n_waiting, t)
         # lanes empty now receive only vehicles that have already moved: skip them both passes
         slots = slots_buf[: occupied_lanes(fl, slots_buf)]
         plan_speeds(net, fl, p, slots, t, dt_s, step_no + k, seed)

@@ -12,6 +12,8 @@ valid. Results do not change: the passes visit lanes, not ids; dawdling draws on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numba import njit
 
@@ -44,10 +46,12 @@ def lane_order(lane_head: np.ndarray, behind: np.ndarray, out: np.ndarray) -> in
     return n
 
 
-def renumber(fl: Fleet, per_vehicle: list[np.ndarray]) -> np.ndarray | None:
+def renumber(
+    fl: Fleet, per_vehicle: list[np.ndarray], vehicle_ids: Sequence[np.ndarray] = ()
+) -> np.ndarray | None:
     """Renumber the running vehicles of ``fl`` in place (and the rows of the other
-    ``per_vehicle`` arrays with them); returns the ids they now hold (sorted), or None if
-    nothing moved."""
+    ``per_vehicle`` arrays with them, and the values of the ``vehicle_ids`` arrays, ids or
+    -1); returns the ids they now hold (sorted), or None if nothing moved."""
     n_run = int(fl.run_count[0])
     if n_run < 2:
         return None
@@ -61,8 +65,7 @@ def renumber(fl: Fleet, per_vehicle: list[np.ndarray]) -> np.ndarray | None:
     new_of[visit] = ids
     for arr in [getattr(fl, f) for f in _ROWS] + per_vehicle:
         arr[ids] = arr[visit]
-    for f in _IDS_PER_VEHICLE + _IDS_PER_LANE:
-        arr = getattr(fl, f)
+    for arr in [getattr(fl, f) for f in _IDS_PER_VEHICLE + _IDS_PER_LANE] + list(vehicle_ids):
         has = arr >= 0
         arr[has] = new_of[arr[has]]
     run = fl.run_list[:n_run]

@@ -42,6 +42,7 @@ from twin.traffic.state import (
     net_arrays,
     new_fleet,
     new_link_stats,
+    new_wait_queue,
 )
 
 SPEED_FACTOR_BOUNDS = (0.2, 2.0)  # SUMO's default vType: speedFactor normc(1, dev, 0.2, 2)
@@ -198,7 +199,7 @@ class TrafficSim:
         self._order = np.argsort(trips.depart_s, kind="stable").astype(np.int32)
         self._order = self._order[self.fleet.state[self._order] == SCHEDULED]
         self._next_due = 0
-        self._waiting = np.empty(n, dtype=np.int32)
+        self._wait = new_wait_queue(n)
         self._n_waiting = 0
         self._moved = np.full(n, -1, dtype=np.int64)
         self._slots_buf = np.empty(len(self.fleet.lane_head), dtype=np.int32)  # kernel scratch
@@ -253,7 +254,9 @@ class TrafficSim:
     def renumber(self) -> None:
         """Renumber the running vehicles in lane order (:mod:`twin.traffic.renumber`)."""
         self._renumbered_at = self.step_no
-        ids = renumber(self.fleet, [self._moved, self.route_length_m])
+        ids = renumber(
+            self.fleet, [self._moved, self.route_length_m], [self._wait.after[: self._n_waiting]]
+        )
         if ids is not None:
             self.vehicle_of_trip[self.fleet.trip[ids]] = ids
             self._renumbered = True
@@ -266,7 +269,7 @@ class TrafficSim:
             self.fleet,
             self.params,
             self.stats,
-            self._waiting,
+            self._wait,
             self._n_waiting,
             self._moved,
             self._order,
@@ -433,6 +436,10 @@ class TrafficSim:
         fl.route_end[vehicles] = starts + lengths
         fl.route_idx[vehicles] = 0
         fl.lane_ok[vehicles] = False  # the kernel checks the lane against the new next turn
+        wq, n = self._wait, self._n_waiting
+        if n and (fl.state[vehicles] == WAITING).any():  # the queue's copy of the first link
+            at = np.flatnonzero(np.isin(wq.vehicle[:n], vehicles))
+            wq.first_link[at] = fl.route_links[fl.route_start[wq.vehicle[at]]]
         length = self.net.link_length_m
         self.route_length_m[vehicles] = np.asarray(behind_m) + [length[p].sum() for p in pieces]
 

@@ -115,6 +115,21 @@ class Fleet(NamedTuple):
     trip: np.ndarray  # int32, the trip the vehicle drives (row of the trip table)
 
 
+class WaitQueue(NamedTuple):
+    """The vehicles waiting to enter, in the order they were released (the first
+    ``n_waiting`` rows), with copies of what the insert pass reads of each every step, so
+    that it reads them in order instead of at random in the fleet's arrays."""
+
+    vehicle: np.ndarray  # int32
+    first_link: np.ndarray  # int32, the first link of the vehicle's route
+    after: np.ndarray  # int32, the vehicle's ``Fleet.after`` (a vehicle id, -1 none)
+
+
+def new_wait_queue(n: int) -> WaitQueue:
+    """An empty queue with room for ``n`` vehicles."""
+    return WaitQueue(*(np.empty(n, dtype=np.int32) for _ in WaitQueue._fields))
+
+
 class LinkStats(NamedTuple):
     entries: np.ndarray  # int64, vehicles that entered the link (inserted, crossed, teleported)
     exits: np.ndarray  # int64, vehicles that left the link (flow)
