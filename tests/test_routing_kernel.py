@@ -302,6 +302,26 @@ def test_landmarks_stay_a_lower_bound_as_times_and_closures_change(maps) -> None
     assert_valid(router, got, o, d)
 
 
+@pytest.mark.parametrize("name", SHIPPED)
+def test_landmark_tables_are_scipys_dijkstra(maps, name) -> None:
+    """The landmarks' times from and to every vertex (the kernel's one_to_all_s, forward and
+    on the reversed graph) are scipy's dijkstra's, bit for bit, with closures and new times."""
+    net = maps[name]
+    router = Router(net)
+    congest_and_close([router], seed=23)
+    weight, keep = router._edges()
+    from_s, to_s = router._landmarks(weight, keep, exact=True)
+    graph = router._scipy_graph(weight, keep)
+    marks = router._landmark_vertices()
+    assert len(marks) == N_LANDMARKS
+    shrink = 1.0 - 1e-6
+    want_from = dijkstra(graph, directed=True, indices=marks).T * shrink
+    want_to = dijkstra(graph.T.tocsr(), directed=True, indices=marks).T * shrink
+    np.testing.assert_array_equal(from_s, want_from)
+    np.testing.assert_array_equal(to_s, want_to)
+    assert np.isinf(from_s).any()  # closures cut some vertices off: inf, as scipy says
+
+
 def test_the_a_star_bound_is_consistent_and_below_the_true_time(maps) -> None:
     """The bound A* adds (straight line and landmarks) at every vertex, towards a few goals:
     never above the true time to the goal (scipy, on the reversed graph), 0 at the goal's

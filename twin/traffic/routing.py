@@ -37,7 +37,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_THROUGH, TURN_U, RoadNet
-from twin.traffic.routing_kernel import LinkGraph, route_trips
+from twin.traffic.routing_kernel import LinkGraph, one_to_all_s, route_trips
 
 # Turn penalties, s, added to a movement's cost (judgement, not from a standard). They stand
 # for the time lost slowing for a turn and giving way, and keep routes plausible: no U-turn to
@@ -292,12 +292,17 @@ class Router:
             # exact: on these weights; else on the lower of these and free flow's, so that
             # they stay valid while no edge gets faster than free flow (the loop's times)
             base = weight if exact else np.minimum(weight, self._free_weight)
-            graph = self._scipy_graph(base, keep)
             marks = self._landmark_vertices()
             shrink = 1.0 - 1e-6
-            from_s = dijkstra(graph, directed=True, indices=marks).T * shrink
-            to_s = dijkstra(graph.T.tocsr(), directed=True, indices=marks).T * shrink
-            self._landmark_s = (np.ascontiguousarray(from_s), np.ascontiguousarray(to_s))
+            n = self.net.n_links + self.net.n_nodes
+            src, to, w = self._src[keep], self._to[keep], base[keep]  # CSR order: src sorted
+            back = np.argsort(to, kind="stable")  # the reversed graph, CSR by target
+            from_s = one_to_all_s(marks, _indptr(src, n), to, w).T * shrink
+            to_s = one_to_all_s(marks, _indptr(to, n), src[back].astype(np.int32), w[back])
+            self._landmark_s = (
+                np.ascontiguousarray(from_s),
+                np.ascontiguousarray(to_s.T * shrink),
+            )
             self._landmark_weight, self._landmark_keep = base.copy(), keep.copy()
             self._landmarks_exact = bool(np.array_equal(base, weight))
         return self._landmark_s
@@ -555,6 +560,13 @@ def _grown(a: np.ndarray, size: int) -> np.ndarray:
     out = np.empty(max(size, 2 * len(a), 64), dtype=a.dtype)
     out[: len(a)] = a
     return out
+
+
+def _indptr(sources: np.ndarray, n: int) -> np.ndarray:
+    """CSR row pointers (int64) of edges sorted by source vertex, over ``n`` vertices."""
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sources, minlength=n), out=indptr[1:])
+    return indptr
 
 
 def concat_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -207,6 +207,40 @@ def _bound_s(j: int, gx: float, gy: float, goal_from, goal_to, g: LinkGraph) -> 
     return h
 
 
+@njit(parallel=True, cache=True)
+def one_to_all_s(sources, indptr, head, weight) -> np.ndarray:
+    """Dijkstra from each of ``sources`` to every vertex of a CSR graph (``indptr`` int64,
+    ``head`` int32, ``weight`` float64 > 0): the times, one row per source (s, inf where not
+    reached), as :func:`scipy.sparse.csgraph.dijkstra` gives them (the landmarks' tables).
+    Parallel over the sources."""
+    n = len(indptr) - 1
+    out = np.full((len(sources), n), np.inf)
+    for i in prange(len(sources)):
+        dist = out[i]
+        key = np.empty(n)
+        vertex = np.empty(n, dtype=np.int32)
+        pos = np.full(n, NOT_REACHED, dtype=np.int32)
+        dist[sources[i]] = 0.0
+        _sift_up(key, vertex, pos, 0, 0.0, sources[i])
+        size = 1
+        while size > 0:
+            v = vertex[0]
+            size = _pop_root(key, vertex, pos, size)
+            dv = dist[v]
+            for e in range(indptr[v], indptr[v + 1]):
+                j = head[e]
+                nd = dv + weight[e]
+                if nd < dist[j]:
+                    dist[j] = nd
+                    slot = pos[j]
+                    if slot == NOT_REACHED:
+                        _sift_up(key, vertex, pos, size, nd, j)
+                        size += 1
+                    else:
+                        _sift_up(key, vertex, pos, slot, nd, j)
+    return out
+
+
 @njit(cache=True)
 def search(src: int, stamp: int, n_want: int, goal: int, g: LinkGraph, ws: Workspace, pred) -> int:
     """Dijkstra from vertex ``src`` until the ``n_want`` nodes with ``ws.want[node] == stamp``
