@@ -5,9 +5,10 @@ Vehicles are numbered by trip when the fleet is built; the kernel visits them la
 so at a large fleet nearly every read of vehicle state misses the cache. :func:`renumber`
 gives the running vehicles the ids they already hold, sorted, in the order the passes visit
 them (lane slots ascending, each lane from its head back). Only running vehicles move: a
-scheduled or waiting vehicle keeps its id, so the release order and the waiting list stay
-valid. Results do not change: the passes visit lanes, not ids; dawdling draws on the trip
-(``Fleet.trip``), not on the id; the lane-change pass keeps ``run_list``'s order.
+scheduled or waiting vehicle keeps its id, so the release order and the waiting queue stay
+valid (the queue's copies of the leaders' ids are remapped with ``Fleet.after``). Results
+do not change: the passes visit lanes, not ids; dawdling draws on the trip (``Fleet.trip``),
+not on the id; the lane-change pass keeps ``run_list``'s order.
 """
 
 from __future__ import annotations
