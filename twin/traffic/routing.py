@@ -245,8 +245,6 @@ class Router:
             net = self.net
             n = net.n_links + net.n_nodes
             weight, keep = self._edges()
-            indptr = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(np.bincount(self._src[keep], minlength=n), out=indptr[1:])
             # A*'s bound: straight-line metres at the fastest chord speed of any link, a
             # little slower still, so that rounding never makes the bound inconsistent
             fast = self._chord_m > 0
@@ -255,7 +253,7 @@ class Router:
             )
             from_s, to_s = self._landmarks(weight, keep, exact_landmarks)
             self._csr = LinkGraph(
-                indptr,
+                _indptr(self._src[keep], n),
                 self._to[keep].astype(np.int32, copy=False),
                 weight[keep].astype(np.float64, copy=False),
                 self._link_node,
@@ -297,10 +295,10 @@ class Router:
             n = self.net.n_links + self.net.n_nodes
             src, to, w = self._src[keep], self._to[keep], base[keep]  # CSR order: src sorted
             back = np.argsort(to, kind="stable")  # the reversed graph, CSR by target
-            from_s = one_to_all_s(marks, _indptr(src, n), to, w).T * shrink
+            from_s = one_to_all_s(marks, _indptr(src, n), to, w)
             to_s = one_to_all_s(marks, _indptr(to, n), src[back].astype(np.int32), w[back])
             self._landmark_s = (
-                np.ascontiguousarray(from_s),
+                np.ascontiguousarray(from_s.T * shrink),
                 np.ascontiguousarray(to_s.T * shrink),
             )
             self._landmark_weight, self._landmark_keep = base.copy(), keep.copy()
