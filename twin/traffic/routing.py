@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -37,6 +36,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_THROUGH, TURN_U, RoadNet
+from twin.traffic.route_store import RouteCache, RouteSet, concat_ranges
 from twin.traffic.routing_kernel import LinkGraph, one_to_all_s, route_trips
 
 # Turn penalties, s, added to a movement's cost (judgement, not from a standard). They stand
@@ -70,23 +70,6 @@ LANDMARK_REFRESH_SEARCHES = 1000
 ASTAR_MAX_DESTS = 16
 ORIGIN_BATCH = 256  # reference: distinct origins per dijkstra call, ~12 B x batch x vertices
 CHUNKS_PER_THREAD = 4  # kernel: pieces of a batch of origins per Numba thread (load balance)
-
-
-@dataclass(frozen=True)
-class RouteSet:
-    """Routes of many trips, CSR: trip ``i`` drives ``links[offsets[i]:offsets[i + 1]]``."""
-
-    offsets: np.ndarray  # int64, len n_trips + 1
-    links: np.ndarray  # int32 link indices, in driving order
-    time_s: np.ndarray  # float64, route cost per trip (s); inf when not routed
-    ok: np.ndarray  # bool, False for unreachable trips and origin == destination
-
-    def __len__(self) -> int:
-        return len(self.ok)
-
-    def route(self, trip: int) -> np.ndarray:
-        """The links of one trip (empty when not routed)."""
-        return self.links[self.offsets[trip] : self.offsets[trip + 1]]
 
 
 class Router:
@@ -149,8 +132,8 @@ class Router:
         # the edge weights at free flow, below which the landmarks are not computed unless
         # exact (the traffic loop's routing times never fall below free flow)
         self._free_weight = self._edges(net.link_length_m / net.link_speed_mps)[0]
-        self._cache = _RouteCache()  # key origin node * n_nodes + destination node
-        self._link_cache = _RouteCache()  # key origin link * n_nodes + destination node
+        self._cache = RouteCache()  # key origin node * n_nodes + destination node
+        self._link_cache = RouteCache()  # key origin link * n_nodes + destination node
         self.cache_hits = 0
         self.cache_misses = 0
         self.set_link_times(
@@ -374,7 +357,7 @@ class Router:
         found, _ = self._lookup(self._link_cache, lk * self.net.n_nodes + d)
         return self._link_cache.gather(found)
 
-    def _lookup(self, cache: _RouteCache, keys: np.ndarray) -> tuple[np.ndarray, int]:
+    def _lookup(self, cache: RouteCache, keys: np.ndarray) -> tuple[np.ndarray, int]:
         """The entries of ``keys`` in ``cache`` (one of the router's two), routing the
         distinct keys not cached yet, and how many those were."""
         from_links = cache is self._link_cache
@@ -389,7 +372,7 @@ class Router:
                 self._route_kernel(cache, pairs, from_links)
         return cache.find(uniq)[inverse.ravel()], len(missing)
 
-    def _route_kernel(self, cache: _RouteCache, pairs: np.ndarray, from_links: bool) -> None:
+    def _route_kernel(self, cache: RouteCache, pairs: np.ndarray, from_links: bool) -> None:
         """Route (origin, dest) pairs (distinct; origins are nodes, or links with
         ``from_links``) with the kernel into ``cache``; the reference takes the tied ones."""
         net = self.net
@@ -417,7 +400,7 @@ class Router:
         cache.add(keys[keep], kept_offsets, links[concat_ranges(starts, ends)], time_s[keep])
         self._route_scipy(cache, pairs[tied], from_links)
 
-    def _route_scipy(self, cache: _RouteCache, pairs: np.ndarray, from_links: bool) -> None:
+    def _route_scipy(self, cache: RouteCache, pairs: np.ndarray, from_links: bool) -> None:
         """:meth:`_route_kernel` by :func:`scipy.sparse.csgraph.dijkstra` (the reference),
         batch by batch of distinct origins."""
         order = np.argsort(pairs[:, 0], kind="stable")
@@ -484,92 +467,8 @@ class Router:
         return offsets, links, best_time
 
 
-class _RouteCache:
-    """Routes by integer key, stored CSR in arrays that grow by doubling; keys sorted for
-    vectorised look-ups. A route is stored once however often it is asked for."""
-
-    def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
-        self._keys = np.zeros(0, dtype=np.int64)  # sorted
-        self._key_entry = np.zeros(0, dtype=np.int64)  # the entry of each key
-        self._start = np.zeros(0, dtype=np.int64)  # entry -> first link in _links
-        self._length = np.zeros(0, dtype=np.int64)  # entry -> number of links
-        self._time_s = np.zeros(0, dtype=np.float64)  # entry -> route time (inf: no route)
-        self._links = np.zeros(0, dtype=np.int32)
-        self._n_entries = 0
-        self._n_links = 0
-
-    def __len__(self) -> int:
-        return self._n_entries
-
-    def find(self, keys: np.ndarray) -> np.ndarray:
-        """The entry of each key (int64), -1 where not cached."""
-        if not len(self._keys):
-            return np.full(len(keys), -1, dtype=np.int64)
-        pos = np.searchsorted(self._keys, keys)
-        hit = pos < len(self._keys)
-        hit[hit] = self._keys[pos[hit]] == keys[hit]
-        return np.where(hit, self._key_entry[np.minimum(pos, len(self._keys) - 1)], -1)
-
-    def add(
-        self, keys: np.ndarray, offsets: np.ndarray, links: np.ndarray, time_s: np.ndarray
-    ) -> None:
-        """Store the routes of ``keys`` (distinct, none cached yet): CSR ``offsets`` into
-        ``links``, and their times (s)."""
-        n, m = len(keys), len(links)
-        e0, l0 = self._n_entries, self._n_links
-        self._start = _grown(self._start, e0 + n)
-        self._length = _grown(self._length, e0 + n)
-        self._time_s = _grown(self._time_s, e0 + n)
-        self._links = _grown(self._links, l0 + m)
-        self._start[e0 : e0 + n] = l0 + offsets[:-1]
-        self._length[e0 : e0 + n] = np.diff(offsets)
-        self._time_s[e0 : e0 + n] = time_s
-        self._links[l0 : l0 + m] = links
-        self._n_entries, self._n_links = e0 + n, l0 + m
-        order = np.argsort(keys)
-        pos = np.searchsorted(self._keys, keys[order])
-        self._keys = np.insert(self._keys, pos, keys[order])
-        self._key_entry = np.insert(self._key_entry, pos, e0 + order)
-
-    def gather(self, entries: np.ndarray) -> RouteSet:
-        """The routes of ``entries`` (-1: no route, as origin == destination), in order."""
-        has = entries >= 0
-        safe = np.where(has, entries, 0)
-        if not self._n_entries:  # nothing stored: no routes
-            start = length = np.zeros(len(entries), dtype=np.int64)
-            time_s = np.full(len(entries), np.inf)
-        else:
-            start = self._start[safe]
-            length = np.where(has, self._length[safe], 0)
-            time_s = np.where(has, self._time_s[safe], np.inf)
-        offsets = np.zeros(len(entries) + 1, dtype=np.int64)
-        np.cumsum(length, out=offsets[1:])
-        links = self._links[concat_ranges(start, start + length)]
-        return RouteSet(offsets, links, time_s, np.isfinite(time_s))
-
-
-def _grown(a: np.ndarray, size: int) -> np.ndarray:
-    """``a`` itself if it holds ``size`` items, else a copy at least twice as long."""
-    if size <= len(a):
-        return a
-    out = np.empty(max(size, 2 * len(a), 64), dtype=a.dtype)
-    out[: len(a)] = a
-    return out
-
-
 def _indptr(sources: np.ndarray, n: int) -> np.ndarray:
     """CSR row pointers (int64) of edges sorted by source vertex, over ``n`` vertices."""
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(sources, minlength=n), out=indptr[1:])
     return indptr
-
-
-def concat_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(s, e)`` for each (s, e) pair, vectorised."""
-    lengths = ends - starts
-    total = int(lengths.sum())
-    shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    return np.arange(total, dtype=np.int64) + shift

@@ -22,7 +22,7 @@ from numba import njit
 import twin._jitcache  # noqa: F401  (Numba cache locator; before any @njit runs)
 from twin.network.road import RoadNet
 from twin.traffic.kernel_math import NO_REFCOUNT
-from twin.traffic.routing import concat_ranges
+from twin.traffic.route_store import concat_ranges
 from twin.traffic.state import GREEN, RED, YELLOW
 
 YELLOW_S = 3.0  # s, ITE: 3-6 s for 30-60 km/h approaches; SUMO's netconvert default is 3-4 s

@@ -28,7 +28,8 @@ from twin.traffic import kernel
 from twin.traffic.demand import Trips
 from twin.traffic.junctions import GapParams
 from twin.traffic.renumber import renumber
-from twin.traffic.routing import Router, RouteSet, concat_ranges
+from twin.traffic.route_store import concat_ranges
+from twin.traffic.routing import Router, RouteSet
 from twin.traffic.signals import SignalPlans, run_signals, webster_plans
 from twin.traffic.state import (
     ARRIVED,
