@@ -61,12 +61,13 @@ TURN_PENALTY_S: tuple[float, ...] = tuple(
 N_LANDMARKS = 16
 #: searches of one routing call from which the landmarks are computed again on the current
 #: link times (times that grew since they were computed keep them valid but looser); a
-#: refresh costs about what 1,000 A* searches do on Columbus (0.26 s, 49,000 vertices)
+#: refresh costs about what 600 A* searches do on Columbus (0.19 s on one thread, 49,000
+#: vertices)
 LANDMARK_REFRESH_SEARCHES = 1000
 #: an origin with at most this many destinations gets one A* search per destination, one
 #: with more a single Dijkstra search until all are decided: on Columbus an A* touches
 #: ~1,700-2,400 vertices, a Dijkstra ~10,000-26,000 (measured at free flow and in the
-#: afternoon's jam; splitting up to 16 routed re-routing calls 1.6-2.8x faster)
+#: afternoon's jam; splitting up to 16 routed re-routing calls 1.7-2.6x faster)
 ASTAR_MAX_DESTS = 16
 ORIGIN_BATCH = 256  # reference: distinct origins per dijkstra call, ~12 B x batch x vertices
 CHUNKS_PER_THREAD = 4  # kernel: pieces of a batch of origins per Numba thread (load balance)
