@@ -120,7 +120,7 @@ class TrafficComponent:
             params=params,
             signal_timing=cfg.signal_timing,
         )
-        bad = int((~self.sim.routes.ok).sum())
+        bad = int((~self.sim.routable).sum())
         if bad:
             log.warning(
                 "%d of %d trips have no route and are skipped, e.g. (trip, from OSM "

@@ -485,7 +485,9 @@ def move(
     return arrivals, updates
 
 
-@njit(cache=True)  # reference counting on: the sort in occupied_lanes compiles only so here
+# nogil: the routes of later trips are computed beside it (twin.traffic.prefetch); reference
+# counting on: the sort in occupied_lanes compiles only so here
+@njit(cache=True, nogil=True)
 def run_steps(
     net: NetArrays,
     fl: Fleet,

@@ -27,13 +27,14 @@ A trip whose origin equals its destination has no link to drive: it is not route
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterable, Sequence
 
 import numba
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import connected_components, dijkstra
 
 from twin.network.road import TURN_LEFT, TURN_RIGHT, TURN_THROUGH, TURN_U, RoadNet
 from twin.traffic.route_store import RouteCache, RouteSet, concat_ranges
@@ -304,6 +305,44 @@ class Router:
         order = np.lexsort((-np.hypot(dx, dy), sector))  # by sector, farthest first
         first = order[np.r_[True, sector[order][1:] != sector[order][:-1]]]
         return links[first]
+
+    def frozen_copy(self) -> Router:
+        """A router with this one's link times, closures, graphs and landmarks (those built
+        so far; later ones each builds for itself), that later changes to either never reach
+        (for routing in another thread); its cache starts empty."""
+        twin_router = copy.copy(self)
+        twin_router._link_time_s = self._link_time_s.copy()
+        twin_router._closed = self._closed.copy()
+        twin_router._cache, twin_router._link_cache = RouteCache(), RouteCache()
+        twin_router.cache_hits = twin_router.cache_misses = 0
+        return twin_router
+
+    def surely_routable(self, origins: np.ndarray, dests: np.ndarray) -> np.ndarray:
+        """True for each trip (node indices) known to have a route without searching: origin
+        and destination differ, and the origin has an out-link and the destination an
+        in-link in the largest strongly connected part of the open link graph. False says
+        nothing (route to find out)."""
+        net = self.net
+        n_links = net.n_links
+        _, keep = self._edges()
+        keep[net.n_movements :] = False  # link vertices only
+        graph = csr_matrix(
+            (np.ones(int(keep.sum()), dtype=np.int8), (self._src[keep], self._to[keep])),
+            shape=(n_links, n_links),
+        )
+        _, label = connected_components(graph, directed=True, connection="strong")
+        open_link = ~self._closed
+        big = label == np.bincount(label[open_link]).argmax() if open_link.any() else open_link
+        big &= open_link
+
+        def any_in(offsets: np.ndarray, links: np.ndarray) -> np.ndarray:
+            hits = np.concatenate([[0], np.cumsum(big[links])])
+            return hits[offsets[1:]] > hits[offsets[:-1]]
+
+        o, d = np.asarray(origins), np.asarray(dests)
+        out_ok = any_in(net.node_out_offsets, net.node_out_links)
+        in_ok = any_in(net.node_in_offsets, net.node_in_links)
+        return (o != d) & out_ok[o] & in_ok[d]
 
     # -- queries -----------------------------------------------------------------------------
 

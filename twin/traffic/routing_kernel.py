@@ -360,7 +360,7 @@ def _route_origin(
         ws.heap_pos[v] = NOT_REACHED
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def route_trips(sources, trip_start, dest, g: LinkGraph, n_chunks: int):
     """Routes of trips grouped by search: search ``i`` starts at vertex ``sources[i]`` and its
     trips are ``trip_start[i]:trip_start[i + 1]``, ending at nodes ``dest`` (a source may

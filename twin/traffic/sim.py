@@ -2,8 +2,10 @@
 
 Usable on its own (tests, benchmarks, the Gymnasium environments later) or as the traffic
 component of a CityModel, which calls :meth:`TrafficSim.step` from its clock. Every trip gets
-one vehicle and a fastest route at the start; trips with no route are reported (count and
-examples) and never driven. Each step: release the trips now due into the waiting queue,
+one vehicle and a fastest route: at the start, or, for a large trip table, computed ahead
+in departure order by a second thread while the loop runs (the same routes,
+:mod:`twin.traffic.prefetch`); trips with no route are known at the start, reported (count
+and examples) and never driven. Each step: release the trips now due into the waiting queue,
 run the vehicle kernel, then advance the signals.
 
 Trip chaining (``Trips.after_trip_id``, ``Trips.min_dwell_s``): a trip that follows another
@@ -27,6 +29,7 @@ from twin.rng import stream
 from twin.traffic import kernel
 from twin.traffic.demand import Trips
 from twin.traffic.junctions import GapParams
+from twin.traffic.prefetch import BLOCK_TRIPS, RoutePrefetch, can_prefetch
 from twin.traffic.renumber import renumber
 from twin.traffic.route_store import concat_ranges
 from twin.traffic.routing import Router, RouteSet
@@ -163,6 +166,7 @@ class TrafficSim:
         signal_timing: str = "capacity",
         renumber_every_steps: int | None = None,
         renumber_min_running: int | None = None,
+        prefetch_routes: bool = True,
     ) -> None:
         self.net = net
         self.trips = trips
@@ -171,11 +175,24 @@ class TrafficSim:
         self.gaps = gaps or GapParams()
         self.arrays = net_arrays(net, self.gaps)
         self.router = router or Router(net)
-        routes = self.router.routes(trips.origin_node, trips.dest_node)
-        self.routes = routes
+        # trips surely routable go to a thread that routes them in departure order while the
+        # loop runs (the same routes: routing.py's frozen copy); the others are routed here
+        later = np.zeros(len(trips), dtype=bool)
+        if prefetch_routes and not (plans is None and signal_timing == "demand"):
+            later = self._routes_later(trips)
+        now = np.flatnonzero(~later)
+        first = self.router.routes(trips.origin_node[now], trips.dest_node[now])
+        n_links = np.zeros(len(trips), dtype=np.int64)
+        n_links[now] = np.diff(first.offsets)
+        offsets = np.zeros(len(trips) + 1, dtype=np.int64)
+        np.cumsum(n_links, out=offsets[1:])
+        self._route_parts: list[tuple[np.ndarray, RouteSet]] = [(now, first)]
+        self._routes: RouteSet | None = None
+        self._routable = later.copy()
+        self._routable[now] = first.ok
         self.fleet = new_fleet(
-            routes.offsets,
-            routes.links,
+            offsets,
+            first.links,
             trips.depart_s,
             int(self.arrays.link_lane_offset[-1]),
             lane_links(self.arrays),
@@ -183,15 +200,20 @@ class TrafficSim:
             min_dwell_s=trips.min_dwell_s,
             speed_factor=speed_factors(len(trips), self.params.speed_dev, seed),
         )
+        self.fleet.state[later] = SCHEDULED  # routes to come
         self.route_length_m = np.add.reduceat(
-            np.append(net.link_length_m[routes.links], 0.0), routes.offsets[:-1]
-        ) * (np.diff(routes.offsets) > 0)
+            np.append(net.link_length_m[first.links], 0.0), offsets[:-1]
+        ) * (n_links > 0)
         if plans is None:
-            flows = peak_hour_flows_vph(routes, trips.depart_s, net.n_links)
+            flows = (
+                peak_hour_flows_vph(first, trips.depart_s, net.n_links)
+                if signal_timing == "demand"
+                else None
+            )
             plans = webster_plans(
                 net,
                 stream(seed, "signal-offsets"),
-                approach_flow_vph=flows if signal_timing == "demand" else None,
+                approach_flow_vph=flows,
             )
         self.plans = plans
         run_signals(self.plans, self.arrays.mov_state, 0.0)
@@ -232,6 +254,109 @@ class TrafficSim:
         self.by_trip = TripView(self)  # read the fleet by trip
         self._renumbered_at = 0
         self._bin_start_s = self.t_s
+        self._prefetch: RoutePrefetch | None = None
+        self._next_block = 0
+        if later.any():
+            pending = np.flatnonzero(later)
+            pending = pending[np.argsort(trips.depart_s[pending], kind="stable")]
+            self._prefetch = RoutePrefetch(
+                self.router.frozen_copy().routes, trips.origin_node, trips.dest_node, pending
+            )
+
+    # -- routes computed ahead -----------------------------------------------------------------
+
+    def _routes_later(self, trips: Trips) -> np.ndarray:
+        """The trips to route in the background: those surely routable, when there are at
+        least a block of them and Numba's threading layer allows it; else none."""
+        none = np.zeros(len(trips), dtype=bool)
+        if len(trips) < BLOCK_TRIPS:
+            return none
+        if not can_prefetch():
+            return none
+        later = self.router.surely_routable(trips.origin_node, trips.dest_node)
+        return later if later.sum() >= BLOCK_TRIPS else none
+
+    def _next_block_s(self) -> float:
+        """The planned departure of the first trip of the next block not taken (inf: none)."""
+        pf = self._prefetch
+        if pf is None or self._next_block >= pf.n_blocks:
+            return np.inf
+        return float(self.trips.depart_s[pf.trips[pf.bounds[self._next_block]]])
+
+    def _take_routes(self, until_s: float) -> None:
+        """Install the routes of every block whose first trip sets out at ``until_s`` or
+        earlier (waiting for the thread where it is behind); all of them for inf."""
+        pf = self._prefetch
+        while pf is not None and self._next_block < pf.n_blocks and self._next_block_s() <= until_s:
+            k = self._next_block
+            block = pf.trips[pf.bounds[k] : pf.bounds[k + 1]]
+            found = pf.take(k)
+            if not found.ok.all():  # surely_routable said they were
+                raise RuntimeError(f"trips {block[~found.ok][:5]} found no route after all")
+            self._install_routes(block, found)
+            self._route_parts.append((block, found))
+            self._next_block += 1
+        if pf is not None and self._next_block >= pf.n_blocks:
+            self._prefetch = None
+
+    def _install_routes(self, trips: np.ndarray, found: RouteSet) -> None:
+        """Give the vehicles of ``trips`` (not yet released) their first routes ``found``."""
+        fl = self.fleet
+        vehicles = self.vehicle_of_trip[trips]
+        base, total = self._routes_used, len(found.links)
+        self._routes_used += total
+        if self._routes_used > len(fl.route_links):  # grow the route store geometrically
+            grown = np.zeros(max(self._routes_used, 2 * len(fl.route_links)), dtype=np.int32)
+            grown[:base] = fl.route_links[:base]
+            self.fleet = fl = fl._replace(route_links=grown)
+        fl.route_links[base : self._routes_used] = found.links
+        fl.route_start[vehicles] = base + found.offsets[:-1]
+        fl.route_end[vehicles] = base + found.offsets[1:]
+        self.route_length_m[vehicles] = np.add.reduceat(
+            np.append(self.net.link_length_m[found.links], 0.0), found.offsets[:-1]
+        )
+
+    def finish_routes(self) -> None:
+        """Install every route still being computed ahead (waits for the thread)."""
+        self._take_routes(np.inf)
+
+    def close(self) -> None:
+        """Stop routing ahead (a simulation given up early); later steps still work."""
+        if self._prefetch is not None:
+            self.finish_routes()
+
+    def __del__(self) -> None:
+        pf = getattr(self, "_prefetch", None)
+        if pf is not None:
+            pf._stop = True
+
+    @property
+    def routable(self) -> np.ndarray:
+        """Whether each trip has a route (known from the start), read-only."""
+        view = self._routable.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def routes(self) -> RouteSet:
+        """Every trip's first route (before any re-routing), in trip order."""
+        if self._routes is None or self._prefetch is not None:
+            self.finish_routes()
+            trips = np.concatenate([t for t, _ in self._route_parts])
+            sets = [r for _, r in self._route_parts]
+            n_links = np.zeros(len(self.trips), dtype=np.int64)
+            n_links[trips] = np.concatenate([np.diff(r.offsets) for r in sets])
+            offsets = np.zeros(len(self.trips) + 1, dtype=np.int64)
+            np.cumsum(n_links, out=offsets[1:])
+            links = np.empty(offsets[-1], dtype=np.int32)
+            time_s = np.full(len(self.trips), np.inf)
+            ok = np.zeros(len(self.trips), dtype=bool)
+            for t, r in self._route_parts:
+                if len(t):
+                    links[concat_ranges(offsets[t], offsets[t + 1])] = r.links
+                    time_s[t], ok[t] = r.time_s, r.ok
+            self._routes = RouteSet(offsets, links, time_s, ok)
+        return self._routes
 
     # -- stepping ----------------------------------------------------------------------------
 
@@ -285,10 +410,19 @@ class TrafficSim:
         )
 
     def _kernel_steps(self, n_steps: int) -> None:
-        self._n_waiting, self._next_due, updates = kernel.run_steps(*self.run_steps_args(n_steps))
-        self.updates += updates
-        self.step_no += n_steps
-        self.t_s += n_steps * self.dt_s
+        while n_steps > 0:
+            # up to the step that would release the next block's first trip, then its routes
+            ahead_s = self._next_block_s() - self.t_s
+            due = n_steps if ahead_s == np.inf else int(np.ceil(ahead_s / self.dt_s - 1e-9))
+            if due <= 0:
+                self._take_routes(self.t_s + 0.5 * self.dt_s)
+                continue
+            chunk = min(n_steps, due)
+            self._n_waiting, self._next_due, updates = kernel.run_steps(*self.run_steps_args(chunk))
+            self.updates += updates
+            self.step_no += chunk
+            self.t_s += chunk * self.dt_s
+            n_steps -= chunk
 
     def step(self) -> None:
         """Advance by one time step ``dt_s``."""
@@ -340,6 +474,7 @@ class TrafficSim:
         ``until_s`` that are still scheduled and whose route is now more than
         DEPARTURE_SLOWDOWN times slower than at free flow (as drivers who check the traffic
         before they leave); returns how many got a new route. Closed links stay closed."""
+        self._take_routes(until_s)
         fl = self.fleet
         order = self._order[self._next_due :]
         due = order[: int(np.searchsorted(fl.depart_plan_s[order], until_s, side="left"))]
@@ -362,6 +497,7 @@ class TrafficSim:
         """Vehicles not yet arrived whose route ahead (after the link they are on, or
         from the start for those not yet on the network) uses any of ``links``; a vehicle on
         one of ``links`` is left out (caught inside a closure, it drives out on its route)."""
+        self.finish_routes()
         fl = self.fleet
         hit = np.zeros(self.net.n_links, dtype=bool)
         hit[np.asarray(links, dtype=np.int64)] = True
@@ -423,6 +559,8 @@ class TrafficSim:
         """Give ``vehicles`` the routes ``pieces`` (appended to the route store)."""
         if len(vehicles) == 0:
             return
+        if self._prefetch is not None:  # their first routes in first, never over these
+            self._take_routes(float(self.fleet.depart_plan_s[vehicles].max()))
         fl = self.fleet
         lengths = np.array([len(p) for p in pieces], dtype=np.int64)
         base = self._routes_used
@@ -494,7 +632,7 @@ class TrafficSim:
 
     def unroutable_examples(self, k: int = 5) -> list[tuple[int, int, int]]:
         """Up to ``k`` (trip id, origin OSM node, destination OSM node) with no route."""
-        bad = np.flatnonzero(~self.routes.ok)[:k]
+        bad = np.flatnonzero(~self._routable)[:k]
         osm = self.net.node_osmid
         return [
             (
@@ -512,6 +650,7 @@ class TrafficSim:
 
     def trip_table(self) -> pd.DataFrame:
         """One row per trip: timing, route, time loss, waiting, stops, teleports, status."""
+        self.finish_routes()
         fl = self._in_trip_order()
         return pd.DataFrame(
             {
