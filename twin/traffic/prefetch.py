@@ -10,6 +10,8 @@ for it when the thread is behind), so results do not depend on the thread's timi
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Callable
 
@@ -23,6 +25,9 @@ from twin.traffic.route_store import RouteSet
 #: so that the loop soon has its first routes
 BLOCK_TRIPS = 512
 FIRST_BLOCK_TRIPS = 32
+#: the thread's scheduling priority (Unix nice, 19 the lowest): where the loop and the power
+#: flow's thread keep both cores busy, routing ahead must not take their time
+NICE = 19
 
 
 def can_prefetch() -> bool:
@@ -73,6 +78,10 @@ class RoutePrefetch:
 
     def _work(self) -> None:
         numba.set_num_threads(1)  # this thread's kernels on one core; the loop has the other
+        # the leftover CPU time: never slow the loop or the power flow's thread (where the
+        # platform has no per-thread priority, the ordinary one)
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
         for k in range(self.n_blocks):
             if self._stop:
                 return
