@@ -201,9 +201,7 @@ class TrafficSim:
             speed_factor=speed_factors(len(trips), self.params.speed_dev, seed),
         )
         self.fleet.state[later] = SCHEDULED  # routes to come
-        self.route_length_m = np.add.reduceat(
-            np.append(net.link_length_m[first.links], 0.0), offsets[:-1]
-        ) * (n_links > 0)
+        self.route_length_m = _route_lengths_m(offsets, first.links, net.link_length_m)
         if plans is None:
             flows = (
                 peak_hour_flows_vph(first, trips.depart_s, net.n_links)
@@ -312,8 +310,8 @@ class TrafficSim:
         fl.route_links[base : self._routes_used] = found.links
         fl.route_start[vehicles] = base + found.offsets[:-1]
         fl.route_end[vehicles] = base + found.offsets[1:]
-        self.route_length_m[vehicles] = np.add.reduceat(
-            np.append(self.net.link_length_m[found.links], 0.0), found.offsets[:-1]
+        self.route_length_m[vehicles] = _route_lengths_m(
+            found.offsets, found.links, self.net.link_length_m
         )
 
     def finish_routes(self) -> None:
@@ -738,6 +736,15 @@ class TrafficSim:
             arr[:] = 0
         self._bin_start_s = self.t_s
         return frame[(frame["flow_vph"] > 0) | (frame["density_veh_per_km"] > 0)]
+
+
+def _route_lengths_m(offsets: np.ndarray, links: np.ndarray, link_length_m) -> np.ndarray:
+    """Each CSR route's length (m), its links added in order (bincount: the same sums
+    wherever the routes lie in memory, unlike numpy's SIMD reductions)."""
+    n = len(offsets) - 1
+    trip = np.repeat(np.arange(n), np.diff(offsets))
+    weights = link_length_m[links].astype(np.float64)
+    return np.bincount(trip, weights=weights, minlength=n).astype(np.float64, copy=False)
 
 
 def _sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
