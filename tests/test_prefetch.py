@@ -88,8 +88,13 @@ def test_a_run_given_up_early_stops_the_thread(roadnet):
     sim = TrafficSim(net, _demand(net, 2000), seed=5, start_s=START_S)
     sim.advance(10)
     sim.close()
-    assert sim._prefetch is None
-    assert sim.trip_table()["route_length_m"].gt(0).all()
+    assert not sim._prefetch._thread.is_alive()
+    sim.advance(600)  # the blocks left are routed as they fall due
+    table = sim.trip_table()
+    assert table["route_length_m"].gt(0).all()
+    up_front = TrafficSim(net, sim.trips, seed=5, start_s=START_S, prefetch_routes=False)
+    up_front.advance(610)
+    pd.testing.assert_frame_equal(table, up_front.trip_table())
 
 
 def test_surely_routable_trips_have_routes(roadnet):
@@ -112,9 +117,31 @@ def test_an_error_in_the_thread_reaches_the_loop():
     def route(origins, dests):
         raise ValueError("boom")
 
-    pf = RoutePrefetch(
-        route, np.zeros(10, dtype=np.int64), np.ones(10, dtype=np.int64), np.arange(10)
-    )
+    def route_here(origins, dests):
+        raise AssertionError("the thread had started this block")
+
+    o, d = np.zeros(100, dtype=np.int64), np.ones(100, dtype=np.int64)
+    pf = RoutePrefetch(route, route_here, o, d, np.arange(100))
+    pf._thread.join()
     with pytest.raises(RuntimeError, match="routing ahead") as info:
         pf.take(0)
     assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_blocks_are_shared_between_the_two_threads_and_taken_in_order():
+    """Whoever routes a block, each is routed once and handed over once, in order."""
+    calls = {"ahead": [], "here": []}
+
+    def router(who):
+        def route(origins, dests):
+            calls[who].append(int(origins[0]))
+            return origins * 10  # stands for a block's routes
+
+        return route
+
+    trips = np.arange(3000)
+    pf = RoutePrefetch(router("ahead"), router("here"), trips, trips, trips)
+    got = [pf.take(k) for k in range(pf.n_blocks)]
+    np.testing.assert_array_equal(np.concatenate(got), trips * 10)
+    starts = sorted(calls["ahead"] + calls["here"])
+    assert starts == pf.bounds[:-1]

@@ -52,19 +52,24 @@ def block_bounds(n: int, first: int = FIRST_BLOCK_TRIPS, most: int = BLOCK_TRIPS
 
 
 class RoutePrefetch:
-    """Routes of ``trips`` (indices into the trip table, in departure order) computed by
-    ``route`` (origins, dests of a block) in a daemon thread, block by block."""
+    """Routes of ``trips`` (indices into the trip table, in departure order), block by block:
+    a daemon thread routes the blocks in order with ``route_ahead``; a block the caller needs
+    before the thread has started it, the caller routes itself with ``route_here`` (two
+    routers that give the same routes, each used by one thread only)."""
 
     def __init__(
         self,
-        route: Callable[[np.ndarray, np.ndarray], RouteSet],
+        route_ahead: Callable[[np.ndarray, np.ndarray], RouteSet],
+        route_here: Callable[[np.ndarray, np.ndarray], RouteSet],
         origins: np.ndarray,
         dests: np.ndarray,
         trips: np.ndarray,
     ) -> None:
         self.trips = trips
         self.bounds = block_bounds(len(trips))
-        self._route, self._origins, self._dests = route, origins, dests
+        self._route_ahead, self._route_here = route_ahead, route_here
+        self._origins, self._dests = origins, dests
+        self._claimed = 0  # blocks before this one are being routed or done
         self._done: dict[int, RouteSet] = {}
         self._error: BaseException | None = None
         self._stop = False
@@ -76,18 +81,25 @@ class RoutePrefetch:
     def n_blocks(self) -> int:
         return len(self.bounds) - 1
 
+    def _block(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        block = self.trips[self.bounds[k] : self.bounds[k + 1]]
+        return self._origins[block], self._dests[block]
+
     def _work(self) -> None:
         numba.set_num_threads(1)  # this thread's kernels on one core; the loop has the other
         # the leftover CPU time: never slow the loop or the power flow's thread (where the
         # platform has no per-thread priority, the ordinary one)
         with contextlib.suppress(AttributeError, OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
-        for k in range(self.n_blocks):
-            if self._stop:
-                return
-            block = self.trips[self.bounds[k] : self.bounds[k + 1]]
+        while True:
+            with self._cv:
+                if self._stop or self._claimed >= self.n_blocks:
+                    self._cv.notify_all()
+                    return
+                k = self._claimed
+                self._claimed += 1
             try:
-                routes = self._route(self._origins[block], self._dests[block])
+                routes = self._route_ahead(*self._block(k))
             except BaseException as exc:  # handed to the caller of take()
                 with self._cv:
                     self._error = exc
@@ -98,16 +110,37 @@ class RoutePrefetch:
                 self._cv.notify_all()
 
     def take(self, k: int) -> RouteSet:
-        """Block ``k``'s routes (the trips ``trips[bounds[k]:bounds[k + 1]]``), waiting for
-        the thread where it has not routed them yet; each block is taken once."""
-        with self._cv:
-            while k not in self._done and self._error is None:
-                self._cv.wait()
-            if self._error is not None:
-                raise RuntimeError("routing ahead of the traffic loop failed") from self._error
-            return self._done.pop(k)
+        """Block ``k``'s routes (the trips ``trips[bounds[k]:bounds[k + 1]]``), each block
+        taken once: the thread's, or routed here where the thread has not started it; while
+        the thread routes block ``k``, this thread routes the next blocks nobody started."""
+        while True:
+            with self._cv:
+                if self._error is not None:
+                    raise RuntimeError("routing ahead of the traffic loop failed") from (
+                        self._error
+                    )
+                if k in self._done:
+                    return self._done.pop(k)
+                if k >= self._claimed:  # not started: route it here (the thread skips it)
+                    j = k
+                    self._claimed = k + 1
+                elif self._claimed < self.n_blocks and self._thread.is_alive():
+                    j = self._claimed  # help with the next one rather than wait
+                    self._claimed += 1
+                elif self._thread.is_alive():
+                    self._cv.wait()
+                    continue
+                else:  # the thread ends only between blocks: it cannot have left k undone
+                    raise RuntimeError(f"routes of block {k} lost (a fault in twin)")
+            routes = self._route_here(*self._block(j))
+            if j == k:
+                return routes
+            with self._cv:
+                self._done[j] = routes
 
     def close(self) -> None:
-        """Stop the thread after its current block."""
-        self._stop = True
+        """Stop the thread after its current block (:meth:`take` then routes the blocks
+        left in the caller's thread)."""
+        with self._cv:
+            self._stop = True
         self._thread.join()

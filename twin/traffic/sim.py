@@ -257,8 +257,13 @@ class TrafficSim:
         if later.any():
             pending = np.flatnonzero(later)
             pending = pending[np.argsort(trips.depart_s[pending], kind="stable")]
+            self.router.kernel_graph()  # built once, read by both copies
             self._prefetch = RoutePrefetch(
-                self.router.frozen_copy().routes, trips.origin_node, trips.dest_node, pending
+                self.router.frozen_copy().routes,
+                self.router.frozen_copy().routes,
+                trips.origin_node,
+                trips.dest_node,
+                pending,
             )
 
     # -- routes computed ahead -----------------------------------------------------------------
@@ -319,9 +324,10 @@ class TrafficSim:
         self._take_routes(np.inf)
 
     def close(self) -> None:
-        """Stop routing ahead (a simulation given up early); later steps still work."""
+        """Stop routing ahead (a simulation given up early); later steps still work, routing
+        what they need as they go."""
         if self._prefetch is not None:
-            self.finish_routes()
+            self._prefetch.close()
 
     def __del__(self) -> None:
         pf = getattr(self, "_prefetch", None)
