@@ -32,8 +32,12 @@ the targets below.
   own ``<performance>`` figures; per-trip figures come from its tripinfo output.
 - **twin** runs :class:`twin.traffic.sim.TrafficSim` (default fixed-time Webster signal
   plans) on the same trips, after a warm-up run that loads the compiled kernels. ``setup``
-  (routing, fleet, signal plans) and the simulation ``loop`` are timed apart; vehicle-updates
-  come from ``sim.updates``, per-trip figures from ``sim.trip_table()``.
+  (fleet, signal plans, the landmarks' tables; routing of the trips not known to be
+  routable) and the simulation ``loop`` are timed apart; most trips are routed during the
+  loop by a second thread (:mod:`twin.traffic.prefetch`; the loop waits for, or routes itself,
+  a block not ready when its first trip is due), so twin's whole run uses two cores where
+  SUMO uses one. Vehicle-updates come from ``sim.updates``, per-trip figures from
+  ``sim.trip_table()``.
 
 Both run until every trip has finished or ``--cap-h`` simulated hours after ``--start-h``.
 
