@@ -145,3 +145,22 @@ def test_blocks_are_shared_between_the_two_threads_and_taken_in_order():
     np.testing.assert_array_equal(np.concatenate(got), trips * 10)
     starts = sorted(calls["ahead"] + calls["here"])
     assert starts == pf.bounds[:-1]
+
+
+def test_a_stand_in_router_routes_everything_up_front(roadnet):
+    """A router of the user's own (only ``routes``, as the kernel benchmark's) is asked for
+    every route at the start, however many trips there are."""
+    net = roadnet("baltimore")
+
+    class Mine:
+        def __init__(self) -> None:
+            self.inner = Router(net)
+
+        def routes(self, origins, dests):
+            return self.inner.routes(origins, dests)
+
+    trips = _demand(net, 1000)
+    sim = TrafficSim(net, trips, seed=5, start_s=START_S, router=Mine())  # type: ignore[arg-type]
+    assert sim._prefetch is None
+    sim.advance(300)
+    assert sim.counts().running > 0

@@ -270,9 +270,10 @@ class TrafficSim:
 
     def _routes_later(self, trips: Trips) -> np.ndarray:
         """The trips to route in the background: those surely routable, when there are at
-        least a block of them and Numba's threading layer allows it; else none."""
+        least a block of them, the router is twin's own (a stand-in routes everything up
+        front) and Numba's threading layer allows it; else none."""
         none = np.zeros(len(trips), dtype=bool)
-        if len(trips) < BLOCK_TRIPS:
+        if len(trips) < BLOCK_TRIPS or not isinstance(self.router, Router):
             return none
         if not can_prefetch():
             return none
