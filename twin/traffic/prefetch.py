@@ -4,8 +4,11 @@ departure order by a background thread while the traffic loop runs on the other 
 The thread routes with a frozen copy of the router (:meth:`Router.frozen_copy`), so what
 the loop does to its own router (new link times, closures) never reaches these routes: they
 are the routes the trips would have got up front, link for link. The traffic simulation takes
-each block of routes before the first of its trips is due (:meth:`RoutePrefetch.take` waits
-for it when the thread is behind), so results do not depend on the thread's timing.
+each block of routes before the first of its trips is due; where the thread has not started
+that block the loop's thread routes it itself with a second frozen copy, and while the thread
+is on it, the loop's thread routes the next block nobody started
+(:meth:`RoutePrefetch.take`). Which thread routed a block changes nothing in it, so results
+do not depend on the threads' timing.
 """
 
 from __future__ import annotations
