@@ -31,8 +31,8 @@ def _demand(net, n_trips: int, seed: int = 5):
     )
 
 
-def _run(net, trips, prefetch: bool, steps: int = 2400, block: int = 300, each=None):
-    sim = TrafficSim(net, trips, seed=5, start_s=START_S, prefetch_routes=prefetch)
+def _run(net, trips, prefetch: bool, steps: int = 2400, block: int = 300, each=None, **kw):
+    sim = TrafficSim(net, trips, seed=5, start_s=START_S, prefetch_routes=prefetch, **kw)
     while sim.step_no < steps:
         sim.advance(block)
         if each is not None:
@@ -80,6 +80,18 @@ def test_departures_rerouted_on_live_times_and_closures_match_up_front(roadnet):
     ahead = _run(net, trips, True, each=live)
     up_front = _run(net, trips, False, each=live)
     assert ahead.routed_at_departure == up_front.routed_at_departure > 0
+    pd.testing.assert_frame_equal(ahead.trip_table(), up_front.trip_table())
+
+
+def test_routes_computed_ahead_reach_renumbered_vehicles(roadnet):
+    """With the running fleet renumbered every 50 steps while routes are still coming in
+    (running vehicles trade ids; the scheduled ones, which get the routes, keep theirs), the
+    run is the same as with every route up front."""
+    net = roadnet("baltimore")
+    trips = _demand(net, 3000, seed=7)
+    kw = {"renumber_every_steps": 50, "renumber_min_running": 10}
+    ahead, up_front = _run(net, trips, True, **kw), _run(net, trips, False, **kw)
+    assert ahead._renumbered and len(ahead._route_parts) > 5
     pd.testing.assert_frame_equal(ahead.trip_table(), up_front.trip_table())
 
 
