@@ -305,15 +305,9 @@ class TrafficSim:
 
     def _install_routes(self, trips: np.ndarray, found: RouteSet) -> None:
         """Give the vehicles of ``trips`` (not yet released) their first routes ``found``."""
-        fl = self.fleet
         vehicles = self.vehicle_of_trip[trips]
-        base, total = self._routes_used, len(found.links)
-        self._routes_used += total
-        if self._routes_used > len(fl.route_links):  # grow the route store geometrically
-            grown = np.zeros(max(self._routes_used, 2 * len(fl.route_links)), dtype=np.int32)
-            grown[:base] = fl.route_links[:base]
-            self.fleet = fl = fl._replace(route_links=grown)
-        fl.route_links[base : self._routes_used] = found.links
+        base = self._append_routes(found.links)
+        fl = self.fleet
         fl.route_start[vehicles] = base + found.offsets[:-1]
         fl.route_end[vehicles] = base + found.offsets[1:]
         self.route_length_m[vehicles] = _route_lengths_m(
@@ -566,15 +560,9 @@ class TrafficSim:
             return
         if self._prefetch is not None:  # their first routes in first, never over these
             self._take_routes(float(self.fleet.depart_plan_s[vehicles].max()))
-        fl = self.fleet
         lengths = np.array([len(p) for p in pieces], dtype=np.int64)
-        base = self._routes_used
-        self._routes_used += int(lengths.sum())
-        if self._routes_used > len(fl.route_links):  # grow the route store geometrically
-            grown = np.zeros(max(self._routes_used, 2 * len(fl.route_links)), dtype=np.int32)
-            grown[:base] = fl.route_links[:base]
-            self.fleet = fl = fl._replace(route_links=grown)
-        fl.route_links[base : self._routes_used] = np.concatenate(pieces)
+        base = self._append_routes(np.concatenate(pieces))
+        fl = self.fleet
         starts = base + np.concatenate([[0], np.cumsum(lengths)[:-1]])
         fl.route_start[vehicles] = starts
         fl.route_end[vehicles] = starts + lengths
@@ -586,6 +574,18 @@ class TrafficSim:
             wq.first_link[at] = fl.route_links[fl.route_start[wq.vehicle[at]]]
         length = self.net.link_length_m
         self.route_length_m[vehicles] = np.asarray(behind_m) + [length[p].sum() for p in pieces]
+
+    def _append_routes(self, links: np.ndarray) -> int:
+        """Append ``links`` to the fleet's route store (grown geometrically); where they
+        start."""
+        fl, base = self.fleet, self._routes_used
+        self._routes_used += len(links)
+        if self._routes_used > len(fl.route_links):
+            grown = np.zeros(max(self._routes_used, 2 * len(fl.route_links)), dtype=np.int32)
+            grown[:base] = fl.route_links[:base]
+            self.fleet = fl = fl._replace(route_links=grown)
+        fl.route_links[base : self._routes_used] = links
+        return base
 
     def _can_take_first_turn(self, vehicles: np.ndarray, found) -> np.ndarray:
         """Whether each vehicle could take its new route's first turn: from its lane, or by
