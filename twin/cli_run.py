@@ -205,9 +205,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  ({len(results.kpis)} KPIs in kpis.csv; --all-kpis prints them)")
     if "region" in results.info:  # which regional defaults the map's place gave
         print(f"region {results.info['region']['summary']}")
-    warning = gridlock_warning(results.kpi_dict())
-    if warning:
-        print(warning)
+    kpis = results.kpi_dict()
+    if gridlock_warning(kpis):  # with the streets where the traffic stood
+        from twin.traffic.jams import jam_lines, worst_queues
+
+        where = worst_queues(results.tables.get("links"), results.tables.get("network"))
+        print(gridlock_warning(kpis, jam_lines(where)))
     print(f"results in {run_dir}")
     report = run_dir / "report.html"
     if report.exists():

@@ -49,6 +49,7 @@ def network_table(net: RoadNet) -> pd.DataFrame:
             "name": [net.link_name(i) for i in range(net.n_links)],
             "highway": [names[h] for h in net.link_highway.tolist()],
             "lanes": net.link_lanes,
+            "lanes_tagged": ~net.link_lanes_default,  # False: the class default (no OSM tag)
             "length_m": net.link_length_m,
             "speed_limit_mps": net.link_speed_mps,
             "signalised_end": net.node_signal[net.link_to] >= 0,

@@ -250,8 +250,9 @@ def derived_kpis(
     return out
 
 
-def gridlock_warning(kpis: dict[str, float]) -> str | None:
-    """A WARNING block when the run gridlocked, else None.
+def gridlock_warning(kpis: dict[str, float], where: list[str] | None = None) -> str | None:
+    """A WARNING block when the run gridlocked, else None; ``where``: lines on where the
+    traffic stood (:func:`twin.traffic.jams.jam_lines`), added to the block.
 
     It gridlocked when more than GRIDLOCK_SHARE_MAX (5 %) of the vehicles that entered the
     network (``traffic.trips_completed + traffic.vehicles_running``) were halted for the
@@ -289,7 +290,14 @@ def gridlock_warning(kpis: dict[str, float]) -> str | None:
         f"  - {closure}",
         "  - a run too short for the trips still under way: try a longer --set time.duration",
     ]
-    return "\n".join(lines)
+    from twin.traffic.jams import UNTAGGED
+
+    if where and any(UNTAGGED in line for line in where):
+        lines.append(
+            "  - a main road whose lanes OSM does not tag gets its class's default lanes "
+            "(one a direction below primary); the real road may be wider"
+        )
+    return "\n".join(lines + list(where or []))
 
 
 def headline_text(kpis: dict[str, float], scenario: dict[str, Any] | None = None) -> str:

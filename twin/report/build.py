@@ -164,8 +164,14 @@ def warnings(run: RunDir) -> str:
     from twin.results import gridlock_warning, load_kpis
 
     out = []
-    try:  # the same rule as twin run's summary
-        text = gridlock_warning(load_kpis(run.path))
+    try:  # the same rule as twin run's summary, with the streets where the traffic stood
+        kpis = load_kpis(run.path)
+        text = gridlock_warning(kpis)
+        if text:
+            from twin.traffic.jams import jam_lines, worst_queues
+
+            where = jam_lines(worst_queues(run.table("links"), run.table("network")))
+            text = gridlock_warning(kpis, where)
     except (OSError, ValueError, KeyError):
         text = None
     if text:
