@@ -91,8 +91,8 @@ def test_only_main_roads_with_untagged_lanes_are_pointed_out():
     kpis = {"traffic.trips_completed": 10, "traffic.vehicles_gridlocked": 5}
     warning = gridlock_warning(kpis, lines)
     assert warning.splitlines()[-4:] == lines
-    assert "the real road may be wider" in warning
-    assert "wider" not in gridlock_warning(kpis, [lines[0], main, ramp])
+    assert "--set map.untagged_lanes.secondary=2" in warning
+    assert "untagged_lanes" not in gridlock_warning(kpis, [lines[0], main, ramp])
     assert gridlock_warning(kpis) == gridlock_warning(kpis, [])
 
 

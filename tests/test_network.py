@@ -557,7 +557,7 @@ def test_report_arithmetic(name, roadnet) -> None:
     assert r["consolidated_edges"] - r["scc_edges_dropped"] == net.n_links
     assert net.meta["options"] == {
         f.name: getattr(BuildOptions(), f.name) for f in fields(BuildOptions)
-    }
+    } | {"untagged_lanes": {}}
 
 
 def test_dortmund_stop_line_signals_are_snapped(roadnet, map_file, osm_extract) -> None:
@@ -946,3 +946,28 @@ if __name__ == "__main__":  # regenerate GOLDEN (see above)
     for map_name, file_name in SHIPPED_MAPS.items():
         print(f'    "{map_name}": {golden_figures(build_roadnet(MAPS / file_name))},')
     print("}")
+
+
+def test_untagged_lanes_set_the_lanes_of_roads_osm_does_not_tag(tmp_path: Path) -> None:
+    """``[map] untagged_lanes``: a class's lanes a direction where the way has no lanes tag;
+    a tagged way keeps its tag, another class its default."""
+    ways = [
+        {"highway": "secondary"},
+        {"highway": "secondary", "lanes": "2"},
+        {"highway": "tertiary"},
+    ]
+    body = ""
+    for w, tags in enumerate(ways):  # three separate two-way streets
+        lon = LON0 + w * ARM_DEG
+        body += osm_node(10 * w + 1, LAT0, lon) + osm_node(10 * w + 2, LAT0 + ARM_DEG, lon)
+        body += osm_way(w + 1, [10 * w + 1, 10 * w + 2], tags)
+    path = write_osm(tmp_path / "lanes.osm", body)
+
+    def lanes(untagged: tuple[tuple[str, int], ...]) -> dict[tuple[int, bool], int]:
+        options = BuildOptions(consolidate_m=0, keep_largest_scc=False, untagged_lanes=untagged)
+        net = build_roadnet(path, options)
+        per_link = zip(net.link_way_id, net.link_lanes_default, net.link_lanes, strict=True)
+        return {(int(w), bool(d)): int(n) for w, d, n in per_link}
+
+    assert lanes(()) == {(1, True): 1, (2, False): 1, (3, True): 1}  # "2": one a direction
+    assert lanes((("secondary", 3),)) == {(1, True): 3, (2, False): 1, (3, True): 1}

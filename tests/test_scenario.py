@@ -226,7 +226,7 @@ def test_error_names_the_file_that_set_the_key(
         [
             "base.toml: map.consolidat_m: unknown key "
             "(expected one of: file, consolidate_m, signal_snap_m, signal_join_m, "
-            "keep_largest_scc)",
+            "keep_largest_scc, untagged_lanes)",
             'child.toml: time.duration: expected a duration such as "2h" or "90min", '
             'got "2 hours" (accepted: "1h30min", "1.5h", "15 min", "30s", "H:MM[:SS]", or seconds)',
         ]
@@ -252,7 +252,7 @@ MAP = '[map]\nfile = "m.osm"\n'
             MAP + "consolidat_m = 3\n",
             "scenarios/x.toml: map.consolidat_m: unknown key "
             "(expected one of: file, consolidate_m, signal_snap_m, signal_join_m, "
-            "keep_largest_scc)",
+            "keep_largest_scc, untagged_lanes)",
         ),
         (
             "sed = 1\n" + MAP,
@@ -410,3 +410,15 @@ def test_a_run_past_48_00_is_refused_at_load(tmp_path):
     )
     data["time"]["duration"] = "28h"  # ends at 48:00 exactly: allowed
     assert Scenario.from_dict(data, base_dir=tmp_path).time.duration_s == 28 * 3600
+
+
+def test_untagged_lanes_take_known_classes_and_sane_counts(tmp_path: Path) -> None:
+    base = 'seed = 1\n[map]\nfile = "city.osm"\n'
+    write(tmp_path / "ok.toml", base + "untagged_lanes = {tertiary = 2, secondary = 3}\n")
+    s = load_scenario(tmp_path / "ok.toml")
+    assert s.map.build_options().untagged_lanes == (("secondary", 3), ("tertiary", 2))
+    assert load_scenario(tmp_path / "ok.toml").map.build_options() == s.map.build_options()
+    for bad, says in [("highway = 2", "unknown road class 'highway'"), ("secondary = 9", "1-8")]:
+        write(tmp_path / "bad.toml", base + f"untagged_lanes = {{{bad}}}\n")
+        with pytest.raises(ScenarioError, match=says):
+            load_scenario(tmp_path / "bad.toml")

@@ -294,8 +294,9 @@ def gridlock_warning(kpis: dict[str, float], where: list[str] | None = None) -> 
 
     if where and any(UNTAGGED in line for line in where):
         lines.append(
-            "  - a main road whose lanes OSM does not tag gets its class's default lanes "
-            "(one a direction below primary); the real road may be wider"
+            "  - a main road whose lanes OSM does not tag gets its class's default (one lane "
+            "a direction below primary); if the real road is wider, say so: e.g. --set "
+            "map.untagged_lanes.secondary=2"
         )
     return "\n".join(lines + list(where or []))
 

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
@@ -69,7 +68,7 @@ def cache_key(path: Path, options: BuildOptions) -> str:
     """A key that changes with the file's content, the options or the format."""
     parts = {
         "file": map_sha256(path),
-        "options": asdict(options),
+        "options": options.as_dict(),
         "format": FORMAT_VERSION,
         "osmnx": metadata.version("osmnx"),
         "code": builder_code_hash(),

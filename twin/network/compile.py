@@ -196,7 +196,7 @@ def compile_roadnet(
         "format_version": FORMAT_VERSION,
         "source": source,
         "crs": str(G.graph.get("crs", "")),
-        "options": asdict(options),
+        "options": options.as_dict(),
         "report": asdict(report),
         "highway_classes": list(HIGHWAY_CLASSES),
         "link_names": [_name(d.get("name")) for *_, d in edges],

@@ -93,9 +93,11 @@ class BuildReport:
     protected_left_axes: int = 0
 
 
-def _way_edges(G: nx.MultiDiGraph, extract: OsmExtract) -> None:
+def _way_edges(
+    G: nx.MultiDiGraph, extract: OsmExtract, untagged_lanes: dict[str, int] | None = None
+) -> None:
     for way in extract.ways:
-        attrs = road_attributes(way.tags)
+        attrs = road_attributes(way.tags, untagged_lanes=untagged_lanes)
         fwd = dict(
             osmid=way.way_id,
             highway=attrs.highway,
@@ -136,13 +138,14 @@ def _way_edges(G: nx.MultiDiGraph, extract: OsmExtract) -> None:
                 G.add_edge(b, a, oneway=attrs.oneway != 0, reversed=True, seg=seg_key, **bwd)
 
 
-def raw_graph(extract: OsmExtract) -> nx.MultiDiGraph:
-    """The unsimplified directed road graph, in osmnx's format (unprojected, EPSG:4326)."""
+def raw_graph(extract: OsmExtract, untagged_lanes: dict[str, int] | None = None) -> nx.MultiDiGraph:
+    """The unsimplified directed road graph, in osmnx's format (unprojected, EPSG:4326);
+    ``untagged_lanes``: lanes a direction by class where OSM tags none (else the default)."""
     G = nx.MultiDiGraph(crs="epsg:4326")
     for nid in {r for w in extract.ways for r in w.node_ids}:
         lon, lat = extract.node_lonlat[nid]
         G.add_node(nid, x=lon, y=lat, lon=lon, lat=lat, signal=0)
-    _way_edges(G, extract)
+    _way_edges(G, extract, untagged_lanes)
     G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
     nx.set_node_attributes(G, ox.stats.count_streets_per_node(G), "street_count")
     return ox.distance.add_edge_lengths(G)
@@ -285,7 +288,7 @@ def build_graph(
         ways_dropped_missing_nodes=extract.ways_dropped_missing_nodes,
         node_refs_missing=extract.node_refs_missing,
     )
-    G = raw_graph(extract)
+    G = raw_graph(extract, dict(options.untagged_lanes))
     report.raw_nodes, report.raw_edges = len(G), G.number_of_edges()
     attached = attach_signals(G, extract, options.signal_snap_m, report)
     signs = attach_signs(G, extract, options.sign_snap_m, report)

@@ -49,6 +49,13 @@ class BuildOptions:
     # "Tag:highway=stop": mapped at the stop line, a few metres before the junction)
     sign_snap_m: float = 30.0
     keep_largest_scc: bool = True  # keep only the largest strongly connected component
+    # lanes a direction of a way of this class whose lanes OSM does not tag, instead of the
+    # class default (tags.DEFAULTS); (class, lanes) pairs, sorted
+    untagged_lanes: tuple[tuple[str, int], ...] = ()
+
+    def as_dict(self) -> dict:
+        """The options as JSON keeps them (``untagged_lanes`` a dict)."""
+        return {**asdict(self), "untagged_lanes": dict(self.untagged_lanes)}
 
 
 @dataclass(eq=False)

@@ -302,7 +302,12 @@ def _split_lanes(
     return max(1, math.ceil(n / 2)), max(1, n - math.ceil(n / 2))
 
 
-def road_attributes(tags: Mapping[str, str], *, direction_lanes_split: bool = True) -> RoadAttrs:
+def road_attributes(
+    tags: Mapping[str, str],
+    *,
+    direction_lanes_split: bool = True,
+    untagged_lanes: Mapping[str, int] | None = None,
+) -> RoadAttrs:
     """Road attributes of a way, tags first and :data:`DEFAULTS` of its class otherwise.
 
     Speed per direction: ``maxspeed:forward`` / ``maxspeed:backward``, then ``maxspeed``,
@@ -310,10 +315,12 @@ def road_attributes(tags: Mapping[str, str], *, direction_lanes_split: bool = Tr
     class default. Lanes per direction: ``lanes:forward`` / ``lanes:backward``; else the
     total ``lanes`` split between the two directions of a two-way road (see
     ``_split_lanes``; with ``direction_lanes_split=False`` each direction gets the whole
-    ``lanes``); else the class default. The direction a one-way road forbids gets 0 lanes.
+    ``lanes``); else ``untagged_lanes`` of its class, else the class default. The direction a
+    one-way road forbids gets 0 lanes.
     """
     hw = highway_class(tags.get("highway"))
     d = DEFAULTS[hw]
+    lanes = (untagged_lanes or {}).get(hw, d.lanes_per_direction)
     oneway = oneway_direction(tags)
     base = parse_maxspeed_mps(tags.get("maxspeed")) or _zone_speed(tags)
     sf = parse_maxspeed_mps(tags.get("maxspeed:forward")) or base
@@ -326,8 +333,8 @@ def road_attributes(tags: Mapping[str, str], *, direction_lanes_split: bool = Tr
         oneway=oneway,
         is_roundabout=tags.get("junction") == "roundabout",
         is_reversible=is_reversible(tags),
-        lanes_forward=d.lanes_per_direction if lf is None else lf,
-        lanes_backward=d.lanes_per_direction if lb is None else lb,
+        lanes_forward=lanes if lf is None else lf,
+        lanes_backward=lanes if lb is None else lb,
         speed_forward_mps=sf or d.speed_kph * KPH,
         speed_backward_mps=sb or d.speed_kph * KPH,
         capacity_vph_per_lane=d.capacity_vph_per_lane,

@@ -20,7 +20,7 @@ N_WORST = 5
 #: without a lanes tag has one lane a direction, as its class default says)
 GUESS_MIN_RANK = DRIVABLE_HIGHWAYS["tertiary"]
 #: the words that mark such a street in the warning
-UNTAGGED = "lanes not tagged in OSM: the class default"
+UNTAGGED = "lanes not tagged in OSM"
 
 COLUMNS = [
     "street",
