@@ -188,7 +188,7 @@ def _simulate(
 
 def cmd_run(args: argparse.Namespace) -> int:
     from twin.catalog import find_scenario
-    from twin.results import gridlock_warning
+    from twin.traffic.jams import gridlock_warning_with_streets
 
     path = find_scenario(args.scenario)
     scenario = load_scenario_arg(path, parse_sets(args.set), args.seed)
@@ -205,12 +205,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  ({len(results.kpis)} KPIs in kpis.csv; --all-kpis prints them)")
     if "region" in results.info:  # which regional defaults the map's place gave
         print(f"region {results.info['region']['summary']}")
-    kpis = results.kpi_dict()
-    if gridlock_warning(kpis):  # with the streets where the traffic stood
-        from twin.traffic.jams import jam_lines, worst_queues
-
-        where = worst_queues(results.tables.get("links"), results.tables.get("network"))
-        print(gridlock_warning(kpis, jam_lines(where)))
+    warning = gridlock_warning_with_streets(
+        results.kpi_dict(), results.tables.get("links"), results.tables.get("network")
+    )
+    if warning:
+        print(warning)
     print(f"results in {run_dir}")
     report = run_dir / "report.html"
     if report.exists():

@@ -161,17 +161,13 @@ def header_section(run: RunDir) -> str:
 
 
 def warnings(run: RunDir) -> str:
-    from twin.results import gridlock_warning, load_kpis
+    from twin.results import load_kpis
+    from twin.traffic.jams import gridlock_warning_with_streets
 
     out = []
-    try:  # the same rule as twin run's summary, with the streets where the traffic stood
+    try:  # the same warning as twin run's summary
         kpis = load_kpis(run.path)
-        text = gridlock_warning(kpis)
-        if text:
-            from twin.traffic.jams import jam_lines, worst_queues
-
-            where = jam_lines(worst_queues(run.table("links"), run.table("network")))
-            text = gridlock_warning(kpis, where)
+        text = gridlock_warning_with_streets(kpis, run.table("links"), run.table("network"))
     except (OSError, ValueError, KeyError):
         text = None
     if text:

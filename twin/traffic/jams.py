@@ -78,6 +78,18 @@ def worst_queues(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def gridlock_warning_with_streets(
+    kpis: dict[str, float], links: pd.DataFrame | None, network: pd.DataFrame | None
+) -> str | None:
+    """:func:`twin.results.gridlock_warning` with :func:`jam_lines` added (the streets worked
+    out only when the run gridlocked), as ``twin run`` and the report print it."""
+    from twin.results import gridlock_warning
+
+    if gridlock_warning(kpis) is None:
+        return None
+    return gridlock_warning(kpis, jam_lines(worst_queues(links, network)))
+
+
 def jam_lines(worst: pd.DataFrame) -> list[str]:
     """The gridlock warning's lines on ``worst`` (:func:`worst_queues`); none if empty. A
     street of tertiary class or above whose lanes OSM did not tag is marked so."""
